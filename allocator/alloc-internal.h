@@ -1,0 +1,94 @@
+/* alloc-internal.h - what the files of allocator/ share: the tracked arena's
+ * bounds, the block header, and the tracked path's functions. */
+#ifndef RALLO_ALLOC_INTERNAL_H
+#define RALLO_ALLOC_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mimalloc.h>
+
+#include "../tracking/tracking.h"
+
+#define rallo_export __attribute__((visibility("default")))
+
+/* ---- the tracked arena (arena.c) ----
+ * free() asks "is this pointer in the arena?" with these two words. The start
+ * is written before the size (release), and read after it (acquire): a reader
+ * that sees a size sees its start; one that sees 0 sends nothing to the arena. */
+extern _Atomic uintptr_t _rallo_arena_start rallo_internal;
+extern _Atomic uintptr_t _rallo_arena_size rallo_internal;
+
+static inline bool rallo_in_arena(const void *p) {
+    uintptr_t size = atomic_load_explicit(&_rallo_arena_size, memory_order_acquire);
+    uintptr_t start = atomic_load_explicit(&_rallo_arena_start, memory_order_relaxed);
+    return (uintptr_t)p - start < size;
+}
+
+/* This thread's heap in the arena, created on first use; NULL (with the reason
+ * counted) when the thread is past its exit cleanup or there is no arena. */
+mi_heap_t *_rallo_arena_heap(void) rallo_internal;
+/* Reserves the arena once; 0, or -1 after one line on stderr. */
+int _rallo_arena_reserve(void) rallo_internal;
+
+/* ---- the block header (header.c) ----
+ * Every tracked block starts with a 16-byte header; the user pointer follows it.
+ *   magic   : 32 bits keyed by a per-process secret, the header's address and
+ *             the other fields; cleared on free
+ *   site_id : 32 bits (for a LINK record: the distance back to the block start)
+ *   info    : bits 0-39 requested size, 40-47 sample epoch, 48-55 flags
+ * An aligned block keeps its header at the block start (where a heap walk finds
+ * it) and a LINK record in the 16 bytes before the aligned user pointer. */
+typedef struct rallo_header {
+    uint32_t magic;
+    uint32_t site_id;
+    uint64_t info;
+} rallo_header;
+
+#define RALLO_HEADER_SIZE ((size_t)sizeof(rallo_header))
+#define RALLO_SIZE_MAX ((1ull << 40) - 1)
+#define RALLO_INFO_ALIGNED (1ull << 48) /* header of an aligned block */
+#define RALLO_INFO_LINK (1ull << 49)    /* back-link before an aligned user pointer */
+#define RALLO_INFO_FREED (1ull << 50)   /* set on free, so a double free is seen */
+/* The largest alignment tracked: larger ones would waste the arena. */
+#define RALLO_TRACKED_ALIGN_MAX ((size_t)1 << 20)
+
+extern uint64_t _rallo_secret rallo_internal;
+
+static inline uint32_t rallo_header_magic(const void *at, uint32_t site_id, uint64_t info) {
+    uint64_t x = ((uint64_t)(uintptr_t)at ^ _rallo_secret) * 0xff51afd7ed558ccdull;
+    x ^= (info + ((uint64_t)site_id << 17)) * 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    x *= 0x9E3779B97F4A7C15ull;
+    uint32_t magic = (uint32_t)(x >> 32);
+    return magic != 0 ? magic : 1;
+}
+
+static inline uint64_t rallo_info_size(uint64_t info) {
+    return info & RALLO_SIZE_MAX;
+}
+static inline rallo_epoch rallo_info_epoch(uint64_t info) {
+    return (rallo_epoch)(info >> 40);
+}
+
+typedef struct rallo_block {
+    void *start;      /* what mimalloc handed out */
+    uint32_t site_id;
+    uint64_t size;    /* requested */
+    rallo_epoch epoch;
+} rallo_block;
+
+/* Finds and validates the header of user pointer p (inside the arena). */
+bool _rallo_block_of(void *p, rallo_block *out) rallo_internal;
+/* Validates a header at a block start, as a heap walk sees it. */
+bool _rallo_block_at_start(void *start, rallo_block *out) rallo_internal;
+
+/* ---- the tracked path (tracked.c) ---- */
+void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) rallo_internal;
+void _rallo_tracked_free(void *p) rallo_internal;
+void *_rallo_tracked_realloc(void *p, size_t size) rallo_internal;
+size_t _rallo_tracked_usable_size(void *p) rallo_internal;
+
+#endif

@@ -1,0 +1,35 @@
+/* header.c - reading the block header of a tracked block: from the user pointer
+ * (free, realloc, malloc_usable_size) and from the block start (the census). */
+#include "alloc-internal.h"
+
+uint64_t _rallo_secret = 0;
+
+static inline bool header_valid(const rallo_header *header) {
+    return header->magic == rallo_header_magic(header, header->site_id, header->info);
+}
+
+bool _rallo_block_at_start(void *start, rallo_block *out) {
+    const rallo_header *header = start;
+    if (!header_valid(header) || (header->info & (RALLO_INFO_LINK | RALLO_INFO_FREED)) != 0)
+        return false;
+    out->start = start;
+    out->site_id = header->site_id;
+    out->size = rallo_info_size(header->info);
+    out->epoch = rallo_info_epoch(header->info);
+    return true;
+}
+
+bool _rallo_block_of(void *p, rallo_block *out) {
+    if (((uintptr_t)p & 15) != 0) /* never one of ours: every user pointer is 16-aligned */
+        return false;
+    rallo_header *header = (rallo_header *)p - 1;
+    if (!header_valid(header))
+        return false;
+    if ((header->info & RALLO_INFO_LINK) == 0)
+        return _rallo_block_at_start(header, out);
+    /* An aligned block: the link tells how far back its start is. */
+    char *start = (char *)p - header->site_id;
+    if (!rallo_in_arena(start) || !_rallo_block_at_start(start, out))
+        return false;
+    return (out->size + ((char *)p - start)) <= mi_usable_size(start);
+}

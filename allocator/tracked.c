@@ -1,0 +1,158 @@
+/* tracked.c - the tracked path: a sampled allocation gets its call site, a
+ * block in this thread's arena heap with a header naming site and size, and
+ * its counters; free reads the header back and subtracts exactly what was
+ * added. Whatever cannot be tracked is served untracked and counted. */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc-internal.h"
+
+static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
+    rallo_header *header = at;
+    header->site_id = site_id;
+    header->info = info;
+    header->magic = rallo_header_magic(at, site_id, info);
+}
+
+static void *plain_alloc(size_t size, size_t alignment, bool zero) {
+    if (alignment <= 16)
+        return zero ? mi_zalloc(size) : mi_malloc(size);
+    return zero ? mi_zalloc_aligned(size, alignment) : mi_malloc_aligned(size, alignment);
+}
+
+/* Allocates the block and writes its header(s); returns the user pointer. */
+static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool zero, uint32_t site_id,
+                         rallo_epoch epoch) {
+    uint64_t info = (uint64_t)size | ((uint64_t)epoch << 40);
+    if (alignment <= 16) {
+        void *start = zero ? mi_heap_zalloc(heap, size + RALLO_HEADER_SIZE)
+                           : mi_heap_malloc(heap, size + RALLO_HEADER_SIZE);
+        if (start == NULL)
+            return NULL;
+        header_write(start, site_id, info);
+        return (char *)start + RALLO_HEADER_SIZE;
+    }
+    /* Over-allocate with plain mimalloc blocks (a heap walk then sees the real
+     * start, where the header is) and place the user pointer at the alignment. */
+    size_t total = size + alignment + RALLO_HEADER_SIZE;
+    char *start = zero ? mi_heap_zalloc(heap, total) : mi_heap_malloc(heap, total);
+    if (start == NULL)
+        return NULL;
+    uintptr_t user = ((uintptr_t)start + 2 * RALLO_HEADER_SIZE + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    header_write(start, site_id, info | RALLO_INFO_ALIGNED);
+    header_write((rallo_header *)user - 1, (uint32_t)(user - (uintptr_t)start), RALLO_INFO_LINK);
+    return (void *)user;
+}
+
+void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
+    rallo_epoch epoch;
+    if (_rallo_thread.guard != 0 || !_rallo_sample(size, &epoch))
+        return plain_alloc(size, alignment, zero);
+    if (rallo_unlikely(size > RALLO_SIZE_MAX)) {
+        _rallo_count_untracked(RALLO_UNTRACKED_TOO_LARGE);
+        return plain_alloc(size, alignment, zero);
+    }
+    if (rallo_unlikely(alignment > RALLO_TRACKED_ALIGN_MAX)) {
+        _rallo_count_untracked(RALLO_UNTRACKED_ALIGNMENT);
+        return plain_alloc(size, alignment, zero);
+    }
+    mi_heap_t *heap = _rallo_arena_heap();
+    if (rallo_unlikely(heap == NULL))
+        return plain_alloc(size, alignment, zero);
+    _rallo_guard_enter();
+    uint32_t site_id = _rallo_capture_site();
+    void *user = block_alloc(heap, size, alignment, zero, site_id, epoch);
+    if (rallo_likely(user != NULL))
+        _rallo_count_alloc(site_id, size, epoch);
+    _rallo_guard_leave();
+    if (rallo_unlikely(user == NULL)) {
+        _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
+        return plain_alloc(size, alignment, zero);
+    }
+    return user;
+}
+
+static void block_release(const rallo_block *block, void *p) {
+    _rallo_count_free(block->site_id, block->size, block->epoch);
+    /* Clear the magic (and mark the header freed) before mimalloc reuses it. */
+    rallo_header *header = block->start;
+    header->info |= RALLO_INFO_FREED;
+    header->magic = 0;
+    if ((char *)p - (char *)block->start != (ptrdiff_t)RALLO_HEADER_SIZE)
+        ((rallo_header *)p - 1)->magic = 0;
+    mi_free(block->start);
+}
+
+void _rallo_tracked_free(void *p) {
+    rallo_block block;
+    if (rallo_likely(_rallo_block_of(p, &block))) {
+        block_release(&block, p);
+        return;
+    }
+    /* In the arena without a valid header: a plain block mimalloc placed there,
+     * or a double free of a tracked one (its header marked freed). */
+    _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
+    rallo_header *header = (rallo_header *)p - 1;
+    if (((uintptr_t)p & 15) == 0 && (header->info & RALLO_INFO_FREED) != 0 &&
+        rallo_in_arena(header))
+        return; /* freeing it again would hand mimalloc an interior pointer */
+    mi_free(p);
+}
+
+size_t _rallo_tracked_usable_size(void *p) {
+    rallo_block block;
+    if (!_rallo_block_of(p, &block))
+        return mi_usable_size(p);
+    return mi_usable_size(block.start) - (size_t)((char *)p - (char *)block.start);
+}
+
+void *_rallo_tracked_realloc(void *p, size_t size) {
+    rallo_block old;
+    bool old_tracked = rallo_in_arena(p) && _rallo_block_of(p, &old);
+    bool want_tracked = atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
+    if (!old_tracked && !want_tracked)
+        return mi_realloc(p, size);
+    if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE && _rallo_thread.guard == 0 &&
+        size <= RALLO_SIZE_MAX) {
+        rallo_epoch epoch;
+        mi_heap_t *heap = NULL;
+        if (_rallo_sample(size, &epoch) && (heap = _rallo_arena_heap()) != NULL) {
+            /* Resize in the arena, in place when mimalloc can: one free of the old
+             * block and one allocation at this call site, as valgrind counts. */
+            _rallo_guard_enter();
+            uint32_t site_id = _rallo_capture_site();
+            void *start = mi_heap_realloc(heap, old.start, size + RALLO_HEADER_SIZE);
+            if (start != NULL) {
+                _rallo_count_free(old.site_id, old.size, old.epoch);
+                _rallo_count_alloc(site_id, size, epoch);
+                header_write(start, site_id, (uint64_t)size | ((uint64_t)epoch << 40));
+            }
+            _rallo_guard_leave();
+            if (start != NULL)
+                return (char *)start + RALLO_HEADER_SIZE;
+            _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
+            /* fall through: an untracked copy */
+            void *fresh = mi_malloc(size);
+            if (fresh == NULL)
+                return NULL;
+            memcpy(fresh, p, old.size < size ? old.size : size);
+            block_release(&old, p);
+            return fresh;
+        }
+        /* Not sampled this time: an untracked copy below. */
+        want_tracked = false;
+    }
+    /* Across modes (or an aligned block): a new block, a copy, a free. */
+    size_t old_size = old_tracked ? old.size : mi_usable_size(p);
+    void *fresh = want_tracked ? _rallo_tracked_alloc(size, 16, false) : mi_malloc(size);
+    if (fresh == NULL)
+        return NULL;
+    memcpy(fresh, p, old_size < size ? old_size : size);
+    if (old_tracked)
+        block_release(&old, p);
+    else if (rallo_in_arena(p))
+        _rallo_tracked_free(p);
+    else
+        mi_free(p);
+    return fresh;
+}

@@ -1,0 +1,323 @@
+/* counters.c - per-site counters, sharded per thread: a thread adds to its own
+ * shard without atomics read-modify-write, and readers sum every shard. Shards
+ * outlive their threads (exact for exited threads) and are reused by new ones.
+ * Also the process-wide live bytes and their peak, and the untracked reasons. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <mimalloc.h>
+
+#include "tracking.h"
+
+#define CHUNK_SITES 256u /* 8 KiB of counters a chunk */
+
+typedef struct site_counters {
+    _Atomic uint64_t alloc_count_fp, alloc_bytes, free_count_fp, free_bytes;
+} site_counters;
+
+typedef struct rallo_shard {
+    struct rallo_shard *next_all;  /* every shard ever made, never freed */
+    struct rallo_shard *next_free; /* shards of exited threads, to reuse */
+    bool shared;                   /* the orphan shard: written with atomic adds */
+    _Atomic(site_counters *) chunks[];
+} rallo_shard;
+
+/* Guards the lists of shards (taken once per thread, never per allocation). */
+static pthread_mutex_t shards_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(rallo_shard *) shards_all = NULL;
+static rallo_shard *shards_free = NULL;
+/* Frees on threads past their exit cleanup land here, with atomic adds. */
+static rallo_shard *shard_orphan = NULL;
+static uint32_t shard_chunk_count = 0;
+
+/* The process-wide live bytes, fed in batches by each thread, and its peak. */
+static _Atomic int64_t live_bytes_flushed = 0;
+static _Atomic uint64_t live_bytes_peak = 0;
+
+static _Atomic uint64_t untracked_by_reason[RALLO_UNTRACKED_REASONS];
+
+static rallo_shard *shard_new(bool shared) {
+    if (shard_chunk_count == 0)
+        shard_chunk_count = (_rallo_options.max_sites + CHUNK_SITES - 1) / CHUNK_SITES;
+    rallo_shard *shard = mi_zalloc(sizeof(rallo_shard) + shard_chunk_count * sizeof(shard->chunks[0]));
+    if (shard == NULL)
+        return NULL;
+    shard->shared = shared;
+    shard->next_all = atomic_load_explicit(&shards_all, memory_order_relaxed);
+    atomic_store_explicit(&shards_all, shard, memory_order_release);
+    return shard;
+}
+
+static rallo_shard *shard_acquire(void) {
+    pthread_mutex_lock(&shards_lock);
+    rallo_shard *shard = shards_free;
+    if (shard != NULL)
+        shards_free = shard->next_free;
+    else
+        shard = shard_new(false);
+    pthread_mutex_unlock(&shards_lock);
+    return shard;
+}
+
+static rallo_shard *shard_orphan_get(void) {
+    pthread_mutex_lock(&shards_lock);
+    if (shard_orphan == NULL)
+        shard_orphan = shard_new(true);
+    rallo_shard *shard = shard_orphan;
+    pthread_mutex_unlock(&shards_lock);
+    return shard;
+}
+
+static rallo_noinline site_counters *chunk_create(rallo_shard *shard, uint32_t chunk) {
+    site_counters *fresh = mi_zalloc_aligned(CHUNK_SITES * sizeof(site_counters), 64);
+    if (fresh == NULL)
+        return NULL;
+    site_counters *expected = NULL;
+    /* Only the orphan shard can race here; the loser frees its copy. */
+    if (!atomic_compare_exchange_strong(&shard->chunks[chunk], &expected, fresh)) {
+        mi_free(fresh);
+        return expected;
+    }
+    return fresh;
+}
+
+static inline site_counters *counters_for(rallo_shard *shard, uint32_t site_id) {
+    uint32_t chunk = site_id / CHUNK_SITES;
+    if (rallo_unlikely(chunk >= shard_chunk_count))
+        return NULL;
+    site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+    if (rallo_unlikely(base == NULL)) {
+        base = chunk_create(shard, chunk);
+        if (base == NULL)
+            return NULL;
+    }
+    return &base[site_id % CHUNK_SITES];
+}
+
+static inline void counter_add(bool shared, _Atomic uint64_t *counter, uint64_t value) {
+    if (shared)
+        atomic_fetch_add_explicit(counter, value, memory_order_relaxed);
+    else /* the owner is the only writer: a plain add, published for readers */
+        atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + value,
+                              memory_order_relaxed);
+}
+
+static rallo_shard *shard_of_this_thread(void) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_likely(thread->shard != NULL))
+        return thread->shard;
+    thread->shard = shard_acquire();
+    return thread->shard;
+}
+
+static void live_bytes_flush(rallo_thread_state *thread) {
+    int64_t pending = thread->pending_live_bytes;
+    thread->pending_live_bytes = 0;
+    int64_t now = atomic_fetch_add_explicit(&live_bytes_flushed, pending, memory_order_relaxed) + pending;
+    if (now <= 0)
+        return;
+    uint64_t peak = atomic_load_explicit(&live_bytes_peak, memory_order_relaxed);
+    while ((uint64_t)now > peak &&
+           !atomic_compare_exchange_weak_explicit(&live_bytes_peak, &peak, (uint64_t)now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+/* Batching the live figure keeps one hot cache line from bouncing between
+ * threads; the batch scales with the heap so the peak stays within about
+ * (threads / 256) of the truth. */
+static inline void live_bytes_add(rallo_thread_state *thread, int64_t delta) {
+    thread->pending_live_bytes += delta;
+    int64_t limit = atomic_load_explicit(&live_bytes_flushed, memory_order_relaxed) >> 8;
+    if (limit < 4096)
+        limit = 4096;
+    if (thread->pending_live_bytes > limit || thread->pending_live_bytes < -limit)
+        live_bytes_flush(thread);
+}
+
+void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+    uint64_t count_fp, bytes;
+    _rallo_weight(epoch, size, &count_fp, &bytes);
+    rallo_shard *shard = shard_of_this_thread();
+    site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
+    if (rallo_unlikely(counters == NULL))
+        return; /* rallo's own memory ran out: the site's figure stays short, never wrong-signed */
+    counter_add(false, &counters->alloc_count_fp, count_fp);
+    counter_add(false, &counters->alloc_bytes, bytes);
+    live_bytes_add(&_rallo_thread, (int64_t)bytes);
+}
+
+void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+    uint64_t count_fp, bytes;
+    _rallo_weight(epoch, size, &count_fp, &bytes);
+    rallo_thread_state *thread = &_rallo_thread;
+    rallo_shard *shard = thread->shard;
+    bool shared = false;
+    if (rallo_unlikely(shard == NULL)) {
+        if (thread->exited) {
+            shard = shard_orphan_get();
+            shared = true;
+        } else {
+            shard = shard_of_this_thread();
+        }
+    }
+    site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
+    if (rallo_unlikely(counters == NULL))
+        return;
+    counter_add(shared, &counters->free_count_fp, count_fp);
+    counter_add(shared, &counters->free_bytes, bytes);
+    if (shared)
+        atomic_fetch_sub_explicit(&live_bytes_flushed, (int64_t)bytes, memory_order_relaxed);
+    else
+        live_bytes_add(thread, -(int64_t)bytes);
+}
+
+void _rallo_thread_exit(void) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (thread->pending_live_bytes != 0)
+        live_bytes_flush(thread);
+    rallo_shard *shard = thread->shard;
+    thread->shard = NULL;
+    thread->exited = 1;
+    if (shard == NULL)
+        return;
+    pthread_mutex_lock(&shards_lock);
+    shard->next_free = shards_free;
+    shards_free = shard;
+    pthread_mutex_unlock(&shards_lock);
+}
+
+void _rallo_count_untracked(rallo_untracked_reason reason) {
+    atomic_fetch_add_explicit(&untracked_by_reason[reason], 1, memory_order_relaxed);
+}
+
+void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) {
+    memset(out, 0, sizeof *out);
+    for (rallo_shard *shard = atomic_load_explicit(&shards_all, memory_order_acquire); shard != NULL;
+         shard = shard->next_all) {
+        uint32_t chunk = site_id / CHUNK_SITES;
+        if (chunk >= shard_chunk_count)
+            return;
+        site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+        if (base == NULL)
+            continue;
+        site_counters *counters = &base[site_id % CHUNK_SITES];
+        out->alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
+        out->alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
+        out->free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
+        out->free_bytes += atomic_load_explicit(&counters->free_bytes, memory_order_relaxed);
+    }
+}
+
+uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) {
+    uint32_t sites = _rallo_site_count();
+    if (sites > n)
+        sites = n;
+    memset(out, 0, (size_t)sites * sizeof *out);
+    /* Shard by shard, chunk by chunk: a copy of the counters, nothing more, so
+     * allocating threads are never held up. */
+    for (rallo_shard *shard = atomic_load_explicit(&shards_all, memory_order_acquire); shard != NULL;
+         shard = shard->next_all) {
+        for (uint32_t chunk = 0; chunk * CHUNK_SITES < sites && chunk < shard_chunk_count; chunk++) {
+            site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+            if (base == NULL)
+                continue;
+            uint32_t end = (chunk + 1) * CHUNK_SITES < sites ? (chunk + 1) * CHUNK_SITES : sites;
+            for (uint32_t site = chunk * CHUNK_SITES; site < end; site++) {
+                site_counters *counters = &base[site % CHUNK_SITES];
+                out[site].alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
+                out[site].alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
+                out[site].free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
+                out[site].free_bytes += atomic_load_explicit(&counters->free_bytes, memory_order_relaxed);
+            }
+        }
+    }
+    return sites;
+}
+
+uint64_t _rallo_peak_live_bytes(void) {
+    return atomic_load_explicit(&live_bytes_peak, memory_order_relaxed);
+}
+
+void _rallo_counters_atfork_prepare(void) {
+    pthread_mutex_lock(&shards_lock);
+}
+void _rallo_counters_atfork_parent(void) {
+    pthread_mutex_unlock(&shards_lock);
+}
+void _rallo_counters_atfork_child(void) {
+    pthread_mutex_unlock(&shards_lock);
+}
+
+void rallo_get_untracked(rallo_untracked *out) {
+    out->arena_full = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_ARENA_FULL]);
+    out->no_arena = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_NO_ARENA]);
+    out->alignment = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_ALIGNMENT]);
+    out->too_large = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_TOO_LARGE]);
+    out->thread_exiting = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_THREAD_EXITING]);
+    out->bad_header = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_BAD_HEADER]);
+}
+
+static int sum_into_totals(const rallo_site *site, void *arg) {
+    rallo_totals *totals = arg;
+    totals->alloc_count += site->alloc_count;
+    totals->alloc_bytes += site->alloc_bytes;
+    totals->free_count += site->free_count;
+    totals->free_bytes += site->free_bytes;
+    totals->live_count += site->live_count;
+    totals->live_bytes += site->live_bytes;
+    return 0;
+}
+
+void rallo_get_totals(rallo_totals *out) {
+    memset(out, 0, sizeof *out);
+    rallo_for_each_site(sum_into_totals, out);
+    out->peak_live_bytes = _rallo_peak_live_bytes();
+    if (out->peak_live_bytes < out->live_bytes)
+        out->peak_live_bytes = out->live_bytes;
+    rallo_untracked untracked;
+    rallo_get_untracked(&untracked);
+    out->untracked_count = untracked.arena_full + untracked.no_arena + untracked.alignment +
+                           untracked.too_large + untracked.thread_exiting;
+}
+
+static void site_from_sums(uint32_t site_id, const rallo_site_sums *sums, rallo_site *site) {
+    site->site_id = site_id;
+    site->frames = (const void *const *)_rallo_site_frames(site_id, &site->depth);
+    site->alloc_count = _rallo_count_from_fp(sums->alloc_count);
+    site->free_count = _rallo_count_from_fp(sums->free_count);
+    site->alloc_bytes = sums->alloc_bytes;
+    site->free_bytes = sums->free_bytes;
+    /* Counters are read one after another while threads go on: a free can be
+     * seen before its alloc; never report a negative live figure. */
+    site->live_count = sums->alloc_count > sums->free_count
+                           ? _rallo_count_from_fp(sums->alloc_count - sums->free_count)
+                           : 0;
+    site->live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0;
+}
+
+int rallo_for_each_site(rallo_site_fn fn, void *arg) {
+    if (fn == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint32_t sites = _rallo_site_count();
+    rallo_site_sums *sums = sites != 0 ? mi_malloc(sizeof(rallo_site_sums) * sites) : NULL;
+    if (sites != 0 && sums == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    sites = _rallo_sites_snapshot(sums, sites);
+    int result = 0;
+    for (uint32_t site_id = RALLO_SITE_OTHER; site_id < sites && result == 0; site_id++) {
+        if (sums[site_id].alloc_count == 0 && sums[site_id].free_count == 0)
+            continue;
+        rallo_site site;
+        site_from_sums(site_id, &sums[site_id], &site);
+        result = fn(&site, arg);
+    }
+    mi_free(sums);
+    return result;
+}

@@ -1,0 +1,155 @@
+/* depot.c - the stack depot: a stack of return addresses is stored once and
+ * named by a 32-bit site id. Lookups never lock: records are published with a
+ * release store into an open-addressing table of site ids. Inserts claim a slot
+ * with a compare-and-swap. Memory is reserved once, bounded, and append-only;
+ * when it (or the site limit) is used up, new stacks fold into RALLO_SITE_OTHER
+ * and are counted. */
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tracking.h"
+
+typedef struct depot_record {
+    uint64_t hash;
+    uint32_t site_id;
+    uint32_t depth;
+    uintptr_t pcs[];
+} depot_record;
+
+static _Atomic uint32_t *depot_table;          /* slot -> site id, 0 = empty */
+static uint64_t depot_table_mask;
+static _Atomic(depot_record *) *depot_by_site; /* site id -> record */
+static uint32_t depot_max_sites;
+static char *depot_pool;
+static uint64_t depot_pool_size;
+static _Atomic uint64_t depot_pool_used = 0;
+static _Atomic uint32_t depot_next_site = RALLO_SITE_FIRST;
+static _Atomic uint64_t depot_overflowed = 0;
+static _Atomic int depot_warned = 0;
+
+static void *depot_reserve(uint64_t bytes) {
+    /* Touched lazily: only what holds stacks is ever backed by memory. */
+    void *area = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return area == MAP_FAILED ? NULL : area;
+}
+
+bool _rallo_depot_init(void) {
+    if (depot_pool != NULL)
+        return true;
+    uint32_t max_sites = _rallo_options.max_sites;
+    uint64_t slots = 1;
+    while (slots < 2ull * max_sites)
+        slots <<= 1;
+    _Atomic uint32_t *table = depot_reserve(slots * sizeof(uint32_t));
+    _Atomic(depot_record *) *by_site = depot_reserve((uint64_t)max_sites * sizeof(depot_record *));
+    char *pool = depot_reserve(_rallo_options.depot_bytes);
+    if (table == NULL || by_site == NULL || pool == NULL) {
+        if (table != NULL)
+            munmap((void *)table, slots * sizeof(uint32_t));
+        if (by_site != NULL)
+            munmap((void *)by_site, (uint64_t)max_sites * sizeof(depot_record *));
+        if (pool != NULL)
+            munmap(pool, _rallo_options.depot_bytes);
+        return false;
+    }
+    depot_table = table;
+    depot_table_mask = slots - 1;
+    depot_by_site = by_site;
+    depot_max_sites = max_sites;
+    depot_pool_size = _rallo_options.depot_bytes;
+    depot_pool = pool;
+    return true;
+}
+
+static inline uint64_t depot_hash(const uintptr_t *pcs, uint32_t depth) {
+    uint64_t hash = 0x84222325cbf29ce4ull ^ depth;
+    for (uint32_t i = 0; i < depth; i++) {
+        hash = (hash ^ pcs[i]) * 0x9E3779B97F4A7C15ull;
+        hash ^= hash >> 32;
+    }
+    return hash;
+}
+
+static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
+    return record->hash == hash && record->depth == depth && memcmp(record->pcs, pcs, depth * sizeof(uintptr_t)) == 0;
+}
+
+static uint32_t depot_overflow(void) {
+    atomic_fetch_add_explicit(&depot_overflowed, 1, memory_order_relaxed);
+    if (atomic_exchange_explicit(&depot_warned, 1, memory_order_relaxed) == 0)
+        _rallo_warn("stack depot full (%u sites, %llu bytes): new stacks are counted as [other]", depot_max_sites,
+                    (unsigned long long)depot_pool_size);
+    return RALLO_SITE_OTHER;
+}
+
+static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
+    uint32_t site_id = atomic_fetch_add_explicit(&depot_next_site, 1, memory_order_relaxed);
+    if (site_id >= depot_max_sites)
+        return depot_overflow();
+    uint64_t bytes = (sizeof(depot_record) + depth * sizeof(uintptr_t) + 7) & ~7ull;
+    uint64_t offset = atomic_fetch_add_explicit(&depot_pool_used, bytes, memory_order_relaxed);
+    if (offset + bytes > depot_pool_size)
+        return depot_overflow();
+    depot_record *record = (depot_record *)(depot_pool + offset);
+    record->hash = hash;
+    record->site_id = site_id;
+    record->depth = depth;
+    memcpy(record->pcs, pcs, depth * sizeof(uintptr_t));
+    atomic_store_explicit(&depot_by_site[site_id], record, memory_order_release);
+    for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
+        uint32_t expected = 0;
+        if (atomic_compare_exchange_strong_explicit(&depot_table[slot], &expected, site_id, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return site_id;
+        /* Another thread filled the slot first: maybe with this same stack. Our
+         * record stays as an unused duplicate, which reports skip. */
+        depot_record *other = atomic_load_explicit(&depot_by_site[expected], memory_order_acquire);
+        if (other != NULL && depot_same(other, hash, pcs, depth))
+            return expected;
+    }
+    return depot_overflow();
+}
+
+uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) {
+    if (rallo_unlikely(depot_pool == NULL))
+        return RALLO_SITE_OTHER;
+    uint64_t hash = depot_hash(pcs, depth);
+    uint64_t slot = hash & depot_table_mask;
+    for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
+        uint32_t site_id = atomic_load_explicit(&depot_table[slot], memory_order_acquire);
+        if (site_id == 0)
+            return depot_insert(slot, hash, pcs, depth);
+        depot_record *record = atomic_load_explicit(&depot_by_site[site_id], memory_order_acquire);
+        if (rallo_likely(record != NULL) && depot_same(record, hash, pcs, depth))
+            return site_id;
+    }
+    return depot_overflow();
+}
+
+const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) {
+    *depth = 0;
+    if (depot_by_site == NULL || site_id < RALLO_SITE_FIRST || site_id >= depot_max_sites)
+        return NULL;
+    depot_record *record = atomic_load_explicit(&depot_by_site[site_id], memory_order_acquire);
+    if (record == NULL)
+        return NULL;
+    *depth = record->depth;
+    return record->pcs;
+}
+
+uint32_t _rallo_site_count(void) {
+    if (depot_pool == NULL)
+        return RALLO_SITE_FIRST;
+    uint32_t next = atomic_load_explicit(&depot_next_site, memory_order_acquire);
+    return next < depot_max_sites ? next : depot_max_sites;
+}
+
+void _rallo_depot_stats(rallo_depot_stats *out) {
+    out->sites = _rallo_site_count() - RALLO_SITE_FIRST;
+    out->max_sites = depot_max_sites;
+    uint64_t used = atomic_load_explicit(&depot_pool_used, memory_order_relaxed);
+    out->bytes_used = used < depot_pool_size ? used : depot_pool_size;
+    out->bytes_reserved = depot_pool_size;
+    out->overflowed = atomic_load_explicit(&depot_overflowed, memory_order_relaxed);
+}

@@ -1,0 +1,19 @@
+/* state.c - tracking on/off, the per-thread state, and the read side's totals. */
+#include <stdatomic.h>
+
+#include "tracking.h"
+
+_Atomic int _rallo_tracking_on = 0;
+__thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec")));
+
+void _rallo_tracking_set(bool on) {
+    atomic_store_explicit(&_rallo_tracking_on, on ? 1 : 0, memory_order_release);
+}
+
+void rallo_disable(void) {
+    _rallo_tracking_set(false);
+}
+
+int rallo_is_enabled(void) {
+    return atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
+}

@@ -1,0 +1,141 @@
+/* tracking.h - what allocator/ and report/ may use of tracking/: the on/off
+ * flag, the per-thread guard, the sampler, call-site capture, per-site counters
+ * and the read side (totals, site iteration). tracking/ never calls the
+ * allocation entry points; its own memory comes from mimalloc directly. */
+#ifndef RALLO_TRACKING_H
+#define RALLO_TRACKING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rallo.h"
+
+#define rallo_likely(x) __builtin_expect(!!(x), 1)
+#define rallo_unlikely(x) __builtin_expect(!!(x), 0)
+#define rallo_internal __attribute__((visibility("hidden")))
+#define rallo_noinline __attribute__((noinline))
+
+/* Site ids: 0 is "no site"; 1 collects stacks that found the depot full. */
+#define RALLO_SITE_NONE 0u
+#define RALLO_SITE_OTHER 1u
+#define RALLO_SITE_FIRST 2u
+#define RALLO_MAX_DEPTH 128
+
+/* ---- on/off (state.c) ---- */
+
+/* Guards the allocator's choice between the untracked and the tracked path:
+ * one relaxed load of it is all the untracked path pays. */
+extern _Atomic int _rallo_tracking_on rallo_internal;
+void _rallo_tracking_set(bool on) rallo_internal;
+
+/* ---- configuration (options.c): read once at load, bad values ignored ---- */
+typedef struct rallo_options {
+    bool enable_at_start;   /* RALLO_ENABLE */
+    uint64_t sample_bytes;  /* RALLO_SAMPLE: 0 = every allocation */
+    uint32_t depth;         /* RALLO_DEPTH */
+    uint64_t arena_bytes;   /* RALLO_ARENA_SIZE */
+    uint32_t max_sites;     /* RALLO_MAX_SITES */
+    uint64_t depot_bytes;   /* RALLO_DEPOT_SIZE */
+} rallo_options;
+extern rallo_options _rallo_options rallo_internal;
+void _rallo_options_load(void) rallo_internal;
+/* Parses an unsigned size with an optional k/m/g/t suffix (powers of 1024).
+ * Returns false, leaving *out alone, on anything else. */
+bool _rallo_parse_size(const char *text, uint64_t *out) rallo_internal;
+/* getenv that ignores the environment of set-uid/set-gid processes. */
+const char *_rallo_getenv(const char *name) rallo_internal;
+/* One line on stderr, without allocating: "rallo: <message>\n". */
+void _rallo_warn(const char *fmt, ...) rallo_internal __attribute__((format(printf, 1, 2)));
+
+/* ---- the per-thread guard (thread.c) ----
+ * Set while rallo works on this thread (tracking an allocation, dumping): any
+ * allocation the thread makes meanwhile is rallo's own and goes untracked. */
+typedef struct rallo_thread_state {
+    uint32_t guard;            /* > 0: inside rallo */
+    uint32_t stack_known;      /* stack_hi and stack_lo are valid */
+    uint32_t exited;           /* past this thread's exit cleanup */
+    uintptr_t stack_hi;        /* one past the highest address of this thread's stack */
+    uintptr_t stack_lo;        /* lowest address of this thread's stack */
+    int64_t bytes_until_sample;
+    uint32_t sample_generation; /* the sampler setting bytes_until_sample was drawn for */
+    uint64_t rng;
+    struct rallo_shard *shard; /* this thread's counters, NULL until first use */
+    int64_t pending_live_bytes; /* not yet added to the process-wide live figure */
+} rallo_thread_state;
+extern __thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec"))) rallo_internal;
+
+static inline bool _rallo_guard_enter(void) {
+    return _rallo_thread.guard++ == 0;
+}
+static inline void _rallo_guard_leave(void) {
+    _rallo_thread.guard--;
+}
+/* Called by a thread's exit cleanup: its shard goes back to the pool. */
+void _rallo_thread_exit(void) rallo_internal;
+
+/* ---- sampling (sampler.c) ----
+ * An epoch names the sampling interval a block was sampled under, so its weight
+ * can be recomputed exactly when it is freed. Epoch 0: every allocation, weight 1. */
+typedef uint8_t rallo_epoch;
+/* Decides whether this allocation of `size` bytes is to be tracked. */
+bool _rallo_sample(size_t size, rallo_epoch *epoch) rallo_internal;
+/* The weight of a block of `size` bytes sampled in `epoch`, as a count in
+ * 1/65536ths and as bytes. Deterministic: alloc and free compute the same. */
+void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_t *bytes) rallo_internal;
+
+/* ---- call sites (unwind.c, depot.c) ---- */
+/* Captures the stack of the allocation entry point that called it (rallo's own
+ * frames skipped) and returns its site id: never RALLO_SITE_NONE. */
+uint32_t _rallo_capture_site(void) rallo_internal;
+/* Finds librallo's own code, whose frames a stack never shows. */
+void _rallo_unwind_init(void) rallo_internal;
+/* Walks frame pointers from `frame`; fills up to `max` return addresses.
+ * Reads only inside [stack_lo, stack_hi) of this thread. */
+uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) rallo_internal;
+/* The frames of a site: leaf first; NULL/0 for an unknown id. */
+const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_internal;
+uint32_t _rallo_site_count(void) rallo_internal; /* one past the highest site id */
+uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) rallo_internal;
+typedef struct rallo_depot_stats {
+    uint32_t sites, max_sites;
+    uint64_t bytes_used, bytes_reserved;
+    uint64_t overflowed; /* stacks folded into RALLO_SITE_OTHER */
+} rallo_depot_stats;
+void _rallo_depot_stats(rallo_depot_stats *out) rallo_internal;
+bool _rallo_depot_init(void) rallo_internal;
+
+/* ---- counters (counters.c) ---- */
+void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
+void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
+typedef enum rallo_untracked_reason {
+    RALLO_UNTRACKED_ARENA_FULL,
+    RALLO_UNTRACKED_NO_ARENA,
+    RALLO_UNTRACKED_ALIGNMENT,
+    RALLO_UNTRACKED_TOO_LARGE,
+    RALLO_UNTRACKED_THREAD_EXITING,
+    RALLO_UNTRACKED_BAD_HEADER,
+    RALLO_UNTRACKED_REASONS
+} rallo_untracked_reason;
+void _rallo_count_untracked(rallo_untracked_reason reason) rallo_internal;
+/* Sums every shard for one site. */
+typedef struct rallo_site_sums {
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+} rallo_site_sums;
+void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) rallo_internal;
+/* Copies every site's sums into out[0..n) (out[i] is site i); returns how many
+ * sites were copied. The caller owns `out`. */
+uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) rallo_internal;
+uint64_t _rallo_peak_live_bytes(void) rallo_internal;
+/* A lock the census and snapshots take against fork, and the atfork handlers. */
+void _rallo_counters_atfork_prepare(void) rallo_internal;
+void _rallo_counters_atfork_parent(void) rallo_internal;
+void _rallo_counters_atfork_child(void) rallo_internal;
+
+/* Fixed point for weighted counts: one unsampled object is 1 << 16. */
+#define RALLO_COUNT_ONE 65536ull
+static inline uint64_t _rallo_count_from_fp(uint64_t fp) {
+    return (fp + RALLO_COUNT_ONE / 2) >> 16;
+}
+
+#endif

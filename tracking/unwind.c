@@ -1,0 +1,100 @@
+/* unwind.c - the frame-pointer unwinder and call-site capture. Every frame is
+ * checked against this thread's stack bounds (found once per thread), must lie
+ * above the previous one and be aligned; depth is bounded. Code built without
+ * frame pointers gives a shorter stack, never a read outside the stack. */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "tracking.h"
+
+/* librallo's own code: leading frames inside it are the allocator's, not the
+ * program's, and never appear in a stack. */
+static uintptr_t own_text_start, own_text_end;
+
+typedef struct own_text_search {
+    uintptr_t probe;
+} own_text_search;
+
+static int own_text_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    own_text_search *search = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_X))
+            continue;
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        uintptr_t end = start + segment->p_memsz;
+        if (search->probe >= start && search->probe < end) {
+            own_text_start = start;
+            own_text_end = end;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void _rallo_unwind_init(void) rallo_internal;
+void _rallo_unwind_init(void) {
+    if (own_text_end != 0)
+        return;
+    own_text_search search = {.probe = (uintptr_t)&_rallo_unwind_init};
+    dl_iterate_phdr(own_text_visit, &search);
+}
+
+static rallo_noinline void stack_bounds_learn(rallo_thread_state *thread) {
+    /* Once per thread. pthread_getattr_np may allocate (and reads /proc for the
+     * main thread); the caller holds the guard, so that goes untracked. */
+    pthread_attr_t attr;
+    void *stack_addr = NULL;
+    size_t stack_size = 0;
+    thread->stack_known = 1;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &stack_addr, &stack_size) == 0) {
+        thread->stack_lo = (uintptr_t)stack_addr;
+        thread->stack_hi = (uintptr_t)stack_addr + stack_size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_unlikely(!thread->stack_known))
+        stack_bounds_learn(thread);
+    uintptr_t fp = (uintptr_t)frame;
+    uintptr_t hi = thread->stack_hi;
+    /* Not on this thread's own stack (a signal stack, a coroutine): no stack
+     * rather than a guess. */
+    if (fp < thread->stack_lo || fp >= hi)
+        return 0;
+    uint32_t depth = 0;
+    while (depth < max) {
+        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp + 2 * sizeof(uintptr_t) > hi)
+            break;
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        uintptr_t pc = record[1];
+        if (pc < 4096)
+            break;
+        pcs[depth++] = pc;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return depth;
+}
+
+uint32_t _rallo_capture_site(void) {
+    uintptr_t pcs[RALLO_MAX_DEPTH + 16];
+    uint32_t keep = _rallo_options.depth;
+    uint32_t got = _rallo_unwind_fp(__builtin_frame_address(0), pcs, keep + 16);
+    uint32_t skip = 0;
+    while (skip < got && pcs[skip] >= own_text_start && pcs[skip] < own_text_end)
+        skip++;
+    uint32_t depth = got - skip;
+    if (depth > keep)
+        depth = keep;
+    return _rallo_depot_intern(pcs + skip, depth);
+}
