@@ -1,0 +1,64 @@
+/* profile.h - the report data model: what every writer (html, pprof, folded,
+ * text, json) reads and every reader (the in-process snapshot, the pprof reader
+ * of the CLI) fills. Memory for a profile comes from mimalloc directly (mi_*),
+ * never through malloc, so building one in-process is never tracked. */
+#ifndef RALLO_PROFILE_H
+#define RALLO_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rallo.h"
+
+/* One source line of a location; a location holds several when functions were
+ * inlined into each other: lines[0] is the innermost (the inlined callee),
+ * lines[nlines-1] the function the address really lies in (as in pprof). */
+typedef struct rallo_prof_line {
+    const char *function; /* demangled; NULL when unknown */
+    const char *file;     /* NULL when unknown */
+    uint32_t line;        /* 0 when unknown */
+} rallo_prof_line;
+
+#define RALLO_NO_MAPPING UINT32_MAX
+
+/* One code address (a return address as captured; symbolizers look up
+ * address - 1 so the call, not the next instruction, is named). */
+typedef struct rallo_prof_location {
+    uint64_t address;
+    uint32_t mapping;  /* index into rallo_profile.mappings, or RALLO_NO_MAPPING */
+    uint32_t nlines;   /* 0: not symbolized; writers then show module+offset */
+    rallo_prof_line *lines;
+} rallo_prof_location;
+
+typedef struct rallo_prof_mapping {
+    uint64_t start, limit, file_offset;
+    const char *path;     /* the module's file */
+    const char *build_id; /* lowercase hex, or NULL */
+} rallo_prof_mapping;
+
+typedef struct rallo_prof_site {
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+    uint64_t live_count, live_bytes;
+    uint64_t peak_live_bytes; /* this site's live bytes when the process peaked */
+    uint32_t nlocations;
+    uint32_t *locations; /* indices into rallo_profile.locations, leaf first */
+} rallo_prof_site;
+
+typedef struct rallo_profile {
+    int32_t pid;
+    uint64_t time_unix_ns;    /* when the snapshot was taken */
+    uint64_t sample_interval; /* 0: every allocation */
+    const char *program;      /* the process's executable path, or NULL */
+    rallo_totals totals;
+    rallo_untracked untracked;
+    rallo_prof_site *sites;
+    size_t nsites;
+    rallo_prof_location *locations;
+    size_t nlocations;
+    rallo_prof_mapping *mappings;
+    size_t nmappings;
+    struct rallo_prof_arena *arena; /* owns every string and array above */
+} rallo_profile;
+
+#endif
