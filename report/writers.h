@@ -1,0 +1,41 @@
+/* writers.h - formats: names, file extensions, and the five writers; the
+ * profile's own memory; building a profile in-process; symbolizing; reading
+ * pprof back. Every report path goes through these. */
+#ifndef RALLO_WRITERS_H
+#define RALLO_WRITERS_H
+
+#include "buf.h"
+#include "profile.h"
+
+typedef enum rallo_format {
+    RALLO_FORMAT_HTML,
+    RALLO_FORMAT_PPROF,
+    RALLO_FORMAT_FOLDED,
+    RALLO_FORMAT_TEXT,
+    RALLO_FORMAT_JSON,
+    RALLO_FORMAT_COUNT
+} rallo_format;
+
+/* "html" "pprof" "folded" "text" "json" -> format; false for anything else. */
+bool rallo_format_from_name(const char *name, rallo_format *out);
+/* By a path's extension: .html .pb.gz/.pprof .folded .txt .json */
+bool rallo_format_from_path(const char *path, rallo_format *out);
+const char *rallo_format_name(rallo_format format);
+/* The dump file extension: "html" "pb.gz" "folded" "txt" "json". */
+const char *rallo_format_extension(rallo_format format);
+
+/* Each returns 0, or -1 when the buffer failed (out of memory). */
+int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo_buf *out);
+int rallo_write_html(const rallo_profile *profile, rallo_buf *out);
+int rallo_write_pprof(const rallo_profile *profile, rallo_buf *out);
+int rallo_write_folded(const rallo_profile *profile, rallo_buf *out); /* default metric: live bytes */
+int rallo_write_text(const rallo_profile *profile, rallo_buf *out);
+int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
+
+/* ---- a profile's memory (profile.c): one bump arena, freed at once ---- */
+void rallo_profile_init(rallo_profile *profile);
+void *rallo_profile_alloc(rallo_profile *profile, size_t bytes); /* zeroed; NULL when out of memory */
+char *rallo_profile_strdup(rallo_profile *profile, const char *text);
+void rallo_profile_free(rallo_profile *profile);
+
+#endif
