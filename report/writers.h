@@ -38,4 +38,9 @@ void *rallo_profile_alloc(rallo_profile *profile, size_t bytes); /* zeroed; NULL
 char *rallo_profile_strdup(rallo_profile *profile, const char *text);
 void rallo_profile_free(rallo_profile *profile);
 
+/* ---- in-process (report/inproc/snapshot.c) ----
+ * A profile of this process now: the counters' snapshot, the loaded modules as
+ * mappings (with build ids), every frame symbolized. 0, or -1 with errno. */
+int rallo_profile_capture(rallo_profile *out);
+
 #endif
