@@ -13,6 +13,10 @@
 extern "C" {
 #endif
 
+/* librallo is built with hidden visibility: everything declared here is its
+ * exported API. */
+#pragma GCC visibility push(default)
+
 #define RALLO_VERSION_MAJOR 0
 #define RALLO_VERSION_MINOR 1
 
@@ -75,6 +79,8 @@ int rallo_for_each_site(rallo_site_fn fn, void *arg);
  * site with the live objects and bytes read from the block headers (the other
  * fields are 0). Blocks of other threads are not seen. */
 int rallo_census(rallo_site_fn fn, void *arg);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
