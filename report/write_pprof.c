@@ -1,0 +1,474 @@
+/* write_pprof.c - the pprof writer: a rallo_profile as a gzipped profile.proto
+ * with the four sample types of a Go heap profile, encoded by protobuf-c and
+ * compressed by zlib. It runs inside the profiled process, so every byte it
+ * allocates comes from mimalloc directly: the messages live in a scratch
+ * profile arena, and zlib gets mimalloc through zalloc/zfree. protobuf-c's
+ * pack_to_buffer allocates nothing; its output streams through deflate. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mimalloc.h>
+#include <zlib.h>
+
+#include "pprof.h"
+#include "profile.pb-c.h"
+#include "writers.h"
+
+typedef Perftools__Profiles__Profile pb_profile;
+typedef Perftools__Profiles__ValueType pb_value_type;
+typedef Perftools__Profiles__Sample pb_sample;
+typedef Perftools__Profiles__Label pb_label;
+typedef Perftools__Profiles__Mapping pb_mapping;
+typedef Perftools__Profiles__Location pb_location;
+typedef Perftools__Profiles__Line pb_line;
+typedef Perftools__Profiles__Function pb_function;
+
+/* ---- a string table and a function table, both open-addressed ---- */
+
+typedef struct pprof_strings {
+    char **strings; /* the Profile.string_table being built */
+    size_t count, cap;
+    uint32_t *slots; /* string index + 1; 0: empty */
+    size_t nslots;   /* a power of two */
+} pprof_strings;
+
+typedef struct pprof_functions {
+    pb_function **functions;
+    size_t count;
+    uint64_t *keys;  /* name index << 32 | file index */
+    uint32_t *slots; /* function index + 1; 0: empty */
+    size_t nslots;
+} pprof_functions;
+
+typedef struct pprof_builder {
+    rallo_profile scratch; /* only its arena: every message and array */
+    pprof_strings strings;
+    pprof_functions functions;
+    bool failed;
+} pprof_builder;
+
+static void *builder_alloc(pprof_builder *b, size_t bytes) {
+    void *p = rallo_profile_alloc(&b->scratch, bytes);
+    if (p == NULL)
+        b->failed = true;
+    return p;
+}
+
+static void *builder_array(pprof_builder *b, size_t count, size_t size) {
+    if (count != 0 && size > SIZE_MAX / count) {
+        b->failed = true;
+        return NULL;
+    }
+    return builder_alloc(b, count * size);
+}
+
+static uint64_t hash_text(const char *text) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t hash_u64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Grows the slot array of the string table to twice the count; false on OOM. */
+static bool strings_rehash(pprof_strings *t) {
+    size_t nslots = t->nslots ? t->nslots * 2 : 1024;
+    uint32_t *slots = mi_zalloc(nslots * sizeof *slots);
+    if (slots == NULL)
+        return false;
+    for (size_t i = 0; i < t->count; i++) {
+        size_t s = hash_text(t->strings[i]) & (nslots - 1);
+        while (slots[s] != 0)
+            s = (s + 1) & (nslots - 1);
+        slots[s] = (uint32_t)i + 1;
+    }
+    mi_free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return true;
+}
+
+/* The string's index in the table, adding it (copied) when new. NULL is "". */
+static int64_t intern(pprof_builder *b, const char *text) {
+    pprof_strings *t = &b->strings;
+    if (text == NULL)
+        text = "";
+    if ((t->count + 1) * 2 > t->nslots && !strings_rehash(t)) {
+        b->failed = true;
+        return 0;
+    }
+    uint64_t h = hash_text(text);
+    size_t s = h & (t->nslots - 1);
+    while (t->slots[s] != 0) {
+        if (strcmp(t->strings[t->slots[s] - 1], text) == 0)
+            return t->slots[s] - 1;
+        s = (s + 1) & (t->nslots - 1);
+    }
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        char **grown = mi_realloc(t->strings, cap * sizeof *grown);
+        if (grown == NULL) {
+            b->failed = true;
+            return 0;
+        }
+        t->strings = grown;
+        t->cap = cap;
+    }
+    char *copy = rallo_profile_strdup(&b->scratch, text);
+    if (copy == NULL) {
+        b->failed = true;
+        return 0;
+    }
+    t->strings[t->count] = copy;
+    t->slots[s] = (uint32_t)t->count + 1;
+    return (int64_t)t->count++;
+}
+
+/* The id of the function (name, file), adding it when new. The table holds
+ * at most `capacity` functions (the caller sized it from the line count). */
+static uint64_t function_id(pprof_builder *b, int64_t name, int64_t file) {
+    pprof_functions *t = &b->functions;
+    uint64_t key = (uint64_t)name << 32 | (uint64_t)file;
+    size_t s = hash_u64(key) & (t->nslots - 1);
+    while (t->slots[s] != 0) {
+        if (t->keys[s] == key)
+            return t->slots[s];
+        s = (s + 1) & (t->nslots - 1);
+    }
+    pb_function *f = builder_alloc(b, sizeof *f);
+    if (f == NULL)
+        return 0;
+    perftools__profiles__function__init(f);
+    f->id = t->count + 1;
+    f->name = name;
+    f->system_name = name; /* rallo keeps only the demangled name */
+    f->filename = file;
+    t->functions[t->count++] = f;
+    t->keys[s] = key;
+    t->slots[s] = (uint32_t)f->id;
+    return f->id;
+}
+
+/* ---- the messages ---- */
+
+static pb_value_type *value_type(pprof_builder *b, const char *type, const char *unit) {
+    pb_value_type *vt = builder_alloc(b, sizeof *vt);
+    if (vt == NULL)
+        return NULL;
+    perftools__profiles__value_type__init(vt);
+    vt->type = intern(b, type);
+    vt->unit = intern(b, unit);
+    return vt;
+}
+
+static int64_t clamp_i64(uint64_t v) {
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static bool add_sample_types(pprof_builder *b, pb_profile *pb, const rallo_profile *profile, int view) {
+    static const char *const types[4][2] = {
+        {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"}, {"inuse_space", "bytes"}};
+    pb->sample_type = builder_array(b, 4, sizeof *pb->sample_type);
+    if (pb->sample_type == NULL)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if ((pb->sample_type[i] = value_type(b, types[i][0], types[i][1])) == NULL)
+            return false;
+    pb->n_sample_type = 4;
+    pb->default_sample_type = intern(b, view == RALLO_PPROF_VIEW_ALLOCS ? "alloc_space" : "inuse_space");
+    pb->period_type = value_type(b, "space", "bytes");
+    /* pprof's period is the mean bytes between samples; Go writes 1 for
+     * MemProfileRate=1, which is what rallo's 0 and 1 (every allocation) mean. */
+    pb->period = profile->sample_interval > 1 ? clamp_i64(profile->sample_interval) : 1;
+    return pb->period_type != NULL;
+}
+
+/* Which of pprof's has_* flags a mapping earns from its locations' lines. */
+typedef struct mapping_flags {
+    bool functions, filenames, line_numbers, inline_frames;
+} mapping_flags;
+
+static bool add_mappings(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
+    if (profile->nmappings == 0)
+        return true;
+    mapping_flags *flags = builder_array(b, profile->nmappings, sizeof *flags);
+    pb->mapping = builder_array(b, profile->nmappings, sizeof *pb->mapping);
+    if (flags == NULL || pb->mapping == NULL)
+        return false;
+    for (size_t i = 0; i < profile->nlocations; i++) {
+        const rallo_prof_location *loc = &profile->locations[i];
+        if (loc->mapping >= profile->nmappings)
+            continue;
+        mapping_flags *f = &flags[loc->mapping];
+        for (uint32_t l = 0; l < loc->nlines; l++) {
+            f->functions |= loc->lines[l].function != NULL;
+            f->filenames |= loc->lines[l].file != NULL;
+            f->line_numbers |= loc->lines[l].line != 0;
+        }
+        f->inline_frames |= loc->nlines > 1;
+    }
+    for (size_t i = 0; i < profile->nmappings; i++) {
+        const rallo_prof_mapping *m = &profile->mappings[i];
+        pb_mapping *pm = builder_alloc(b, sizeof *pm);
+        if (pm == NULL)
+            return false;
+        perftools__profiles__mapping__init(pm);
+        pm->id = i + 1;
+        pm->memory_start = m->start;
+        pm->memory_limit = m->limit;
+        pm->file_offset = m->file_offset;
+        pm->filename = intern(b, m->path);
+        pm->build_id = intern(b, m->build_id);
+        pm->has_functions = flags[i].functions;
+        pm->has_filenames = flags[i].filenames;
+        pm->has_line_numbers = flags[i].line_numbers;
+        pm->has_inline_frames = flags[i].inline_frames;
+        pb->mapping[pb->n_mapping++] = pm;
+    }
+    return true;
+}
+
+/* Locations get id index + 1; their lines keep rallo's order, innermost first,
+ * which is pprof's. A line with neither function nor file says nothing and is
+ * left out; a location without lines is an address (pprof shows it so). */
+static bool add_locations(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
+    size_t total_lines = 0;
+    for (size_t i = 0; i < profile->nlocations; i++)
+        total_lines += profile->locations[i].nlines;
+    pprof_functions *ft = &b->functions;
+    ft->nslots = 16;
+    while (ft->nslots < total_lines * 2)
+        ft->nslots *= 2;
+    ft->functions = builder_array(b, total_lines ? total_lines : 1, sizeof *ft->functions);
+    ft->keys = builder_array(b, ft->nslots, sizeof *ft->keys);
+    ft->slots = builder_array(b, ft->nslots, sizeof *ft->slots);
+    pb->location = builder_array(b, profile->nlocations ? profile->nlocations : 1, sizeof *pb->location);
+    if (ft->functions == NULL || ft->keys == NULL || ft->slots == NULL || pb->location == NULL)
+        return false;
+    for (size_t i = 0; i < profile->nlocations; i++) {
+        const rallo_prof_location *loc = &profile->locations[i];
+        pb_location *pl = builder_alloc(b, sizeof *pl);
+        if (pl == NULL)
+            return false;
+        perftools__profiles__location__init(pl);
+        pl->id = i + 1;
+        pl->address = loc->address;
+        pl->mapping_id = loc->mapping < profile->nmappings ? (uint64_t)loc->mapping + 1 : 0;
+        if (loc->nlines > 0) {
+            pl->line = builder_array(b, loc->nlines, sizeof *pl->line);
+            if (pl->line == NULL)
+                return false;
+        }
+        for (uint32_t l = 0; l < loc->nlines; l++) {
+            const rallo_prof_line *line = &loc->lines[l];
+            if (line->function == NULL && line->file == NULL)
+                continue;
+            pb_line *pline = builder_alloc(b, sizeof *pline);
+            if (pline == NULL)
+                return false;
+            perftools__profiles__line__init(pline);
+            pline->function_id = function_id(b, intern(b, line->function), intern(b, line->file));
+            pline->line = line->line;
+            if (b->failed)
+                return false;
+            pl->line[pl->n_line++] = pline;
+        }
+        pb->location[pb->n_location++] = pl;
+    }
+    pb->function = ft->functions;
+    pb->n_function = ft->count;
+    return true;
+}
+
+/* One sample per site with anything to show; values in sample-type order. A
+ * site's peak share rides along as a numeric label (pprof shows it as a tag). */
+static bool add_samples(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
+    if (profile->nsites == 0)
+        return true;
+    pb->sample = builder_array(b, profile->nsites, sizeof *pb->sample);
+    if (pb->sample == NULL)
+        return false;
+    int64_t peak_key = intern(b, "peak_live_bytes"), bytes_unit = intern(b, "bytes");
+    for (size_t i = 0; i < profile->nsites; i++) {
+        const rallo_prof_site *site = &profile->sites[i];
+        if (site->alloc_count == 0 && site->alloc_bytes == 0 && site->live_count == 0 && site->live_bytes == 0)
+            continue;
+        pb_sample *ps = builder_alloc(b, sizeof *ps);
+        int64_t *values = builder_array(b, 4, sizeof *values);
+        uint64_t *ids = builder_array(b, site->nlocations ? site->nlocations : 1, sizeof *ids);
+        if (ps == NULL || values == NULL || ids == NULL)
+            return false;
+        perftools__profiles__sample__init(ps);
+        values[0] = clamp_i64(site->alloc_count);
+        values[1] = clamp_i64(site->alloc_bytes);
+        values[2] = clamp_i64(site->live_count);
+        values[3] = clamp_i64(site->live_bytes);
+        ps->value = values;
+        ps->n_value = 4;
+        for (uint32_t l = 0; l < site->nlocations; l++)
+            if (site->locations[l] < profile->nlocations) /* a bad index is dropped, not written */
+                ids[ps->n_location_id++] = (uint64_t)site->locations[l] + 1;
+        ps->location_id = ids;
+        if (site->peak_live_bytes != 0) {
+            pb_label *label = builder_alloc(b, sizeof *label);
+            ps->label = builder_array(b, 1, sizeof *ps->label);
+            if (label == NULL || ps->label == NULL)
+                return false;
+            perftools__profiles__label__init(label);
+            label->key = peak_key;
+            label->num = clamp_i64(site->peak_live_bytes);
+            label->num_unit = bytes_unit;
+            ps->label[0] = label;
+            ps->n_label = 1;
+        }
+        pb->sample[pb->n_sample++] = ps;
+    }
+    return true;
+}
+
+/* rallo's own numbers as comments, one "rallo.key=value ..." each: `go tool
+ * pprof -raw` prints them, and rallo_read_pprof() parses them back. */
+static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
+    char text[5][512];
+    size_t n = 0;
+    const rallo_totals *t = &profile->totals;
+    const rallo_untracked *u = &profile->untracked;
+    snprintf(text[n++], sizeof text[0], "rallo.pid=%" PRId32, profile->pid);
+    snprintf(text[n++], sizeof text[0], "rallo.sample_interval=%" PRIu64 "%s", profile->sample_interval,
+             profile->sample_interval <= 1 ? " (every allocation; pprof period 1)" : " (mean bytes between samples)");
+    snprintf(text[n++], sizeof text[0],
+             "rallo.totals alloc_count=%" PRIu64 " alloc_bytes=%" PRIu64 " free_count=%" PRIu64 " free_bytes=%" PRIu64
+             " live_count=%" PRIu64 " live_bytes=%" PRIu64 " peak_live_bytes=%" PRIu64 " untracked_count=%" PRIu64,
+             t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
+             t->peak_live_bytes, t->untracked_count);
+    snprintf(text[n++], sizeof text[0],
+             "rallo.untracked arena_full=%" PRIu64 " no_arena=%" PRIu64 " alignment=%" PRIu64 " too_large=%" PRIu64
+             " thread_exiting=%" PRIu64 " bad_header=%" PRIu64,
+             u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
+    pb->comment = builder_array(b, n + 1, sizeof *pb->comment);
+    if (pb->comment == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        pb->comment[pb->n_comment++] = intern(b, text[i]);
+    if (profile->program != NULL) {
+        /* The path may be longer than a line buffer: built in the arena. */
+        size_t len = strlen(profile->program);
+        char *line = builder_alloc(b, len + sizeof "rallo.program=");
+        if (line == NULL)
+            return false;
+        memcpy(line, "rallo.program=", sizeof "rallo.program=" - 1);
+        memcpy(line + sizeof "rallo.program=" - 1, profile->program, len + 1);
+        pb->comment[pb->n_comment++] = intern(b, line);
+    }
+    return !b->failed;
+}
+
+/* ---- gzip: protobuf-c's output streamed through deflate into the buffer ---- */
+
+#define GZ_STAGE_BYTES (64u * 1024u)
+
+typedef struct gz_sink {
+    ProtobufCBuffer base;
+    z_stream z;
+    rallo_buf *out;
+    unsigned char *stage; /* protobuf-c appends a few bytes at a time: batch them */
+    size_t staged;
+    bool failed;
+} gz_sink;
+
+static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
+    (void)opaque;
+    return mi_mallocn(items, size);
+}
+
+static void gz_free(voidpf opaque, voidpf p) {
+    (void)opaque;
+    mi_free(p);
+}
+
+static void gz_deflate(gz_sink *sink, const unsigned char *data, size_t len, int flush) {
+    unsigned char chunk[16384];
+    sink->z.next_in = (Bytef *)data;
+    sink->z.avail_in = (uInt)len;
+    do {
+        sink->z.next_out = chunk;
+        sink->z.avail_out = sizeof chunk;
+        int rc = deflate(&sink->z, flush);
+        if (rc == Z_STREAM_ERROR) {
+            sink->failed = true;
+            return;
+        }
+        rallo_buf_put(sink->out, chunk, sizeof chunk - sink->z.avail_out);
+    } while (sink->z.avail_out == 0 || sink->z.avail_in != 0);
+}
+
+static void gz_append(ProtobufCBuffer *base, size_t len, const uint8_t *data) {
+    gz_sink *sink = (gz_sink *)base;
+    if (sink->failed)
+        return;
+    if (sink->staged + len > GZ_STAGE_BYTES) {
+        gz_deflate(sink, sink->stage, sink->staged, Z_NO_FLUSH);
+        sink->staged = 0;
+    }
+    if (len > GZ_STAGE_BYTES) {
+        gz_deflate(sink, data, len, Z_NO_FLUSH);
+        return;
+    }
+    memcpy(sink->stage + sink->staged, data, len);
+    sink->staged += len;
+}
+
+static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
+    gz_sink sink;
+    memset(&sink, 0, sizeof sink);
+    sink.base.append = gz_append;
+    sink.out = out;
+    sink.z.zalloc = gz_alloc;
+    sink.z.zfree = gz_free;
+    sink.stage = mi_malloc(GZ_STAGE_BYTES);
+    if (sink.stage == NULL)
+        return -1;
+    /* windowBits 15 + 16: a gzip header and trailer, as pprof files have. */
+    if (deflateInit2(&sink.z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        mi_free(sink.stage);
+        return -1;
+    }
+    protobuf_c_message_pack_to_buffer(&pb->base, &sink.base);
+    if (!sink.failed)
+        gz_deflate(&sink, sink.stage, sink.staged, Z_FINISH);
+    deflateEnd(&sink.z);
+    mi_free(sink.stage);
+    return sink.failed || out->failed ? -1 : 0;
+}
+
+int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
+    pprof_builder b;
+    memset(&b, 0, sizeof b);
+    rallo_profile_init(&b.scratch);
+    pb_profile pb;
+    perftools__profiles__profile__init(&pb);
+    intern(&b, ""); /* string 0 is always "" */
+    bool ok = add_sample_types(&b, &pb, profile, view) && add_mappings(&b, &pb, profile) &&
+              add_locations(&b, &pb, profile) && add_samples(&b, &pb, profile) && add_comments(&b, &pb, profile);
+    pb.time_nanos = clamp_i64(profile->time_unix_ns);
+    pb.string_table = b.strings.strings;
+    pb.n_string_table = b.strings.count;
+    int rc = ok && !b.failed ? write_gzipped(&pb, out) : -1;
+    if (rc != 0)
+        out->failed = true;
+    mi_free(b.strings.strings);
+    mi_free(b.strings.slots);
+    rallo_profile_free(&b.scratch);
+    return rc;
+}
+
+int rallo_write_pprof(const rallo_profile *profile, rallo_buf *out) {
+    return rallo_write_pprof_view(profile, out, RALLO_PPROF_VIEW_HEAP);
+}
