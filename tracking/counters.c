@@ -123,6 +123,8 @@ static void live_bytes_flush(rallo_thread_state *thread) {
            !atomic_compare_exchange_weak_explicit(&live_bytes_peak, &peak, (uint64_t)now, memory_order_relaxed,
                                                   memory_order_relaxed)) {
     }
+    if ((uint64_t)now > peak) /* this flush raised the peak */
+        _rallo_peak_note((uint64_t)now);
 }
 
 /* Batching the live figure keeps one hot cache line from bouncing between

@@ -138,4 +138,14 @@ static inline uint64_t _rallo_count_from_fp(uint64_t fp) {
     return (fp + RALLO_COUNT_ONE / 2) >> 16;
 }
 
+/* ---- peak consumers (peak.c) ----
+ * Per-site live bytes as they stood when the process-wide live bytes peaked:
+ * re-taken only when the peak has grown by 1% since the last one, never
+ * waiting for a lock (a busy copy is skipped; the next new peak retries). */
+void _rallo_peak_note(uint64_t live_bytes) rallo_internal; /* from live_bytes_flush on a new peak */
+/* Copies live bytes per site at the recorded peak into out[0..n) (out[i] is
+ * site i), zeroing the rest; *at_peak: the process-wide live bytes then.
+ * Returns how many sites the peak copy covers (0: none taken yet). */
+uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) rallo_internal;
+
 #endif

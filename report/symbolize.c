@@ -1,0 +1,526 @@
+/* symbolize.c - code addresses to function, file:line and inlined frames with
+ * elfutils libdw: modules are reported to a Dwfl session from the profile's
+ * mappings (each file's build id checked), each address is looked up once and
+ * cached, and the cached lines are copied into the profile's own arena.
+ *
+ * C++ names: libdw gives linkage (mangled) names. librallo must not need
+ * libstdc++, so __cxa_demangle is looked up lazily with dlsym: present in any
+ * C++ program (libstdc++ is loaded), and the offline CLI loads libstdc++.so.6
+ * itself when it exists. Without it names stay mangled. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <mimalloc.h>
+
+#include "symbolize.h"
+#include "writers.h"
+
+#define MAX_INLINE_DEPTH 32
+
+typedef enum sym_outcome { OUT_LINES, OUT_SYMBOL, OUT_NO_SYMBOL, OUT_NO_MODULE } sym_outcome;
+
+/* One address's answer; strings are interned in the symbolizer. */
+typedef struct sym_entry {
+    uint64_t address; /* 0: empty slot */
+    uint32_t nlines;
+    uint32_t outcome;
+    rallo_prof_line *lines;
+} sym_entry;
+
+struct rallo_symbolizer {
+    bool this_process;
+    Dwfl *dwfl;
+    uint64_t modules_signature; /* of the mappings the session was built from */
+    sym_entry *cache;
+    size_t cache_mask, cache_used;
+    char **strings; /* interned strings, open addressing */
+    size_t strings_mask, strings_used;
+};
+
+/* ---- hashing and the two tables ---- */
+
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static uint64_t hash_string(const char *text) {
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (; *text; text++)
+        hash = (hash ^ (unsigned char)*text) * 0x100000001b3ull;
+    return hash;
+}
+
+/* Returns the symbolizer's copy of text (NULL for NULL, or when out of memory). */
+static const char *intern(rallo_symbolizer *s, const char *text) {
+    if (text == NULL || *text == '\0')
+        return NULL;
+    if ((s->strings_used + 1) * 2 > s->strings_mask + 1 || s->strings == NULL) {
+        size_t slots = s->strings == NULL ? 1024 : (s->strings_mask + 1) * 2;
+        char **grown = mi_zalloc(slots * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++) {
+            if (s->strings[i] == NULL)
+                continue;
+            size_t slot = hash_string(s->strings[i]) & (slots - 1);
+            while (grown[slot] != NULL)
+                slot = (slot + 1) & (slots - 1);
+            grown[slot] = s->strings[i];
+        }
+        mi_free(s->strings);
+        s->strings = grown;
+        s->strings_mask = slots - 1;
+    }
+    size_t slot = hash_string(text) & s->strings_mask;
+    while (s->strings[slot] != NULL) {
+        if (strcmp(s->strings[slot], text) == 0)
+            return s->strings[slot];
+        slot = (slot + 1) & s->strings_mask;
+    }
+    char *copy = mi_strdup(text);
+    if (copy == NULL)
+        return NULL;
+    s->strings[slot] = copy;
+    s->strings_used++;
+    return copy;
+}
+
+static void cache_clear(rallo_symbolizer *s) {
+    for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++)
+        mi_free(s->cache[i].lines);
+    mi_free(s->cache);
+    s->cache = NULL;
+    s->cache_mask = s->cache_used = 0;
+}
+
+/* The slot for address: its entry, or the empty slot to fill. NULL when out of memory. */
+static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
+    if (s->cache == NULL || (s->cache_used + 1) * 2 > s->cache_mask + 1) {
+        size_t slots = s->cache == NULL ? 1024 : (s->cache_mask + 1) * 2;
+        sym_entry *grown = mi_zalloc(slots * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++) {
+            if (s->cache[i].address == 0)
+                continue;
+            size_t slot = mix64(s->cache[i].address) & (slots - 1);
+            while (grown[slot].address != 0)
+                slot = (slot + 1) & (slots - 1);
+            grown[slot] = s->cache[i];
+        }
+        mi_free(s->cache);
+        s->cache = grown;
+        s->cache_mask = slots - 1;
+    }
+    size_t slot = mix64(address) & s->cache_mask;
+    while (s->cache[slot].address != 0 && s->cache[slot].address != address)
+        slot = (slot + 1) & s->cache_mask;
+    return &s->cache[slot];
+}
+
+/* ---- demangling ---- */
+
+typedef char *(*cxa_demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
+static _Atomic(cxa_demangle_fn) demangler;
+static _Atomic int demangler_looked_up;
+
+static cxa_demangle_fn demangler_get(bool may_load) {
+    if (!atomic_load_explicit(&demangler_looked_up, memory_order_acquire)) {
+        cxa_demangle_fn fn = (cxa_demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+        /* Loading libstdc++ into a host program that does not use it would be
+         * a side effect; the CLI is ours, so there it is fine. */
+        if (fn == NULL && may_load) {
+            void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+            if (lib != NULL)
+                fn = (cxa_demangle_fn)dlsym(lib, "__cxa_demangle");
+        }
+        atomic_store_explicit(&demangler, fn, memory_order_relaxed);
+        atomic_store_explicit(&demangler_looked_up, 1, memory_order_release);
+    }
+    return atomic_load_explicit(&demangler, memory_order_relaxed);
+}
+
+static const char *intern_function(rallo_symbolizer *s, const char *name) {
+    if (name == NULL)
+        return NULL;
+    if (name[0] == '_' && name[1] == 'Z') {
+        cxa_demangle_fn demangle = demangler_get(!s->this_process);
+        if (demangle != NULL) {
+            int status = -1;
+            char *plain = demangle(name, NULL, NULL, &status);
+            if (plain != NULL && status == 0) {
+                const char *interned = intern(s, plain);
+                free(plain); /* the demangler's malloc: the caller's guard keeps it untracked */
+                return interned;
+            }
+            free(plain);
+        }
+    }
+    return intern(s, name);
+}
+
+/* ---- modules ---- */
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+};
+
+static bool is_main_program(const rallo_profile *profile, const rallo_prof_mapping *mapping) {
+    return profile->program != NULL && mapping->path != NULL && strcmp(profile->program, mapping->path) == 0;
+}
+
+static void hex_of(const unsigned char *bytes, size_t len, char *out, size_t out_size) {
+    static const char digits[] = "0123456789abcdef";
+    size_t i = 0;
+    for (; i < len && 2 * i + 2 < out_size; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * i] = '\0';
+}
+
+/* Opens the mapping's file, checks its build id, and finds the load bias that
+ * puts file_offset at start. Returns NULL and sets *why when unusable. */
+static const char *module_bias(const char *open_path, const rallo_prof_mapping *mapping, uint64_t *bias) {
+    int fd = open(open_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? "no such file" : "cannot open";
+    const char *why = NULL;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    size_t phnum = 0;
+    if (elf == NULL || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0) {
+        why = "not an ELF file";
+        goto done;
+    }
+    if (mapping->build_id != NULL && mapping->build_id[0] != '\0') {
+        const void *id = NULL;
+        ssize_t len = dwelf_elf_gnu_build_id(elf, &id);
+        char hex[2 * 64 + 1];
+        hex_of(id, len > 0 ? (size_t)len : 0, hex, sizeof hex);
+        if (len <= 0 || strcasecmp(hex, mapping->build_id) != 0) {
+            why = "build id differs";
+            goto done;
+        }
+    }
+    why = "no loadable segment at the mapping's offset";
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr phdr;
+        if (gelf_getphdr(elf, (int)i, &phdr) == NULL || phdr.p_type != PT_LOAD)
+            continue;
+        uint64_t page_start = phdr.p_offset & ~(uint64_t)0xfff;
+        if (mapping->file_offset < page_start || mapping->file_offset >= phdr.p_offset + phdr.p_filesz)
+            continue;
+        /* start holds file byte file_offset, which the segment puts at p_vaddr + (file_offset - p_offset). */
+        *bias = mapping->start - phdr.p_vaddr - mapping->file_offset + phdr.p_offset;
+        why = NULL;
+        break;
+    }
+done:
+    if (elf != NULL)
+        elf_end(elf);
+    close(fd);
+    return why;
+}
+
+static uint64_t modules_signature(const rallo_profile *profile) {
+    uint64_t hash = 0x9E3779B97F4A7C15ull ^ profile->nmappings;
+    for (size_t i = 0; i < profile->nmappings; i++) {
+        const rallo_prof_mapping *m = &profile->mappings[i];
+        hash = mix64(hash ^ m->start) + m->limit;
+        hash = mix64(hash ^ m->file_offset) + (m->path != NULL ? hash_string(m->path) : 0);
+        hash += m->build_id != NULL ? hash_string(m->build_id) : 0;
+    }
+    return hash;
+}
+
+/* Builds the Dwfl session from the profile's mappings, unless the same set is
+ * already reported; a changed set starts over (a module unloaded and another
+ * loaded at its address would make cached answers wrong). */
+static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, rallo_sym_stats *stats,
+                          rallo_sym_problem_fn problem, void *arg) {
+    uint64_t signature = modules_signature(profile);
+    if (s->dwfl != NULL && signature == s->modules_signature)
+        return 0;
+    cache_clear(s);
+    if (s->dwfl != NULL)
+        dwfl_end(s->dwfl);
+    s->dwfl = dwfl_begin(&dwfl_callbacks);
+    if (s->dwfl == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s->modules_signature = signature;
+    dwfl_report_begin(s->dwfl);
+    for (size_t i = 0; i < profile->nmappings; i++) {
+        const rallo_prof_mapping *mapping = &profile->mappings[i];
+        if (mapping->path == NULL || mapping->path[0] != '/')
+            continue; /* [vdso], anonymous code: nothing on disk to read */
+        /* A module with several mappings is reported once, from its first. */
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = profile->mappings[j].path != NULL && strcmp(profile->mappings[j].path, mapping->path) == 0;
+        if (seen)
+            continue;
+        const char *open_path = s->this_process && is_main_program(profile, mapping) ? "/proc/self/exe" : mapping->path;
+        uint64_t bias = 0;
+        const char *why = module_bias(open_path, mapping, &bias);
+        if (why == NULL && dwfl_report_elf(s->dwfl, mapping->path, open_path, -1, bias, false) == NULL)
+            why = dwfl_errmsg(-1);
+        if (why != NULL) {
+            if (stats != NULL) {
+                if (strcmp(why, "build id differs") == 0)
+                    stats->modules_mismatched++;
+                else
+                    stats->modules_missing++;
+            }
+            if (problem != NULL)
+                problem(mapping, why, arg);
+        }
+    }
+    dwfl_report_end(s->dwfl, NULL, NULL);
+    return 0;
+}
+
+/* ---- one address ---- */
+
+static const char *die_function_name(Dwarf_Die *die) {
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) != NULL ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) != NULL)
+        name = dwarf_formstring(&attr);
+    if (name == NULL && dwarf_attr_integrate(die, DW_AT_name, &attr) != NULL)
+        name = dwarf_formstring(&attr);
+    return name;
+}
+
+/* Where an inlined subroutine was called from: the caller's file:line. */
+static void die_call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, int *line) {
+    Dwarf_Attribute attr;
+    Dwarf_Word value;
+    *file = NULL;
+    *line = 0;
+    if (dwarf_attr(inlined, DW_AT_call_line, &attr) != NULL && dwarf_formudata(&attr, &value) == 0)
+        *line = (int)value;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_attr(inlined, DW_AT_call_file, &attr) != NULL && dwarf_formudata(&attr, &value) == 0 &&
+        dwarf_getsrcfiles(cudie, &files, &nfiles) == 0 && value < nfiles)
+        *file = dwarf_filesrc(files, value, NULL, NULL);
+}
+
+static void entry_add_line(rallo_symbolizer *s, sym_entry *entry, rallo_prof_line *lines, const char *function,
+                           const char *file, int line) {
+    if (entry->nlines >= MAX_INLINE_DEPTH)
+        return;
+    rallo_prof_line *out = &lines[entry->nlines++];
+    out->function = intern_function(s, function);
+    out->file = intern(s, file);
+    out->line = line > 0 ? (uint32_t)line : 0;
+}
+
+static void symbolize_address(rallo_symbolizer *s, uint64_t address, sym_entry *entry) {
+    entry->address = address;
+    entry->nlines = 0;
+    entry->lines = NULL;
+    Dwfl_Module *module = address > 0 ? dwfl_addrmodule(s->dwfl, address - 1) : NULL;
+    if (module == NULL) {
+        entry->outcome = OUT_NO_MODULE;
+        return;
+    }
+    Dwarf_Addr pc = address - 1; /* the call instruction, not the one after it */
+    rallo_prof_line lines[MAX_INLINE_DEPTH];
+
+    const char *file = NULL;
+    int line = 0;
+    Dwfl_Line *source = dwfl_module_getsrc(module, pc);
+    if (source != NULL)
+        file = dwfl_lineinfo(source, NULL, &line, NULL, NULL, NULL);
+
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cudie = dwfl_module_addrdie(module, pc, &bias);
+    Dwarf_Die *scopes = NULL;
+    int nscopes = cudie != NULL ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+    /* Innermost scope first: each inlined subroutine names the function and
+     * the line inside it; its call site is the line in the next one out. */
+    for (int i = 0; i < nscopes; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
+            continue;
+        entry_add_line(s, entry, lines, die_function_name(&scopes[i]), file, line);
+        if (tag == DW_TAG_subprogram)
+            break;
+        die_call_site(cudie, &scopes[i], &file, &line);
+    }
+    free(scopes); /* libdw's malloc */
+
+    /* No DWARF for it, or a nameless outermost function: the ELF symbol. */
+    if (entry->nlines == 0 || lines[entry->nlines - 1].function == NULL) {
+        GElf_Off offset;
+        GElf_Sym sym;
+        const char *symbol = dwfl_module_addrinfo(module, pc, &offset, &sym, NULL, NULL, NULL);
+        if (entry->nlines == 0 && (symbol != NULL || file != NULL))
+            entry_add_line(s, entry, lines, symbol, file, line);
+        else if (entry->nlines > 0)
+            lines[entry->nlines - 1].function = intern_function(s, symbol);
+    }
+    bool any_file = false, any_function = false;
+    for (uint32_t i = 0; i < entry->nlines; i++) {
+        any_file |= lines[i].file != NULL;
+        any_function |= lines[i].function != NULL;
+    }
+    entry->outcome = any_file ? OUT_LINES : any_function ? OUT_SYMBOL : OUT_NO_SYMBOL;
+    if (!any_file && !any_function)
+        entry->nlines = 0;
+    if (entry->nlines > 0) {
+        entry->lines = mi_malloc(entry->nlines * sizeof *entry->lines);
+        if (entry->lines == NULL)
+            entry->nlines = 0;
+        else
+            memcpy(entry->lines, lines, entry->nlines * sizeof *entry->lines);
+    }
+}
+
+/* ---- copying into the profile: each distinct string once ---- */
+
+typedef struct string_map {
+    const char **from;
+    const char **to;
+    size_t mask;
+} string_map;
+
+static const char *profile_string(rallo_profile *profile, string_map *map, const char *text) {
+    if (text == NULL)
+        return NULL;
+    size_t slot = mix64((uintptr_t)text) & map->mask;
+    for (size_t probes = 0; probes <= map->mask; probes++, slot = (slot + 1) & map->mask) {
+        if (map->from[slot] == text)
+            return map->to[slot];
+        if (map->from[slot] == NULL) {
+            const char *copy = rallo_profile_strdup(profile, text);
+            if (copy == NULL)
+                return NULL;
+            map->from[slot] = text;
+            map->to[slot] = copy;
+            return copy;
+        }
+    }
+    return rallo_profile_strdup(profile, text); /* table full: unreachable by its sizing */
+}
+
+int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats *stats, rallo_sym_problem_fn problem,
+                    void *arg) {
+    if (stats != NULL)
+        memset(stats, 0, sizeof *stats);
+    if (modules_report(s, profile, stats, problem, arg) != 0)
+        return -1;
+    /* Sized for every string the symbolizer has plus those this call adds:
+     * at most three a line, at most MAX_INLINE_DEPTH lines a location. */
+    string_map map = {0};
+    size_t slots = 1024;
+    while (slots < 2 * (s->strings_used + 2 * profile->nlocations + 64))
+        slots *= 2;
+    map.from = mi_zalloc(slots * sizeof *map.from);
+    map.to = mi_malloc(slots * sizeof *map.to);
+    map.mask = slots - 1;
+    int result = 0;
+    if (map.from == NULL || map.to == NULL) {
+        result = -1;
+        goto done;
+    }
+    for (size_t i = 0; i < profile->nlocations; i++) {
+        rallo_prof_location *location = &profile->locations[i];
+        if (location->nlines > 0) {
+            if (stats != NULL)
+                stats->already++;
+            continue;
+        }
+        sym_entry *entry = cache_slot(s, location->address);
+        if (entry == NULL) {
+            result = -1;
+            break;
+        }
+        if (entry->address == 0 || location->address == 0) {
+            symbolize_address(s, location->address, entry);
+            if (location->address != 0)
+                s->cache_used++;
+            else
+                entry->address = 0; /* address 0 is the empty slot's mark: never cached */
+        }
+        if (stats != NULL) {
+            uint64_t *counter[] = {&stats->with_lines, &stats->symbol_only, &stats->no_symbol, &stats->no_module};
+            (*counter[entry->outcome])++;
+        }
+        if (entry->nlines == 0)
+            continue;
+        rallo_prof_line *lines = rallo_profile_alloc(profile, entry->nlines * sizeof *lines);
+        if (lines == NULL) {
+            result = -1;
+            break;
+        }
+        for (uint32_t j = 0; j < entry->nlines; j++) {
+            lines[j].function = profile_string(profile, &map, entry->lines[j].function);
+            lines[j].file = profile_string(profile, &map, entry->lines[j].file);
+            lines[j].line = entry->lines[j].line;
+        }
+        location->lines = lines;
+        location->nlines = entry->nlines;
+    }
+done:
+    mi_free(map.from);
+    mi_free(map.to);
+    if (result != 0)
+        errno = ENOMEM;
+    return result;
+}
+
+rallo_symbolizer *rallo_symbolizer_new(bool this_process) {
+    static _Atomic int elf_ready;
+    if (!atomic_exchange(&elf_ready, 1))
+        elf_version(EV_CURRENT);
+    rallo_symbolizer *s = mi_zalloc(sizeof *s);
+    if (s != NULL)
+        s->this_process = this_process;
+    return s;
+}
+
+void rallo_symbolizer_free(rallo_symbolizer *s) {
+    if (s == NULL)
+        return;
+    cache_clear(s);
+    if (s->dwfl != NULL)
+        dwfl_end(s->dwfl);
+    for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++)
+        mi_free(s->strings[i]);
+    mi_free(s->strings);
+    mi_free(s);
+}
+
+int rallo_symbolize_offline(rallo_profile *profile, rallo_sym_stats *stats, rallo_sym_problem_fn problem,
+                            void *arg) {
+    rallo_symbolizer *s = rallo_symbolizer_new(false);
+    if (s == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int result = rallo_symbolize(s, profile, stats, problem, arg);
+    rallo_symbolizer_free(s);
+    return result;
+}
