@@ -1,0 +1,164 @@
+/* dump-options.c - the RALLO_DUMP_* environment: directory, interval, formats,
+ * dump at exit, the signal. Read once at load; a bad value gets one stderr line
+ * naming the variable and is ignored. Values are only ever printed as %s
+ * arguments, never used as a format. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dump.h"
+
+bool _rallo_parse_formats(const char *text, rallo_format_set *out, const char **bad_name, size_t *bad_len) {
+    rallo_format_set set = 0;
+    const char *p = text;
+    *bad_name = text;
+    *bad_len = 0;
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p != '\0' && *p != ',' && *p != ' ')
+            p++;
+        size_t len = (size_t)(p - start);
+        if (len == 0)
+            break;
+        char name[16];
+        rallo_format format;
+        if (len >= sizeof name) {
+            *bad_name = start;
+            *bad_len = len;
+            return false;
+        }
+        memcpy(name, start, len);
+        name[len] = '\0';
+        if (!rallo_format_from_name(name, &format)) {
+            *bad_name = start;
+            *bad_len = len;
+            return false;
+        }
+        set |= 1u << format;
+    }
+    if (set == 0)
+        return false;
+    *out = set;
+    return true;
+}
+
+bool _rallo_parse_seconds(const char *text, double *out) {
+    if (text == NULL || text[0] == '\0' || isspace((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    char *end = NULL;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(value) || value < 0 || value > 1e9)
+        return false;
+    *out = value;
+    return true;
+}
+
+static const struct {
+    const char *name;
+    int number;
+} signal_names[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},     {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},     {"CHLD", SIGCHLD},   {"CONT", SIGCONT},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU},     {"URG", SIGURG},     {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"PWR", SIGPWR},
+};
+
+/* Signals that report a fault, stop or kill: never a dump trigger. */
+static bool signal_allowed(int number) {
+    switch (number) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT:
+    case SIGTRAP: case SIGSYS:
+        return false;
+    default:
+        return number > 0 && number <= SIGRTMAX;
+    }
+}
+
+static bool parse_small_number(const char *text, int *out) {
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    char *end = NULL;
+    long value = strtol(text, &end, 10);
+    if (*end != '\0' || value > 1024)
+        return false;
+    *out = (int)value;
+    return true;
+}
+
+int _rallo_parse_signal(const char *text) {
+    if (text == NULL)
+        return 0;
+    if (strncasecmp(text, "SIG", 3) == 0)
+        text += 3;
+    int number = 0;
+    if (!parse_small_number(text, &number)) {
+        for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+            if (strcasecmp(text, signal_names[i].name) == 0)
+                number = signal_names[i].number;
+        int offset = 0;
+        if (number == 0 && strncasecmp(text, "RTMIN", 5) == 0) {
+            if (text[5] == '\0')
+                number = SIGRTMIN;
+            else if (text[5] == '+' && parse_small_number(text + 6, &offset))
+                number = SIGRTMIN + offset;
+        }
+        if (number == 0 && strncasecmp(text, "RTMAX", 5) == 0) {
+            if (text[5] == '\0')
+                number = SIGRTMAX;
+            else if (text[5] == '-' && parse_small_number(text + 6, &offset))
+                number = SIGRTMAX - offset;
+        }
+    }
+    return signal_allowed(number) ? number : 0;
+}
+
+void _rallo_dump_options_load(rallo_dump_options *out) {
+    memset(out, 0, sizeof *out);
+    out->formats = RALLO_FORMATS_DEFAULT;
+
+    const char *text = _rallo_getenv("RALLO_DUMP_DIR");
+    if (text != NULL && text[0] != '\0')
+        out->dir = text;
+
+    text = _rallo_getenv("RALLO_DUMP_INTERVAL");
+    if (text != NULL && !_rallo_parse_seconds(text, &out->interval))
+        _rallo_warn("ignoring RALLO_DUMP_INTERVAL: expected seconds as a decimal number (e.g. 10 or 0.5)");
+
+    text = _rallo_getenv("RALLO_DUMP_FORMATS");
+    if (text != NULL) {
+        const char *bad = NULL;
+        size_t bad_len = 0;
+        if (!_rallo_parse_formats(text, &out->formats, &bad, &bad_len)) {
+            if (bad_len == 0)
+                _rallo_warn("ignoring RALLO_DUMP_FORMATS: empty list (html, pprof, folded, text, json)");
+            else
+                _rallo_warn("ignoring RALLO_DUMP_FORMATS: unknown format \"%.*s\" (html, pprof, folded, text, "
+                            "json)", (int)(bad_len > 64 ? 64 : bad_len), bad);
+        }
+    }
+
+    text = _rallo_getenv("RALLO_DUMP_ON_EXIT");
+    if (text != NULL) {
+        if (strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0 ||
+            strcasecmp(text, "on") == 0)
+            out->on_exit = true;
+        else if (!(strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0 || strcasecmp(text, "false") == 0 ||
+                   strcasecmp(text, "off") == 0 || text[0] == '\0'))
+            _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0");
+    }
+
+    text = _rallo_getenv("RALLO_DUMP_SIGNAL");
+    if (text != NULL && text[0] != '\0') {
+        out->signal = _rallo_parse_signal(text);
+        if (out->signal == 0)
+            _rallo_warn("ignoring RALLO_DUMP_SIGNAL: not a signal that can trigger a dump (e.g. USR2 or SIGUSR2)");
+    }
+}
