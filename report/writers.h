@@ -29,6 +29,9 @@ int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo
 int rallo_write_html(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_pprof(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_folded(const rallo_profile *profile, rallo_buf *out); /* default metric: live bytes */
+/* What a folded line's value counts (rallo_write_folded uses RALLO_METRIC_LIVE_BYTES). */
+enum { RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_LIVE_COUNT, RALLO_METRIC_ALLOC_BYTES, RALLO_METRIC_ALLOC_COUNT };
+int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric);
 int rallo_write_text(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
 

@@ -1,0 +1,119 @@
+/* write_json.c - the JSON report, for scripts: the schema of DESIGN.md
+ * ({"pid", "sample_interval", "totals": {...}, "sites": [{"alloc_count",
+ * "alloc_bytes", "live_count", "live_bytes", "frames": [{"addr", "function",
+ * "file", "line"}]}]}), plus fields it allows to be added: "program",
+ * "time_unix_ns", totals' "untracked_count", an "untracked" object of reasons,
+ * per site "free_count", "free_bytes", "peak_live_bytes", and "mappings".
+ * Frames are leaf first, an inlined call expanded into one frame per function
+ * (innermost first, all with the same "addr"). "addr" is a hex string; a frame
+ * with no symbol has "function": "module+0xOFFSET" and "file": null, "line": 0. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "writers.h"
+
+static void json_string_or_null(rallo_buf *out, const char *text) {
+    if (text == NULL) {
+        rallo_buf_puts(out, "null");
+        return;
+    }
+    rallo_buf_putc(out, '"');
+    rallo_buf_json_string(out, text);
+    rallo_buf_putc(out, '"');
+}
+
+static const char *path_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location) {
+    rallo_buf_putc(out, '"');
+    if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
+        const rallo_prof_mapping *mapping = &profile->mappings[location->mapping];
+        rallo_buf_json_string(out, path_basename(mapping->path != NULL ? mapping->path : "?"));
+        rallo_buf_printf(out, "+0x%" PRIx64 "\"", location->address - mapping->start + mapping->file_offset);
+    } else {
+        rallo_buf_printf(out, "0x%" PRIx64 "\"", location->address);
+    }
+}
+
+static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
+    rallo_buf_puts(out, "\"frames\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < site->nlocations; i++) {
+        const rallo_prof_location *location = &profile->locations[site->locations[i]];
+        uint32_t nlines = location->nlines > 0 ? location->nlines : 1;
+        for (uint32_t j = 0; j < nlines; j++) {
+            rallo_buf_printf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"function\":", first ? "" : ",", location->address);
+            first = false;
+            const rallo_prof_line *line = location->nlines > 0 ? &location->lines[j] : NULL;
+            if (line != NULL && line->function != NULL)
+                json_string_or_null(out, line->function);
+            else
+                json_unsymbolized_name(out, profile, location);
+            rallo_buf_puts(out, ",\"file\":");
+            json_string_or_null(out, line != NULL ? line->file : NULL);
+            rallo_buf_printf(out, ",\"line\":%" PRIu32 "}", line != NULL ? line->line : 0);
+        }
+    }
+    rallo_buf_putc(out, ']');
+}
+
+static void json_totals(rallo_buf *out, const rallo_totals *t) {
+    rallo_buf_printf(out,
+                     "\"totals\":{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
+                     ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                     ",\"peak_live_bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64 "}",
+                     t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
+                     t->peak_live_bytes, t->untracked_count);
+}
+
+static void json_untracked(rallo_buf *out, const rallo_untracked *u) {
+    rallo_buf_printf(out,
+                     "\"untracked\":{\"arena_full\":%" PRIu64 ",\"no_arena\":%" PRIu64 ",\"alignment\":%" PRIu64
+                     ",\"too_large\":%" PRIu64 ",\"thread_exiting\":%" PRIu64 ",\"bad_header\":%" PRIu64 "}",
+                     u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
+}
+
+static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
+    rallo_buf_puts(out, "\"mappings\":[");
+    for (size_t i = 0; i < profile->nmappings; i++) {
+        const rallo_prof_mapping *m = &profile->mappings[i];
+        rallo_buf_printf(out, "%s{\"start\":\"0x%" PRIx64 "\",\"limit\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
+                              "\",\"path\":",
+                         i ? "," : "", m->start, m->limit, m->file_offset);
+        json_string_or_null(out, m->path);
+        rallo_buf_puts(out, ",\"build_id\":");
+        json_string_or_null(out, m->build_id);
+        rallo_buf_putc(out, '}');
+    }
+    rallo_buf_putc(out, ']');
+}
+
+int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
+    rallo_buf_printf(out, "{\"pid\":%" PRId32 ",\"sample_interval\":%" PRIu64 ",\"time_unix_ns\":%" PRIu64
+                          ",\"program\":",
+                     profile->pid, profile->sample_interval, profile->time_unix_ns);
+    json_string_or_null(out, profile->program);
+    rallo_buf_puts(out, ",\n");
+    json_totals(out, &profile->totals);
+    rallo_buf_puts(out, ",\n");
+    json_untracked(out, &profile->untracked);
+    rallo_buf_puts(out, ",\n\"sites\":[");
+    for (size_t i = 0; i < profile->nsites; i++) {
+        const rallo_prof_site *s = &profile->sites[i];
+        rallo_buf_printf(out,
+                         "%s\n{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
+                         ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                         ",\"peak_live_bytes\":%" PRIu64 ",",
+                         i ? "," : "", s->alloc_count, s->alloc_bytes, s->free_count, s->free_bytes, s->live_count,
+                         s->live_bytes, s->peak_live_bytes);
+        json_frames(out, profile, s);
+        rallo_buf_putc(out, '}');
+    }
+    rallo_buf_puts(out, "],\n");
+    json_mappings(out, profile);
+    rallo_buf_puts(out, "}\n");
+    return out->failed ? -1 : 0;
+}
