@@ -1,27 +1,57 @@
 /* alloc-new.c - every C++ operator new and delete (plain, array, nothrow, sized,
  * std::align_val_t and their combinations), written in C under their mangled
- * names as mimalloc does, so librallo needs no libstdc++. On failure they defer
- * to mimalloc's mi_new family, which calls the new-handler (or aborts, as
- * Debian's C build of mimalloc does). */
+ * names as mimalloc does, so librallo needs no libstdc++. On failure they do
+ * what the standard asks (call the new-handler while there is one, then throw
+ * std::bad_alloc; nothrow forms return NULL) through libstdc++'s own functions,
+ * reached by weak references: Debian's C build of mimalloc would abort instead. */
+#include <stdlib.h>
+
 #include "fastpath.h"
 
-#define NEW_DEFAULT_ALIGN 16
+typedef void (*new_handler_fn)(void);
+/* std::get_new_handler() and std::__throw_bad_alloc(), when libstdc++ is loaded
+ * (it always is in a program that can catch the exception). */
+extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
+static void *new_attempt(size_t size, size_t alignment) {
+    if (alignment <= 16)
+        return rallo_malloc(size);
+    return alignment_valid(alignment) ? rallo_aligned(alignment, size) : NULL;
+}
+
+/* The slow path of a throwing operator new: never returns NULL. */
+static rallo_noinline void *new_failed(size_t size, size_t alignment) {
+    for (;;) {
+        new_handler_fn handler = _ZSt15get_new_handlerv != NULL ? _ZSt15get_new_handlerv() : NULL;
+        if (handler == NULL)
+            break;
+        handler(); /* frees memory, throws, or aborts */
+        void *p = new_attempt(size, alignment);
+        if (p != NULL)
+            return p;
+    }
+    if (_ZSt17__throw_bad_allocv != NULL)
+        _ZSt17__throw_bad_allocv();
+    _rallo_warn("operator new(%zu) failed and std::bad_alloc cannot be thrown without libstdc++", size);
+    abort();
+}
+
+/* nothrow forms return NULL without calling the new-handler: a handler that
+ * throws could not be caught here in C, and nothrow new must not throw. */
 static void *new_plain(size_t size) {
     void *p = rallo_malloc(size);
-    return p != NULL ? p : mi_new(size);
+    return rallo_likely(p != NULL) ? p : new_failed(size, 16);
 }
 static void *new_nothrow(size_t size) {
-    void *p = rallo_malloc(size);
-    return p != NULL ? p : mi_new_nothrow(size);
+    return rallo_malloc(size);
 }
 static void *new_aligned(size_t size, size_t alignment) {
-    void *p = alignment_valid(alignment) ? rallo_aligned(alignment, size) : NULL;
-    return p != NULL ? p : mi_new_aligned(size, alignment);
+    void *p = new_attempt(size, alignment);
+    return rallo_likely(p != NULL) ? p : new_failed(size, alignment);
 }
 static void *new_aligned_nothrow(size_t size, size_t alignment) {
-    void *p = alignment_valid(alignment) ? rallo_aligned(alignment, size) : NULL;
-    return p != NULL ? p : mi_new_aligned_nothrow(size, alignment);
+    return new_attempt(size, alignment);
 }
 
 typedef struct nothrow_tag nothrow_tag; /* std::nothrow_t, only passed by reference */
