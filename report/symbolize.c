@@ -358,6 +358,15 @@ static void symbolize_address(rallo_symbolizer *s, uint64_t address, sym_entry *
     Dwarf_Die *cudie = dwfl_module_addrdie(module, pc, &bias);
     Dwarf_Die *scopes = NULL;
     int nscopes = cudie != NULL ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+    /* dwarf_getscopes continues past an inlined instance with the scopes of
+     * its abstract definition; the concrete chain of callers it was inlined
+     * into is the DIE's own parents, from dwarf_getscopes_die. */
+    if (nscopes > 0) {
+        Dwarf_Die innermost = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        nscopes = dwarf_getscopes_die(&innermost, &scopes);
+    }
     /* Innermost scope first: each inlined subroutine names the function and
      * the line inside it; its call site is the line in the next one out. */
     for (int i = 0; i < nscopes; i++) {
