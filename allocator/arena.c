@@ -1,7 +1,10 @@
 /* arena.c - the tracked arena: one exclusive mimalloc arena reserved on first
  * enable, and a heap in it for each thread, created lazily and never deleted
  * (deleting one lets mimalloc hand its pages to plain allocations). A thread
- * past its exit cleanup, ours or mimalloc's, allocates untracked. */
+ * past its exit cleanup, ours or mimalloc's, allocates untracked. Also
+ * mi_thread_done(), so that a program calling it cannot make rallo use a
+ * heap mimalloc has deleted. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 
@@ -13,38 +16,22 @@ _Atomic uintptr_t _rallo_arena_size = 0;
 static mi_arena_id_t arena_id;
 /* Guards reserving the arena (rallo_enable only). */
 static pthread_mutex_t arena_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Our own key: its destructor marks the thread as finished. */
-static pthread_key_t arena_thread_key;
-static bool arena_thread_key_made = false;
-
-typedef struct arena_thread {
-    mi_heap_t *heap;
-    /* mimalloc's default heap when `heap` was made: once mimalloc has run its
-     * own thread cleanup the default heap changes, and `heap` is gone. */
-    mi_heap_t *default_heap;
-    bool finished;
-} arena_thread;
-
-static __thread arena_thread arena_this_thread __attribute__((tls_model("initial-exec")));
-
-static void arena_thread_done(void *value) {
-    (void)value;
-    arena_this_thread.finished = true;
-    _rallo_thread_exit();
-}
-
-void _rallo_arena_key_create(void) rallo_internal;
-void _rallo_arena_key_create(void) {
-    if (!arena_thread_key_made && pthread_key_create(&arena_thread_key, arena_thread_done) == 0)
-        arena_thread_key_made = true;
-}
+/* A thread stops using its arena heap when it is marked exited
+ * (_rallo_thread.exited), which happens before mimalloc's own thread cleanup
+ * deletes the heap:
+ * - at thread exit, rallo's thread-exit watch (counters.c) runs as a C++-style
+ *   thread_local destructor, and glibc runs those before any pthread key
+ *   destructor, mimalloc's included (and for the main thread, at exit()
+ *   before atexit handlers and mimalloc's process cleanup);
+ * - a program may call mi_thread_done() itself: rallo defines it, marks the
+ *   thread exited, then calls mimalloc's.
+ * Asking mimalloc whether its default heap changed does not work: after its
+ * cleanup the next allocation re-creates the thread's heap from a cache, at
+ * the same address (tests/tracking/test_thread_exit.c). */
+static __thread mi_heap_t *arena_thread_heap __attribute__((tls_model("initial-exec")));
 
 static rallo_noinline mi_heap_t *arena_heap_slow(void) {
-    arena_thread *thread = &arena_this_thread;
-    if (thread->finished || thread->heap != NULL) {
-        /* heap != NULL here means mimalloc's cleanup ran and deleted it. */
-        thread->finished = true;
-        thread->heap = NULL;
+    if (_rallo_thread.exited) {
         _rallo_count_untracked(RALLO_UNTRACKED_THREAD_EXITING);
         return NULL;
     }
@@ -53,13 +40,9 @@ static rallo_noinline mi_heap_t *arena_heap_slow(void) {
         return NULL;
     }
     _rallo_guard_enter();
+    _rallo_thread_watch();
     mi_heap_t *heap = mi_heap_new_in_arena(arena_id);
-    if (heap != NULL) {
-        thread->heap = heap;
-        thread->default_heap = mi_heap_get_default();
-        if (arena_thread_key_made)
-            pthread_setspecific(arena_thread_key, thread);
-    }
+    arena_thread_heap = heap;
     _rallo_guard_leave();
     if (heap == NULL)
         _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
@@ -67,18 +50,26 @@ static rallo_noinline mi_heap_t *arena_heap_slow(void) {
 }
 
 mi_heap_t *_rallo_arena_heap(void) {
-    arena_thread *thread = &arena_this_thread;
-    if (rallo_likely(thread->heap != NULL) && rallo_likely(mi_heap_get_default() == thread->default_heap))
-        return thread->heap;
+    mi_heap_t *heap = arena_thread_heap;
+    if (rallo_likely(heap != NULL) && rallo_likely(!_rallo_thread.exited))
+        return heap;
     return arena_heap_slow();
 }
 
 mi_heap_t *_rallo_arena_heap_if_any(void) rallo_internal;
 mi_heap_t *_rallo_arena_heap_if_any(void) {
-    arena_thread *thread = &arena_this_thread;
-    if (thread->heap != NULL && !thread->finished && mi_heap_get_default() == thread->default_heap)
-        return thread->heap;
-    return NULL;
+    return _rallo_thread.exited ? NULL : arena_thread_heap;
+}
+
+rallo_export void mi_thread_done(void) {
+    static void (*mimalloc_thread_done)(void);
+    _rallo_guard_enter();
+    _rallo_thread_exit();
+    if (mimalloc_thread_done == NULL)
+        mimalloc_thread_done = (void (*)(void))dlsym(RTLD_NEXT, "mi_thread_done");
+    _rallo_guard_leave();
+    if (mimalloc_thread_done != NULL)
+        mimalloc_thread_done();
 }
 
 int _rallo_arena_reserve(void) {

@@ -1,5 +1,5 @@
 /* init.c - start-up and fork: the per-process secret that keys block headers,
- * the configuration, our thread key, the fork handlers, and rallo_enable()
+ * the configuration, the fork handlers, and rallo_enable()
  * (which reserves the arena before turning the tracking flag on). */
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +8,6 @@
 
 #include "alloc-internal.h"
 
-void _rallo_arena_key_create(void) rallo_internal;
 void _rallo_arena_atfork_prepare(void) rallo_internal;
 void _rallo_arena_atfork_release(void) rallo_internal;
 
@@ -40,7 +39,6 @@ static void fork_child(void) {
 __attribute__((constructor(101))) static void rallo_load(void) {
     secret_init();
     _rallo_options_load();
-    _rallo_arena_key_create();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (_rallo_options.sample_bytes > 1)
         rallo_set_sample_interval(_rallo_options.sample_bytes);

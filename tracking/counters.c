@@ -104,12 +104,44 @@ static inline void counter_add(bool shared, _Atomic uint64_t *counter, uint64_t 
                               memory_order_relaxed);
 }
 
-static rallo_shard *shard_of_this_thread(void) {
+/* The shard this thread writes to, and whether writes must be atomic: a
+ * thread past its exit cleanup has given its shard back and uses the shared
+ * orphan shard. */
+static rallo_shard *shard_of_this_thread(bool *shared) {
     rallo_thread_state *thread = &_rallo_thread;
+    *shared = false;
     if (rallo_likely(thread->shard != NULL))
         return thread->shard;
-    thread->shard = shard_acquire();
-    return thread->shard;
+    if (thread->exited) {
+        *shared = true;
+        return shard_orphan_get();
+    }
+    /* Held guard: the watch registration allocates, and a tracked allocation
+     * in here would come back for a shard. */
+    _rallo_guard_enter();
+    rallo_shard *shard = shard_acquire();
+    _rallo_thread_watch();
+    thread->shard = shard;
+    _rallo_guard_leave();
+    return shard;
+}
+
+/* glibc runs these destructors when a thread's start routine returns (and for
+ * the main thread at exit()), before any pthread key destructor. */
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
+extern void *__dso_handle;
+static __thread bool thread_watched __attribute__((tls_model("initial-exec")));
+
+static void thread_exit_run(void *arg) {
+    (void)arg;
+    _rallo_thread_exit();
+}
+
+void _rallo_thread_watch(void) {
+    if (thread_watched || _rallo_thread.exited)
+        return;
+    thread_watched = true;
+    __cxa_thread_atexit_impl(thread_exit_run, NULL, &__dso_handle);
 }
 
 static void live_bytes_flush(rallo_thread_state *thread) {
@@ -142,29 +174,25 @@ static inline void live_bytes_add(rallo_thread_state *thread, int64_t delta) {
 void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
     _rallo_weight(epoch, size, &count_fp, &bytes);
-    rallo_shard *shard = shard_of_this_thread();
+    bool shared;
+    rallo_shard *shard = shard_of_this_thread(&shared);
     site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return; /* rallo's own memory ran out: the site's figure stays short, never wrong-signed */
-    counter_add(false, &counters->alloc_count_fp, count_fp);
-    counter_add(false, &counters->alloc_bytes, bytes);
-    live_bytes_add(&_rallo_thread, (int64_t)bytes);
+    counter_add(shared, &counters->alloc_count_fp, count_fp);
+    counter_add(shared, &counters->alloc_bytes, bytes);
+    if (shared)
+        atomic_fetch_add_explicit(&live_bytes_flushed, (int64_t)bytes, memory_order_relaxed);
+    else
+        live_bytes_add(&_rallo_thread, (int64_t)bytes);
 }
 
 void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
     _rallo_weight(epoch, size, &count_fp, &bytes);
     rallo_thread_state *thread = &_rallo_thread;
-    rallo_shard *shard = thread->shard;
-    bool shared = false;
-    if (rallo_unlikely(shard == NULL)) {
-        if (thread->exited) {
-            shard = shard_orphan_get();
-            shared = true;
-        } else {
-            shard = shard_of_this_thread();
-        }
-    }
+    bool shared;
+    rallo_shard *shard = shard_of_this_thread(&shared);
     site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return;

@@ -71,8 +71,13 @@ static inline bool _rallo_guard_enter(void) {
 static inline void _rallo_guard_leave(void) {
     _rallo_thread.guard--;
 }
-/* Called by a thread's exit cleanup: its shard goes back to the pool. */
+/* Called by a thread's exit cleanup: its shard goes back to the pool, and the
+ * thread is marked exited (it tracks nothing more; its frees still count). */
 void _rallo_thread_exit(void) rallo_internal;
+/* Arranges (once per thread) for _rallo_thread_exit to run when the thread
+ * exits, before any pthread key destructor (mimalloc's deletes our heap).
+ * Call with the guard held: it allocates. */
+void _rallo_thread_watch(void) rallo_internal;
 
 /* ---- sampling (sampler.c) ----
  * An epoch names the sampling interval a block was sampled under, so its weight
