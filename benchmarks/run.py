@@ -1,0 +1,704 @@
+#!/usr/bin/env python3
+"""run.py - runs every benchmark workload under every allocator and profiler
+configuration, interleaved (A B C ... then C B A ...) so drift on a shared
+machine cancels, several runs each, and writes benchmarks/RESULTS.md (medians,
+ratios to bare mimalloc, CPU, peak RSS, totals checks), benchmarks/results.svg
+(the ratio chart) and benchmarks/results.json (every raw run).
+
+Usage: python3 benchmarks/run.py [--quick] [--build DIR] [--runs N] [--slow-runs N]
+       [--workloads a,b] [--configs a,b] [--no-callgrind]
+The workloads come from DIR/benchmarks (cmake --build DIR), librallo from DIR.
+Only the standard library is used."""
+import argparse
+import datetime
+import glob
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+MIMALLOC = LIBDIR + "/libmimalloc.so.2"
+JEMALLOC = LIBDIR + "/libjemalloc.so.2"
+TCMALLOC = LIBDIR + "/libtcmalloc.so.4"
+RUN_TIMEOUT = 900
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
+
+# ---------------------------------------------------------------- workloads
+
+WORKLOADS = [
+    # name, binary (None: python3 script), extra args after the scale
+    ("mixed", "bench_mixed", ["1"]),
+    ("mixed-2t", "bench_mixed", ["2"]),
+    ("json", "bench_json", []),
+    ("kv", "bench_kv", []),
+    ("prodcons", "bench_prodcons", []),
+    ("cxx", "bench_cxx", []),
+    ("python", None, []),
+]
+
+
+def workload_argv(build, workload, scale):
+    name, binary, extra = workload
+    if binary is None:
+        return [sys.executable, os.path.join(HERE, "workloads", "bench_py.py"), "%g" % scale]
+    return [os.path.join(build, "benchmarks", binary), "%g" % scale] + extra
+
+
+# ---------------------------------------------------------------- configurations
+# kind: how the program is started; size: "full" or "small" (slow tools);
+# group: "fast" configs get --runs runs, "slow" ones --slow-runs.
+
+def configurations(librallo, quick):
+    je_base = "prof:true,prof_accum:true,prof_final:true"
+    return [
+        dict(name="glibc", env={}, kind="plain", size="full", group="fast"),
+        dict(name="mimalloc", env={"LD_PRELOAD": MIMALLOC}, kind="plain", size="full", group="fast"),
+        dict(name="rallo-off", env={"LD_PRELOAD": librallo}, kind="plain", size="full", group="fast"),
+        dict(name="rallo-on", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1"}, kind="plain", size="full",
+             group="fast"),
+        dict(name="rallo-sample512k", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_SAMPLE": "512k"},
+             kind="plain", size="full", group="fast"),
+        dict(name="rallo-on+dump1s", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_DUMP_INTERVAL": "1",
+                                          "RALLO_DUMP_DIR": "@tmp"}, kind="plain", size="full", group="fast",
+             needs="rallo_dump"),
+        # heaptrack at full size where time allows: it is the tool rallo is held against.
+        dict(name="heaptrack", env={}, kind="heaptrack", size="small" if quick else "full", group="slow"),
+        dict(name="mimalloc@small", env={"LD_PRELOAD": MIMALLOC}, kind="plain", size="small", group="slow",
+             baseline_of="small"),
+        dict(name="rallo-on@small", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1"}, kind="plain", size="small",
+             group="slow"),
+        dict(name="jemalloc-prof-all", env={"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",lg_prof_sample:0,"
+                                                                                         "prof_prefix:@tmp/je"},
+             kind="plain", size="small", group="slow", totals="jemalloc"),
+        dict(name="jemalloc-prof-512k", env={"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",prof_prefix:@tmp/je"},
+             kind="plain", size="small", group="slow", totals="jemalloc-sampled"),
+        dict(name="gperftools-heap", env={"LD_PRELOAD": TCMALLOC, "HEAPPROFILE": "@tmp/gperf"}, kind="plain",
+             size="small", group="slow", totals="gperftools"),
+        dict(name="massif", env={}, kind="massif", size="small", group="slow"),
+        dict(name="dhat", env={}, kind="dhat", size="small", group="slow"),
+    ]
+
+
+# ---------------------------------------------------------------- running one program
+
+def clean_env(extra, tmp):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RALLO_") and k not in ("LD_PRELOAD", "MALLOC_CONF", "HEAPPROFILE")}
+    for key, value in extra.items():
+        env[key] = value.replace("@tmp", tmp)
+    return env
+
+
+def run_timed(argv, env, stdout_path, stderr_path):
+    """Runs argv under GNU time; returns (wall s, cpu s, peak RSS KiB, exit
+    status). Peak RSS comes from time's wait4 on its own small fork, so it is
+    the program's (with every descendant it waited for), not this Python
+    process's, whose high-water mark a fork or vfork child would inherit. CPU
+    is user+sys of everything under time, from our own wait4."""
+    rss_path = stdout_path + ".rss"
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        start = time.perf_counter()
+        child = os.posix_spawn(TIME, [TIME, "-q", "-f", "%M %x", "-o", rss_path] + argv, env, setsid=True,
+                               file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                                             (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+        deadline = start + RUN_TIMEOUT
+        while True:
+            pid, status, usage = os.wait4(child, os.WNOHANG)
+            if pid != 0:
+                break
+            if time.perf_counter() > deadline:
+                os.killpg(child, signal.SIGKILL)
+            time.sleep(0.001)
+        wall = time.perf_counter() - start
+    fields = read(rss_path).split()
+    rss = int(fields[-2]) if len(fields) >= 2 and fields[-2].isdigit() else 0
+    code = int(fields[-1]) if fields and fields[-1].lstrip("-").isdigit() else os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, rss, code
+
+
+BENCH_LINE = re.compile(r"^BENCH (.*)$", re.M)
+
+
+def parse_bench(text):
+    match = BENCH_LINE.search(text)
+    if not match:
+        return None
+    fields = dict(item.split("=", 1) for item in match.group(1).split())
+    return fields
+
+
+def read(path):
+    try:
+        with open(path, "r", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def tool_totals(config, tmp, stdout, stderr):
+    """What the profiler says was allocated: (calls, bytes or None, note)."""
+    kind = config.get("totals") or config["kind"]
+    if kind == "heaptrack":
+        m = re.search(r"calls to allocation functions: (\d+)", stdout)
+        return (int(m.group(1)), None, "") if m else None
+    if kind == "dhat":
+        m = re.search(r"Total:\s+([\d,]+) bytes in ([\d,]+) blocks", stderr)
+        return (int(m.group(2).replace(",", "")), int(m.group(1).replace(",", "")), "") if m else None
+    if kind == "gperftools":
+        files = sorted(glob.glob(os.path.join(tmp, "gperf.*.heap")))
+        if not files:
+            return None
+        m = re.match(r"heap profile:\s*\d+:\s*\d+ \[\s*(\d+):\s*(\d+)\]", read(files[-1]))
+        return (int(m.group(1)), int(m.group(2)), "") if m else None
+    if kind in ("jemalloc", "jemalloc-sampled"):
+        files = sorted(glob.glob(os.path.join(tmp, "je.*.f.heap")))
+        if not files:
+            return None
+        m = re.search(r"^\s*t\*: \d+: \d+ \[(\d+): (\d+)\]", read(files[-1]), re.M)
+        if not m:
+            return None
+        # jemalloc counts size-class bytes, not requested ones: only calls compare.
+        return (int(m.group(1)), None, "sampled, unscaled" if kind == "jemalloc-sampled" else "")
+    return None
+
+
+def run_one(config, argv, tmp_root, seq):
+    tmp = tempfile.mkdtemp(prefix="run%d-" % seq, dir=tmp_root)
+    env = clean_env(config["env"], tmp)
+    out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+    kind = config["kind"]
+    if kind == "heaptrack":
+        wall, cpu, rss, rc = run_timed(["heaptrack", "-o", os.path.join(tmp, "ht")] + argv, env, out, err)
+        recorded = glob.glob(os.path.join(tmp, "ht.*"))
+        stdout_record = read(out)
+        if rc == 0 and recorded:
+            pout, perr = os.path.join(tmp, "print.out"), os.path.join(tmp, "print.err")
+            w2, c2, r2, rc = run_timed(["heaptrack_print", recorded[0]], env, pout, perr)
+            wall, cpu, rss = wall + w2, cpu + c2, max(rss, r2)
+            totals_text = read(pout)
+        else:
+            totals_text = ""
+        result = dict(wall=wall, cpu=cpu, rss=rss, rc=rc, bench=parse_bench(stdout_record))
+        result["tool"] = tool_totals(config, tmp, totals_text, "")
+    else:
+        if kind == "massif":
+            argv = ["valgrind", "--tool=massif", "--massif-out-file=" + os.path.join(tmp, "massif.out")] + argv
+        elif kind == "dhat":
+            argv = ["valgrind", "--tool=dhat", "--dhat-out-file=" + os.path.join(tmp, "dhat.json")] + argv
+        wall, cpu, rss, rc = run_timed(argv, env, out, err)
+        result = dict(wall=wall, cpu=cpu, rss=rss, rc=rc, bench=parse_bench(read(out)))
+        result["tool"] = tool_totals(config, tmp, read(out), read(err))
+    if rc != 0 or result["bench"] is None or result["bench"].get("ok") != "1":
+        last = read(err).strip().splitlines()[-1:]
+        result["error"] = "exit %d%s" % (rc, ": " + last[0][:120] if last else "")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------- callgrind micro
+
+def callgrind_ir(argv, env):
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT)
+    if "rallo:" in proc.stderr:
+        raise RuntimeError("rallo said: " + proc.stderr[proc.stderr.index("rallo:"):][:200])
+    m = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not m:
+        raise RuntimeError("callgrind failed: " + proc.stderr[-300:])
+    return int(m.group(1))
+
+
+def callgrind_pairs(build, librallo, quick, tmp_root):
+    binary = os.path.join(build, "benchmarks", "bench_pairs")
+    small, large = (20000, 100000) if quick else (100000, 500000)
+    configs = [
+        ("glibc", {}),
+        ("mimalloc", {"LD_PRELOAD": MIMALLOC}),
+        ("rallo-off", {"LD_PRELOAD": librallo}),
+        ("rallo-on", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1"}),
+        ("rallo-sample512k", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_SAMPLE": "512k"}),
+    ]
+    # valgrind caps the address space: the default 1 TiB arena cannot be
+    # reserved under it and tracking would silently stay off.
+    configs = [(name, dict(extra, RALLO_ARENA_SIZE="4g") if "RALLO_ENABLE" in extra else extra)
+               for name, extra in configs]
+    env0 = clean_env({}, tmp_root)
+    harness = (callgrind_ir([binary, str(large), "none"], env0) -
+               callgrind_ir([binary, str(small), "none"], env0)) / (large - small)
+    rows = []
+    for name, extra in configs:
+        env = clean_env(extra, tmp_root)
+        try:
+            per = (callgrind_ir([binary, str(large)], env) - callgrind_ir([binary, str(small)], env)) / (large - small)
+            rows.append((name, per - harness))
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            rows.append((name, None))
+            print("callgrind %s: %s" % (name, error), file=sys.stderr)
+    return dict(harness=harness, rows=rows, small=small, large=large)
+
+
+# ---------------------------------------------------------------- facts about the setup
+
+def sh(argv):
+    try:
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def exported(lib, symbol):
+    return re.search(r"\bT %s$" % re.escape(symbol), sh(["nm", "-D", "--defined-only", lib]), re.M) is not None
+
+
+def jemalloc_has_prof():
+    """Asks Debian's jemalloc itself: mallctl("config.prof")."""
+    code = ("import ctypes;l=ctypes.CDLL(None);v=ctypes.c_bool();n=ctypes.c_size_t(1);"
+            "r=l.mallctl(b'config.prof',ctypes.byref(v),ctypes.byref(n),None,ctypes.c_size_t(0));"
+            "print(r==0 and v.value)")
+    env = clean_env({"LD_PRELOAD": JEMALLOC}, "/tmp")
+    return sh_env([sys.executable, "-c", code], env) == "True"
+
+
+def sh_env(argv, env):
+    try:
+        return subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_facts():
+    cpu = ""
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = read("/proc/meminfo").splitlines()[0].split()[1] if read("/proc/meminfo") else "?"
+    commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    pkg = lambda name: sh(["dpkg-query", "-W", "-f", "${Version}", name])
+    return dict(cpu=cpu, cores=os.cpu_count(), mem_gib="%.1f" % (int(mem) / 1048576) if mem != "?" else "?",
+                kernel=platform.release(), os=sh(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+                commit=commit + (" (working tree has uncommitted changes)" if dirty else ""),
+                date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                load=read("/proc/loadavg").split()[:3],
+                versions=dict(mimalloc=pkg("libmimalloc2.0"), jemalloc=pkg("libjemalloc2"),
+                              gperftools=pkg("libtcmalloc-minimal4") or pkg("libgoogle-perftools4"),
+                              heaptrack=pkg("heaptrack"), valgrind=pkg("valgrind"), python3=platform.python_version(),
+                              gcc=sh(["gcc", "-dumpfullversion"])))
+
+
+# ---------------------------------------------------------------- the run
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs (under 2 minutes)")
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="the cmake build directory")
+    parser.add_argument("--runs", type=int, help="runs per fast configuration (default 5, quick 3)")
+    parser.add_argument("--slow-runs", type=int, help="runs per slow tool (default 3, quick 1)")
+    parser.add_argument("--workloads", help="comma list (default: all)")
+    parser.add_argument("--configs", help="comma list (default: all)")
+    parser.add_argument("--no-callgrind", action="store_true")
+    parser.add_argument("--out", default=HERE, help="where RESULTS.md, results.svg, results.json go")
+    args = parser.parse_args()
+
+    build = os.path.abspath(args.build)
+    librallo = os.path.join(build, "librallo.so")
+    for needed in [librallo, MIMALLOC] + [os.path.join(build, "benchmarks", w[1]) for w in WORKLOADS if w[1]]:
+        if not os.path.exists(needed):
+            sys.exit("run.py: %s is missing: build first (cmake --build %s)" % (needed, build))
+    full_scale, small_scale = (0.25, 0.02) if args.quick else (1.0, 0.1)
+    runs = args.runs or (3 if args.quick else 5)
+    slow_runs = args.slow_runs or (1 if args.quick else 3)
+    scales = dict(full=full_scale, small=small_scale)
+
+    facts = machine_facts()
+    facts["rallo_totals_exported"] = exported(librallo, "rallo_get_totals")
+    facts["rallo_dump_exported"] = exported(librallo, "rallo_dump")
+    facts["jemalloc_prof"] = jemalloc_has_prof()
+
+    workloads = [w for w in WORKLOADS if not args.workloads or w[0] in args.workloads.split(",")]
+    configs = [c for c in configurations(librallo, args.quick)
+               if not args.configs or c["name"] in args.configs.split(",")]
+    for c in configs:
+        c["available"] = (c.get("needs") != "rallo_dump" or facts["rallo_dump_exported"]) and \
+            (not c["name"].startswith("jemalloc") or facts["jemalloc_prof"])
+    # Ratios need the mimalloc baseline at every size a config runs at.
+    base_names = {"full": "mimalloc", "small": "mimalloc@small"}
+
+    tmp_root = tempfile.mkdtemp(prefix="rallo-bench-")
+    results = {}  # (workload, config) -> [run]
+    started = time.time()
+    seq = 0
+    plan = [("fast", runs), ("slow", slow_runs)]
+    for group, count in plan:
+        group_configs = [c for c in configs if c["group"] == group and c["available"]]
+        for round_index in range(count):
+            order = group_configs if round_index % 2 == 0 else list(reversed(group_configs))
+            for workload in workloads:
+                for config in order:
+                    seq += 1
+                    argv = workload_argv(build, workload, scales[config["size"]])
+                    result = run_one(config, argv, tmp_root, seq)
+                    results.setdefault((workload[0], config["name"]), []).append(result)
+                    print("[%4.0fs] %-9s %-19s run %d: %.3fs cpu %.3fs rss %d KiB%s" % (
+                        time.time() - started, workload[0], config["name"], round_index + 1, result["wall"],
+                        result["cpu"], result["rss"], "  " + result["error"] if "error" in result else ""),
+                        flush=True)
+    callgrind = None
+    if not args.no_callgrind:
+        print("callgrind: malloc+free pairs ...", flush=True)
+        callgrind = callgrind_pairs(build, librallo, args.quick, tmp_root)
+    shutil.rmtree(tmp_root, ignore_errors=True)
+    facts["elapsed_s"] = time.time() - started
+    facts["load_end"] = read("/proc/loadavg").split()[:3]
+
+    summary = summarize(workloads, configs, results, scales, base_names)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(dict(facts=facts, scales=scales, runs=runs, slow_runs=slow_runs, quick=args.quick,
+                       summary=summary, callgrind=callgrind,
+                       raw={"%s|%s" % k: v for k, v in results.items()}), f, indent=1)
+    write_svg(os.path.join(args.out, "results.svg"), workloads, configs, summary)
+    write_markdown(os.path.join(args.out, "RESULTS.md"), facts, workloads, configs, summary, callgrind, scales,
+                   runs, slow_runs, args.quick)
+    print("wrote %s/RESULTS.md, results.svg, results.json in %.0fs" % (args.out, facts["elapsed_s"]))
+
+
+# ---------------------------------------------------------------- summary
+
+def summarize(workloads, configs, results, scales, base_names):
+    summary = {}
+    for workload in workloads:
+        for config in configs:
+            key = (workload[0], config["name"])
+            runs = results.get(key)
+            if not config["available"]:
+                summary["%s|%s" % key] = dict(na=True)
+                continue
+            if not runs:
+                continue
+            good = [r for r in runs if "error" not in r]
+            entry = dict(na=False, n=len(runs), failed=len(runs) - len(good),
+                         errors=sorted({r["error"] for r in runs if "error" in r}),
+                         scale=scales[config["size"]], size=config["size"])
+            if good:
+                entry.update(wall=statistics.median(r["wall"] for r in good),
+                             cpu=statistics.median(r["cpu"] for r in good),
+                             rss=statistics.median(r["rss"] for r in good),
+                             walls=[r["wall"] for r in good])
+                entry["bench"] = good[-1]["bench"]
+                entry["tool"] = good[-1]["tool"]
+            summary["%s|%s" % key] = entry
+    for workload in workloads:
+        for config in configs:
+            entry = summary.get("%s|%s" % (workload[0], config["name"]))
+            base = summary.get("%s|%s" % (workload[0], base_names[config["size"]]))
+            if entry and not entry["na"] and "wall" in entry and base and "wall" in base:
+                entry["ratio"] = entry["wall"] / base["wall"]
+                entry["cpu_ratio"] = entry["cpu"] / base["cpu"] if base["cpu"] > 0 else None
+                entry["rss_ratio"] = entry["rss"] / base["rss"] if base["rss"] > 0 else None
+    return summary
+
+
+def totals_verdict(config, entry):
+    """Do this configuration's totals match the workload's own counts?"""
+    bench = entry.get("bench") or {}
+    own_calls = int(bench["allocs"]) if bench.get("allocs", "n/a") != "n/a" else None
+    own_bytes = int(bench["bytes"]) if bench.get("bytes", "n/a") != "n/a" else None
+    name = config["name"]
+    if name.startswith("rallo"):
+        if name.startswith("rallo-off"):
+            return "-"
+        if "rallo_allocs" not in bench:
+            return "n/a (rallo_get_totals not exported)"
+        calls, nbytes = int(bench["rallo_allocs"]), int(bench["rallo_bytes"])
+        if own_calls is None:
+            return "rallo: %d calls" % calls
+        if "sample" in name:
+            return "estimate: calls %+.1f%%, bytes %+.1f%%" % (100.0 * (calls - own_calls) / own_calls,
+                                                               100.0 * (nbytes - own_bytes) / own_bytes)
+        if calls == own_calls and nbytes == own_bytes:
+            return "**equal** (%d calls, %d B)" % (calls, nbytes)
+        return "DIFFERENT: %d calls (own %d), %d B (own %d)" % (calls, own_calls, nbytes, own_bytes)
+    tool = entry.get("tool")
+    if config["kind"] == "massif":
+        return "n/a (massif keeps snapshots, not totals)"
+    if config["kind"] == "plain" and "totals" not in config:
+        return "-"
+    if not tool:
+        return "no totals found"
+    calls, nbytes, note = tool
+    if own_calls is None:
+        return "%d calls%s" % (calls, " (%s)" % note if note else "")
+    if note:
+        return "%d calls (%s; own %d)" % (calls, note, own_calls)
+    text = "calls own%+d" % (calls - own_calls)
+    if nbytes is not None:
+        text += ", bytes own%+d" % (nbytes - own_bytes)
+    # The tool sees the whole process: a few allocations of libc and the
+    # loader before main and around thread start come on top of the workload's.
+    close = 0 <= calls - own_calls <= 64
+    return ("match " if close else "MISMATCH ") + "(" + text + ")"
+
+
+# ---------------------------------------------------------------- RESULTS.md
+
+def fmt(value, pattern="%.2f"):
+    return "-" if value is None else pattern % value
+
+
+def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, runs, slow_runs, quick):
+    get = lambda w, c: summary.get("%s|%s" % (w, c)) or {}
+    lines = []
+    add = lines.append
+    add("# rallo benchmarks")
+    add("")
+    add("Regenerate everything on this page (tables, `results.svg`, `results.json`) with one command from the")
+    add("repository root, after building (`cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build`):")
+    add("")
+    add("    python3 benchmarks/run.py            # default: about 10-15 minutes on 2 cores")
+    add("    python3 benchmarks/run.py --quick    # smaller sizes, fewer runs: under 2 minutes")
+    add("")
+    add("Options: `--build DIR` (default `build`), `--runs N`, `--slow-runs N`, `--workloads a,b`, `--configs a,b`,")
+    add("`--no-callgrind`. Needs the Debian packages `libmimalloc2.0 libjemalloc2 libgoogle-perftools4 heaptrack valgrind time`.")
+    add("")
+    add("![ratios to bare mimalloc](results.svg)")
+    add("")
+    add("## This run")
+    add("")
+    add("- date: %s; commit: %s%s" % (facts["date"], facts["commit"], "; **--quick**" if quick else ""))
+    add("- machine: %s, %s cores, %s GiB, %s, kernel %s" % (facts["cpu"], facts["cores"], facts["mem_gib"],
+                                                          facts["os"], facts["kernel"]))
+    add("- load average at start %s, at end %s: the machine is shared with other builds and tests, so wall "
+        "times are noisy; every figure is the median of interleaved runs (configurations in order A B C ..., then "
+        "reversed, so drift cancels)" % (" ".join(facts["load"]), " ".join(facts["load_end"])))
+    add("- runs: %d per fast configuration, %d per slow tool; full size = scale %g, small size = scale %g "
+        "(each workload's argument; the slow tools run small and are compared with mimalloc at that same size); "
+        "whole run took %.0f s" % (runs, slow_runs, scales["full"], scales["small"], facts["elapsed_s"]))
+    v = facts["versions"]
+    add("- versions: mimalloc %s, jemalloc %s (built with profiling: %s), gperftools %s, heaptrack %s, valgrind %s, "
+        "python %s, gcc %s" % (v["mimalloc"], v["jemalloc"], "yes" if facts["jemalloc_prof"] else
+                               "**no, its profiler configs are n/a**", v["gperftools"], v["heaptrack"],
+                               v["valgrind"], v["python3"], v["gcc"]))
+    add("- librallo exports `rallo_get_totals`: %s; `rallo_dump`: %s%s" % (
+        "yes" if facts["rallo_totals_exported"] else "**no** (totals check n/a)",
+        "yes" if facts["rallo_dump_exported"] else "**no**",
+        "" if facts["rallo_dump_exported"] else " (the periodic-dump config is n/a)"))
+    add("")
+    add("## Configurations")
+    add("")
+    add("| config | how it runs | size |")
+    add("| --- | --- | --- |")
+    for c in configs:
+        how = {"heaptrack": "`heaptrack -o F PROG`, then `heaptrack_print F.zst` (timed together, as a user waits)",
+               "massif": "`valgrind --tool=massif PROG` (recording only)",
+               "dhat": "`valgrind --tool=dhat PROG`"}.get(c["kind"])
+        if how is None:
+            how = " ".join("`%s=%s`" % (k, os.path.basename(v) if k == "LD_PRELOAD" else v)
+                           for k, v in c["env"].items()) or "no preload (glibc malloc)"
+        add("| %s | %s | %s%s |" % (c["name"], how.replace("@tmp", "DIR"), c["size"],
+                                     "" if c["available"] else " (n/a)"))
+    add("")
+    add("## Wall time, CPU, peak RSS (medians) and totals")
+    add("")
+    add("Ratio = median wall time / median wall time of bare mimalloc at the same size. CPU = user+sys of the "
+        "process and everything it waited for (heaptrack's interpreter included). RSS = peak resident set "
+        "(wait4 ru_maxrss). Totals: does the configuration's count of allocation calls (and bytes) agree with the "
+        "workload's own count of its malloc/calloc/realloc calls over the measured work?")
+    for workload in workloads:
+        w = workload[0]
+        add("")
+        add("### %s" % w)
+        add("")
+        add("| config | size | wall s | ratio | CPU s | CPU ratio | peak RSS MiB | RSS ratio | totals |")
+        add("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for c in configs:
+            e = get(w, c["name"])
+            if not e:
+                continue
+            if e.get("na"):
+                add("| %s | | n/a | | | | | | |" % c["name"])
+                continue
+            if "wall" not in e:
+                add("| %s | %g | failed: %s | | | | | | |" % (c["name"], e["scale"], "; ".join(e["errors"])))
+                continue
+            add("| %s | %g | %.3f | %s | %.3f | %s | %.1f | %s | %s |" % (
+                c["name"], e["scale"], e["wall"], fmt(e.get("ratio")), e["cpu"], fmt(e.get("cpu_ratio")),
+                e["rss"] / 1024.0, fmt(e.get("rss_ratio")), totals_verdict(c, e) +
+                (" (%d of %d runs failed)" % (e["failed"], e["n"]) if e["failed"] else "")))
+        bench = (get(w, "mimalloc").get("bench") or {})
+        if bench.get("allocs", "n/a") != "n/a":
+            add("")
+            add("Own counts at full size: %s allocation calls, %s bytes." % (bench["allocs"], bench["bytes"]))
+    add("")
+    add("## Goals")
+    add("")
+    add("| goal | " + " | ".join(w[0] for w in workloads) + " |")
+    add("| --- |" + " --- |" * len(workloads))
+
+    def goal_row(label, value_fn):
+        cells = []
+        for workload in workloads:
+            value = value_fn(workload[0])
+            cells.append(value if value else "-")
+        add("| %s | %s |" % (label, " | ".join(cells)))
+
+    def ratio_cell(config, key, limit):
+        def cell(w):
+            e = get(w, config)
+            if e.get("na"):
+                return "n/a"
+            if key not in e or e[key] is None:
+                return None
+            return "%.3f %s" % (e[key], "ok" if e[key] <= limit else "**missed**")
+        return cell
+
+    def versus(tool, tool_size_base, key, limit):
+        def cell(w):
+            t = get(w, tool)
+            rallo_name = "rallo-on" if t.get("size") == "full" else "rallo-on@small"
+            r = get(w, rallo_name)
+            if t.get("na"):
+                return "n/a"
+            if key not in t or key not in r or not r[key]:
+                return None
+            x = t[key] / r[key]
+            return "%.1fx %s" % (x, "ok" if x >= limit else "**missed**")
+        return cell
+
+    goal_row("rallo off / mimalloc, time <= 1.02", ratio_cell("rallo-off", "ratio", 1.02))
+    goal_row("rallo off / mimalloc, RSS <= 1.01", ratio_cell("rallo-off", "rss_ratio", 1.01))
+    goal_row("rallo on / mimalloc, time <= 1.5", ratio_cell("rallo-on", "ratio", 1.5))
+    goal_row("rallo on / mimalloc, RSS <= 1.3", ratio_cell("rallo-on", "rss_ratio", 1.3))
+    goal_row("rallo sample 512k / mimalloc, time <= 1.03", ratio_cell("rallo-sample512k", "ratio", 1.03))
+    goal_row("heaptrack / rallo on, wall >= 6x", versus("heaptrack", None, "wall", 6))
+    goal_row("heaptrack / rallo on, CPU >= 10x", versus("heaptrack", None, "cpu", 10))
+    goal_row("jemalloc prof all / rallo on (small), wall >= 70x", versus("jemalloc-prof-all", None, "wall", 70))
+
+    def equal_cell(w):
+        e = get(w, "rallo-on")
+        if not e or e.get("na") or "bench" not in e:
+            return None
+        verdict = totals_verdict(next(c for c in configs if c["name"] == "rallo-on"), e)
+        return "ok" if verdict.startswith("**equal") else verdict.split(" (")[0]
+    goal_row("rallo on totals == own counts", equal_cell)
+    add("")
+    add("Heaptrack runs at the size stated in its row above and is compared with rallo on at that same size; "
+        "jemalloc's profiler runs small and is compared with rallo-on@small.")
+    add("")
+    add("## Two threads, tracking on")
+    add("")
+    add("`mixed-2t` does the same total work as `mixed` split over two threads (each holding half of the ~200k "
+        "live objects). Throughput ratio = wall(mixed) / wall(mixed-2t); goal >= 1.8 with tracking on. The "
+        "mimalloc row is the ceiling this machine allowed during the run (2 cores, shared).")
+    add("")
+    add("| config | mixed wall s | mixed-2t wall s | throughput 2t / 1t |")
+    add("| --- | --- | --- | --- |")
+    for name in ("mimalloc", "rallo-off", "rallo-on", "glibc"):
+        one, two = get("mixed", name), get("mixed-2t", name)
+        if "wall" in one and "wall" in two:
+            add("| %s | %.3f | %.3f | %.2f%s |" % (name, one["wall"], two["wall"], one["wall"] / two["wall"],
+                                                  (" (goal 1.8: %s)" % ("ok" if one["wall"] / two["wall"] >= 1.8
+                                                                        else "**missed**")) if name == "rallo-on"
+                                                  else ""))
+    add("")
+    add("## Memory with every allocation tracked")
+    add("")
+    e_on, e_mi = get("mixed", "rallo-on"), get("mixed", "mimalloc")
+    if "rss" in e_on and "rss" in e_mi:
+        add("On `mixed` (~200k live objects at its peak): peak RSS %.1f MiB tracked vs %.1f MiB bare mimalloc = "
+            "%.2fx (goal <= 1.3x). Each tracked block carries a 16-byte header; the stack depot is reserved "
+            "address space filled as stacks arrive." % (e_on["rss"] / 1024, e_mi["rss"] / 1024,
+                                                         e_on["rss"] / e_mi["rss"]))
+    add("The depot's size: not readable from outside yet (`_rallo_depot_stats` is internal, no public accessor), "
+        "so not measured here.")
+    add("")
+    add("## Callgrind: instructions per malloc+free pair")
+    add("")
+    if callgrind:
+        add("`bench_pairs N`: N pairs of malloc (16..256 bytes, through an 8-frame call chain) and free, with a "
+            "window of 16 live blocks. Instructions per pair = (Ir(N=%d) - Ir(N=%d)) / %d, minus the harness's own "
+            "%.1f instructions per pair (the same loop with no allocator call). Repeatable: the machine's load does "
+            "not change these." % (callgrind["large"], callgrind["small"], callgrind["large"] - callgrind["small"],
+                                   callgrind["harness"]))
+        add("")
+        add("| config | instructions per malloc+free | vs mimalloc |")
+        add("| --- | --- | --- |")
+        mi = dict(callgrind["rows"]).get("mimalloc")
+        for name, per in callgrind["rows"]:
+            add("| %s | %s | %s |" % (name, fmt(per, "%.1f"), fmt(per / mi if per is not None and mi else None)))
+    else:
+        add("(skipped: --no-callgrind)")
+    add("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+# ---------------------------------------------------------------- the chart
+
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
+
+
+def write_svg(path, workloads, configs, summary):
+    """Grouped bars of wall-time ratio to bare mimalloc (log scale), one group
+    per workload, one bar per configuration."""
+    shown = [c for c in configs if c["name"] not in ("mimalloc", "mimalloc@small")]
+    width_group = 14 * len(shown) + 20
+    left, top, height = 60, 30, 320
+    width = left + width_group * len(workloads) + 220
+    max_ratio = 1.0
+    for key, e in summary.items():
+        if e.get("ratio"):
+            max_ratio = max(max_ratio, e["ratio"])
+    top_decade = 10 ** math.ceil(math.log10(max_ratio * 1.05))
+    lo = 0.5
+    span = math.log10(top_decade) - math.log10(lo)
+    y_of = lambda r: top + height - (math.log10(r) - math.log10(lo)) / span * height
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">'
+           % (width, top + height + 60)]
+    out.append('<text x="%d" y="18" font-size="13">Wall time / bare mimalloc at the same size (log scale; lower is '
+               'better)</text>' % left)
+    ticks = [t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= top_decade]
+    for t in ticks:
+        y = y_of(t)
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s"/>' % (
+            left, y, left + width_group * len(workloads), y, "#333" if t == 1 else "#ddd"))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>' % (left - 4, y + 4, t))
+    for wi, workload in enumerate(workloads):
+        x0 = left + wi * width_group + 10
+        for ci, c in enumerate(shown):
+            e = summary.get("%s|%s" % (workload[0], c["name"])) or {}
+            if e.get("ratio"):
+                y = y_of(max(e["ratio"], lo))
+                base = y_of(1.0)
+                out.append('<rect x="%d" y="%.1f" width="12" height="%.1f" fill="%s"><title>%s %s: %.2fx</title>'
+                           '</rect>' % (x0 + ci * 14, min(y, base), abs(base - y) or 1, PALETTE[ci % len(PALETTE)],
+                                        workload[0], c["name"], e["ratio"]))
+        out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (
+            x0 + 7 * len(shown), top + height + 16, workload[0]))
+    lx = left + width_group * len(workloads) + 16
+    for ci, c in enumerate(shown):
+        out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s%s</text>' % (
+            lx, top + ci * 16, PALETTE[ci % len(PALETTE)], lx + 14, top + ci * 16 + 9, c["name"],
+            " (n/a)" if not c["available"] else ""))
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
