@@ -78,9 +78,21 @@ static void block_release(const rallo_block *block, void *p) {
     rallo_header *header = block->start;
     header->info |= RALLO_INFO_FREED;
     header->magic = 0;
-    if ((char *)p - (char *)block->start != (ptrdiff_t)RALLO_HEADER_SIZE)
-        ((rallo_header *)p - 1)->magic = 0;
+    if ((char *)p - (char *)block->start != (ptrdiff_t)RALLO_HEADER_SIZE) {
+        /* The link too: a second free of p must see FREED here, or it would
+         * hand mimalloc p itself, an interior pointer. */
+        rallo_header *link = (rallo_header *)p - 1;
+        link->info |= RALLO_INFO_FREED;
+        link->magic = 0;
+    }
     mi_free(block->start);
+}
+
+/* p (in the arena, without a valid header) is a tracked block already freed:
+ * its header, or its link record, carries the FREED mark. */
+static bool freed_tracked_block(void *p) {
+    rallo_header *header = (rallo_header *)p - 1;
+    return ((uintptr_t)p & 15) == 0 && rallo_in_arena(header) && (header->info & RALLO_INFO_FREED) != 0;
 }
 
 void _rallo_tracked_free(void *p) {
@@ -92,9 +104,7 @@ void _rallo_tracked_free(void *p) {
     /* In the arena without a valid header: a plain block mimalloc placed there,
      * or a double free of a tracked one (its header marked freed). */
     _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
-    rallo_header *header = (rallo_header *)p - 1;
-    if (((uintptr_t)p & 15) == 0 && (header->info & RALLO_INFO_FREED) != 0 &&
-        rallo_in_arena(header))
+    if (freed_tracked_block(p))
         return; /* freeing it again would hand mimalloc an interior pointer */
     mi_free(p);
 }
@@ -110,6 +120,12 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
     rallo_block old;
     bool old_tracked = rallo_in_arena(p) && _rallo_block_of(p, &old);
     bool want_tracked = atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
+    if (!old_tracked && rallo_in_arena(p) && freed_tracked_block(p)) {
+        /* realloc of a tracked block already freed: its contents are gone and
+         * mimalloc must not see it again; a fresh block, the misuse counted. */
+        _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
+        return want_tracked ? _rallo_tracked_alloc(size, 16, false) : mi_malloc(size);
+    }
     if (!old_tracked && !want_tracked)
         return mi_realloc(p, size);
     if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE && _rallo_thread.guard == 0 &&
