@@ -226,7 +226,7 @@ static bool build_location_frames(tree_builder *b, const rallo_profile *p) {
             f->file = str_intern_z(b, line->file);
             f->line = line->line;
             f->module = module;
-            f->flags = (uint8_t)((k > 0 ? NODE_INLINED : 0) | (line->function ? 0 : NODE_UNSYMBOLIZED));
+            f->flags = (uint8_t)((k + 1 < loc->nlines ? NODE_INLINED : 0) | (line->function ? 0 : NODE_UNSYMBOLIZED));
         }
         b->loc_count[i] = (uint32_t)b->nframes - b->loc_first[i];
     }
