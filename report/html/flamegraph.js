@@ -122,6 +122,17 @@
         root.append(bar, stage);
         container.append(root);
         const ctx = canvas.getContext('2d');
+        let hover = -1;             /* the box under the pointer, outlined */
+        const hatch = (() => {      /* collapsed boxes: hatched, so they read as "more here" */
+            const c = document.createElement('canvas');
+            c.width = c.height = 6;
+            const g = c.getContext('2d');
+            g.fillStyle = 'hsl(30, 8%, 88%)';
+            g.fillRect(0, 0, 6, 6);
+            g.strokeStyle = 'hsl(30, 8%, 70%)';
+            g.beginPath(); g.moveTo(0, 6); g.lineTo(6, 0); g.stroke();
+            return ctx.createPattern(c, 'repeat');
+        })();
 
         /* laid-out boxes, as parallel arrays */
         let count = 0, bx = new Float64Array(1024), bw = new Float64Array(1024);
@@ -194,7 +205,7 @@
                 if (state.match[node]) return 'hsl(292, 75%, 58%)';
                 return kind === KIND_ANCESTOR ? 'hsl(30, 6%, 80%)' : 'hsl(30, 6%, 86%)';
             }
-            if (kind === KIND_SMALL) return 'hsl(30, 10%, 82%)';
+            if (kind === KIND_SMALL) return hatch;
             const custom = options.colorFor ? options.colorFor(node, tree) : null;
             if (custom) return custom;
             if (kind === KIND_ANCESTOR) return 'hsl(30, 12%, 80%)';
@@ -203,6 +214,14 @@
 
         function label(i) {
             return bkind[i] === KIND_SMALL ? '…' + bsmall[i] + ' small' : tree.name(bnode[i]);
+        }
+
+        /* The label cut to `fit` characters; a collapsed box drops to "…N". */
+        function fitLabel(i, fit) {
+            const text = label(i);
+            if (text.length <= fit) return text;
+            if (bkind[i] === KIND_SMALL) return fit >= String(bsmall[i]).length + 1 ? '…' + bsmall[i] : '';
+            return text.slice(0, Math.max(fit - 1, 1)) + '…';
         }
 
         function draw() {
@@ -222,9 +241,13 @@
                 ctx.fillStyle = boxColor(i);
                 ctx.fillRect(x, y, w > 2 ? w - 1 : w, ROW - 1);
                 if (w < 4 * charWidth) continue;
-                const text = label(i), fit = Math.floor((w - 8) / charWidth);
                 ctx.fillStyle = state.match && !state.match[bnode[i]] && bkind[i] !== KIND_SMALL ? '#6b6661' : '#1c1917';
-                ctx.fillText(text.length > fit ? text.slice(0, Math.max(fit - 1, 1)) + '…' : text, x + 4, y + ROW / 2);
+                ctx.fillText(fitLabel(i, Math.floor((w - 8) / charWidth)), x + 4, y + ROW / 2);
+            }
+            if (hover >= 0 && hover < count) {
+                ctx.strokeStyle = '#1c1917';
+                ctx.lineWidth = 1.5;
+                ctx.strokeRect(bx[hover] + 0.75, brow[hover] * ROW + 0.75, Math.max(bw[hover] - 2.5, 1), ROW - 2.5);
             }
             root.dataset.metric = state.metric;
             root.dataset.zoom = String(state.zoom);
@@ -252,7 +275,7 @@
             if (options.onChange) options.onChange(controller);
         }
 
-        function refresh() { layout(); draw(); updateBar(); }
+        function refresh() { hover = -1; layout(); draw(); updateBar(); }
 
         /* Matched value under the metric: a match inside a match counts once. */
         function measureMatches() {
@@ -365,8 +388,9 @@
             const r = canvas.getBoundingClientRect(), i = boxAt(ev.clientX - r.left, ev.clientY - r.top);
             canvas.style.cursor = i >= 0 && bkind[i] !== KIND_SMALL ? 'pointer' : 'default';
             if (i < 0) tip.hidden = true; else showTip(i, ev);
+            if (i !== hover) { hover = i; draw(); }
         });
-        canvas.addEventListener('mouseleave', () => { tip.hidden = true; });
+        canvas.addEventListener('mouseleave', () => { tip.hidden = true; if (hover >= 0) { hover = -1; draw(); } });
         canvas.addEventListener('click', ev => {
             const r = canvas.getBoundingClientRect(), i = boxAt(ev.clientX - r.left, ev.clientY - r.top);
             if (i >= 0 && bkind[i] !== KIND_SMALL) controller.zoomTo(bnode[i]);

@@ -25,6 +25,14 @@
     }
 
     /* ---- header ---- */
+    /* "2026-01-01 00:00:00 UTC+01:00": local time, unambiguous. */
+    function formatTime(d) {
+        const two = n => String(n).padStart(2, '0'), off = -d.getTimezoneOffset();
+        return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()) + ' ' + two(d.getHours()) + ':' +
+            two(d.getMinutes()) + ':' + two(d.getSeconds()) + ' UTC' + (off < 0 ? '-' : '+') +
+            two(Math.floor(Math.abs(off) / 60)) + ':' + two(Math.abs(off) % 60);
+    }
+
     function card(title, big, small, hint) {
         const c = el('div', 'rp-card');
         c.append(el('div', 'rp-card-title', title), el('div', 'rp-card-big', big));
@@ -39,7 +47,7 @@
         const base = program.split('/').filter(Boolean).pop() || program;
         const title = el('div', 'rp-title');
         title.append(el('span', 'rp-logo', 'rallo'), el('h1', '', base));
-        const when = meta.time_unix_ms ? new Date(meta.time_unix_ms).toLocaleString() : 'unknown time';
+        const when = meta.time_unix_ms ? formatTime(new Date(meta.time_unix_ms)) : 'unknown time';
         const sampling = meta.sample_interval > 1
             ? 'sampled, one per ~' + F.formatBytes(meta.sample_interval) + ' allocated (numbers are estimates)'
             : 'every allocation tracked';
