@@ -129,6 +129,15 @@ try {
     b = await boxes();
     assert.deepEqual(b.filter(x => x.matched).map(x => x.name), [TEMPLATE]);
     assert.ok((await page.locator('.rf-match').innerText()).includes('(60.0%)'));
+    // ... and the canvas really paints it: the match purple, the rest gray.
+    const pixel = box => page.evaluate(bx => {
+        const c = document.querySelector('.rf-canvas'), d = c.getContext('2d').getImageData(bx.x + 2, bx.row * 20 + 3, 1, 1).data;
+        return [d[0], d[1], d[2]];
+    }, box);
+    const [pr, pg, pb] = await pixel(one(b, TEMPLATE));
+    assert.ok(pr > pg + 60 && pb > pg + 60, `matched box is purple: ${pr},${pg},${pb}`);
+    const [mr, mg, mb] = await pixel(one(b, 'main'));
+    assert.ok(Math.max(mr, mg, mb) - Math.min(mr, mg, mb) < 20, `unmatched box is gray: ${mr},${mg},${mb}`);
     let r = await page.evaluate(() => window.rallo.search('insert'));
     near(r.share, 0.2, 1e-12, 'insert share');
     assert.deepEqual((await boxes()).filter(x => x.matched).map(x => x.name), [AMP]);
