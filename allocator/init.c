@@ -10,6 +10,8 @@
 
 void _rallo_arena_atfork_prepare(void) rallo_internal;
 void _rallo_arena_atfork_release(void) rallo_internal;
+void _rallo_sampler_atfork_prepare(void) rallo_internal;
+void _rallo_sampler_atfork_release(void) rallo_internal;
 
 static void secret_init(void) {
     uint64_t secret = 0;
@@ -24,14 +26,17 @@ static void secret_init(void) {
 
 static void fork_prepare(void) {
     _rallo_arena_atfork_prepare();
+    _rallo_sampler_atfork_prepare();
     _rallo_counters_atfork_prepare();
 }
 static void fork_parent(void) {
     _rallo_counters_atfork_parent();
+    _rallo_sampler_atfork_release();
     _rallo_arena_atfork_release();
 }
 static void fork_child(void) {
     _rallo_counters_atfork_child();
+    _rallo_sampler_atfork_release();
     _rallo_arena_atfork_release();
 }
 

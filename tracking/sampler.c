@@ -111,6 +111,16 @@ int rallo_set_sample_interval(uint64_t bytes) {
     return 0;
 }
 
+/* fork: the child must not inherit the epochs lock held by a thread it lacks. */
+void _rallo_sampler_atfork_prepare(void) rallo_internal;
+void _rallo_sampler_atfork_prepare(void) {
+    pthread_mutex_lock(&sampler_epochs_lock);
+}
+void _rallo_sampler_atfork_release(void) rallo_internal;
+void _rallo_sampler_atfork_release(void) {
+    pthread_mutex_unlock(&sampler_epochs_lock);
+}
+
 uint64_t rallo_get_sample_interval(void) {
     uint64_t state = atomic_load_explicit(&sampler_state, memory_order_acquire);
     return sampler_epoch_interval[state & 0xff];
