@@ -310,12 +310,13 @@ def main():
     parser.add_argument("--slow-runs", type=int, help="runs per slow tool (default 3, quick 1)")
     parser.add_argument("--workloads", help="comma list (default: all)")
     parser.add_argument("--configs", help="comma list (default: all)")
+    parser.add_argument("--lib", help="the librallo.so to test (default: DIR/librallo.so)")
     parser.add_argument("--no-callgrind", action="store_true")
     parser.add_argument("--out", default=HERE, help="where RESULTS.md, results.svg, results.json go")
     args = parser.parse_args()
 
     build = os.path.abspath(args.build)
-    librallo = os.path.join(build, "librallo.so")
+    librallo = os.path.abspath(args.lib) if args.lib else os.path.join(build, "librallo.so")
     for needed in [librallo, MIMALLOC] + [os.path.join(build, "benchmarks", w[1]) for w in WORKLOADS if w[1]]:
         if not os.path.exists(needed):
             sys.exit("run.py: %s is missing: build first (cmake --build %s)" % (needed, build))
@@ -325,6 +326,7 @@ def main():
     scales = dict(full=full_scale, small=small_scale)
 
     facts = machine_facts()
+    facts["librallo"] = librallo
     facts["rallo_totals_exported"] = exported(librallo, "rallo_get_totals")
     facts["rallo_dump_exported"] = exported(librallo, "rallo_dump")
     facts["jemalloc_prof"] = jemalloc_has_prof()
@@ -472,7 +474,7 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
     add("    python3 benchmarks/run.py            # default: about 10-15 minutes on 2 cores")
     add("    python3 benchmarks/run.py --quick    # smaller sizes, fewer runs: under 2 minutes")
     add("")
-    add("Options: `--build DIR` (default `build`), `--runs N`, `--slow-runs N`, `--workloads a,b`, `--configs a,b`,")
+    add("Options: `--build DIR` (default `build`), `--lib PATH` (another librallo.so), `--runs N`, `--slow-runs N`, `--workloads a,b`, `--configs a,b`,")
     add("`--no-callgrind`. Needs the Debian packages `libmimalloc2.0 libjemalloc2 libgoogle-perftools4 heaptrack valgrind time`.")
     add("")
     add("![ratios to bare mimalloc](results.svg)")
@@ -493,6 +495,7 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
         "python %s, gcc %s" % (v["mimalloc"], v["jemalloc"], "yes" if facts["jemalloc_prof"] else
                                "**no, its profiler configs are n/a**", v["gperftools"], v["heaptrack"],
                                v["valgrind"], v["python3"], v["gcc"]))
+    add("- librallo: `%s`" % os.path.relpath(facts["librallo"], ROOT))
     add("- librallo exports `rallo_get_totals`: %s; `rallo_dump`: %s%s" % (
         "yes" if facts["rallo_totals_exported"] else "**no** (totals check n/a)",
         "yes" if facts["rallo_dump_exported"] else "**no**",
