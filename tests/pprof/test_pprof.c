@@ -3,7 +3,8 @@
  * template name) is written, then read back by real consumers (`go tool
  * pprof -raw` and `-top -sample_index=...`, the npm package pprof-format) and
  * by rallo_read_pprof(); malformed inputs must get a clean error.
- * Usage: test_pprof [FILTER | --skip FILTER], FILTER a test-name glob. */
+ * Usage: test_pprof [FILTER | --skip FILTER], FILTER a test-name glob;
+ *        test_pprof --seeds DIR writes the fuzzer's seed corpus. */
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -638,7 +639,41 @@ static void decompression_bomb(void **state) {
     free(zeros);
 }
 
+/* The fuzzer's seed corpus: what the writer makes, gzipped and raw, and the
+ * tiny hand-made profile. */
+static int write_seeds(const char *dir) {
+    rallo_profile p;
+    build_known(&p);
+    rallo_buf heap, allocs;
+    rallo_buf_init(&heap);
+    rallo_buf_init(&allocs);
+    if (rallo_write_pprof(&p, &heap) != 0 || rallo_write_pprof_view(&p, &allocs, RALLO_PPROF_VIEW_ALLOCS) != 0)
+        return 1;
+    char path[512];
+    size_t raw_len;
+    snprintf(path, sizeof path, "%s/heap.pb.gz", dir);
+    write_file(path, heap.data, heap.len);
+    snprintf(path, sizeof path, "%s/allocs.pb.gz", dir);
+    write_file(path, allocs.data, allocs.len);
+    unsigned char *raw = gunzip(&heap, &raw_len);
+    snprintf(path, sizeof path, "%s/heap.pb", dir);
+    write_file(path, raw, raw_len);
+    free(raw);
+    tiny t;
+    tiny_init(&t);
+    raw = pack(&t.pb, &raw_len);
+    snprintf(path, sizeof path, "%s/tiny.pb", dir);
+    write_file(path, raw, raw_len);
+    free(raw);
+    rallo_buf_free(&heap);
+    rallo_buf_free(&allocs);
+    rallo_profile_free(&p);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--seeds") == 0)
+        return write_seeds(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(every_allocation_period),
