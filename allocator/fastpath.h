@@ -65,6 +65,23 @@ static inline bool alignment_valid(size_t alignment) {
     return alignment != 0 && (alignment & (alignment - 1)) == 0;
 }
 
+/* mimalloc 2.0.9's mi_malloc_aligned trusts a size that is a multiple of the
+ * alignment to come out aligned by itself, and it does not always (e.g. 512
+ * bytes at 256: the block's offset in its page decides): such a block is
+ * given back and the request made again one byte larger, which takes
+ * mimalloc's over-allocating path. Later mimallocs check and do the same. */
+static __attribute__((noinline, cold)) void *mi_aligned_retry(void *misaligned, size_t size, size_t alignment) {
+    mi_free(misaligned);
+    return size < SIZE_MAX ? mi_malloc_aligned(size + 1, alignment) : NULL;
+}
+
+static inline void *mi_aligned(size_t size, size_t alignment) {
+    void *p = mi_malloc_aligned(size, alignment);
+    if (rallo_unlikely(((uintptr_t)p & (alignment - 1)) != 0))
+        return mi_aligned_retry(p, size, alignment);
+    return p;
+}
+
 static inline void *rallo_aligned(size_t alignment, size_t size) {
     void *p;
     if (tracking_on())
@@ -72,7 +89,7 @@ static inline void *rallo_aligned(size_t alignment, size_t size) {
     else if (alignment <= 16)
         p = mi_malloc(at_least_16(size));
     else
-        p = mi_malloc_aligned(size, alignment);
+        p = mi_aligned(size, alignment);
     return rallo_likely(p != NULL) ? p : out_of_memory();
 }
 

@@ -226,6 +226,39 @@ static void test_every_allocation_entry_point(void **state) {
     }
 }
 
+/* Sizes that are multiples of the alignment (what alignas types give operator
+ * new): mimalloc 2.0.9 serves them from plain blocks that are not always
+ * aligned. Many live at once, so blocks at every offset in a page come up. */
+static void test_sizes_multiple_of_alignment(void **state) {
+    (void)state;
+    enum { LIVE = 64 };
+    for (size_t i = 0; i < ENTRIES; i++) {
+        const entry *e = &entries[i];
+        if (e->kind != ALIGN_REQUESTED)
+            continue;
+        for (size_t alignment = 32; alignment <= 64 * KiB; alignment <<= 1) {
+            for (size_t multiple = 1; multiple <= 3; multiple++) {
+                void *live[LIVE];
+                for (int k = 0; k < LIVE; k++) {
+                    live[k] = e->alloc(multiple * alignment, alignment);
+                    check_block(e->name, live[k], multiple * alignment, alignment, false);
+                }
+                for (int k = 0; k < LIVE; k++)
+                    free(live[k]);
+            }
+        }
+    }
+    for (int form = NEW_ALIGNED; form < NEW_FORMS; form++) {
+        void *live[LIVE];
+        for (int k = 0; k < LIVE; k++) {
+            live[k] = test_new(form, 512, 256);
+            check_block("operator new(512, align 256)", live[k], 512, 256, false);
+        }
+        for (int k = 0; k < LIVE; k++)
+            test_delete(form, k, live[k], 512, 256);
+    }
+}
+
 /* Every C++ operator new form, freed by every matching delete form. */
 static void test_every_operator_new_and_delete(void **state) {
     (void)state;
@@ -578,6 +611,7 @@ int main(int argc, char **argv) {
         T(test_tracking_state),
         T(test_symbols_resolve_to_rallo),
         T(test_every_allocation_entry_point),
+        T(test_sizes_multiple_of_alignment),
         T(test_every_operator_new_and_delete),
         T(test_operator_new_failure),
         T(test_free_null_everywhere),
