@@ -55,17 +55,21 @@ static uint64_t metric_value(const rallo_prof_site *site, int metric) {
     }
 }
 
+void rallo_folded_stack(const rallo_profile *profile, const rallo_prof_site *site, rallo_buf *out) {
+    bool first = true;
+    for (uint32_t k = site->nlocations; k-- > 0;)
+        folded_location(out, profile, &profile->locations[site->locations[k]], &first);
+    if (first)
+        rallo_buf_puts(out, "[no stack]");
+}
+
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric) {
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *site = &profile->sites[i];
         uint64_t value = metric_value(site, metric);
         if (value == 0)
             continue;
-        bool first = true;
-        for (uint32_t k = site->nlocations; k-- > 0;)
-            folded_location(out, profile, &profile->locations[site->locations[k]], &first);
-        if (first)
-            rallo_buf_puts(out, "[no stack]");
+        rallo_folded_stack(profile, site, out);
         rallo_buf_printf(out, " %" PRIu64 "\n", value);
     }
     return out->failed ? -1 : 0;

@@ -29,6 +29,9 @@ int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo
 int rallo_write_html(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_pprof(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_folded(const rallo_profile *profile, rallo_buf *out); /* default metric: live bytes */
+/* Appends a site's stack as folded frames, root first (the key `rallo diff`
+ * matches sites by, since addresses move between runs). */
+void rallo_folded_stack(const rallo_profile *profile, const rallo_prof_site *site, rallo_buf *out);
 /* What a folded line's value counts (rallo_write_folded uses RALLO_METRIC_LIVE_BYTES). */
 enum { RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_LIVE_COUNT, RALLO_METRIC_ALLOC_BYTES, RALLO_METRIC_ALLOC_COUNT };
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric);

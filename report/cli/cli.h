@@ -1,0 +1,30 @@
+/* cli.h - what the subcommands of the `rallo` command share: errors that name
+ * the file, reading whole files, loading a profile, writing the output. */
+#ifndef RALLO_CLI_H
+#define RALLO_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "writers.h"
+
+int cli_run(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_diff(int argc, char **argv);
+
+/* "rallo: <message>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reads a whole file into mi_malloc'd memory; NULL after an error line naming it. */
+char *cli_read_file(const char *path, size_t *len);
+/* Loads a saved pprof profile and symbolizes what it lacks from its mappings;
+ * -1 after an error line naming the file. */
+int cli_load_profile(const char *path, rallo_profile *out, bool symbolize);
+/* Writes buf to path ("-" or NULL: stdout); -1 after an error line. */
+int cli_write_output(const char *path, const rallo_buf *buf);
+/* The human forms of byte counts: "1.5 MiB". */
+const char *cli_bytes(unsigned long long bytes, char *text, size_t size);
+/* The name a site is shown by: its first symbolized frame that is not an
+ * allocator entry point, else module+offset. */
+const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size);
+
+#endif

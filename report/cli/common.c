@@ -1,0 +1,197 @@
+/* common.c - the helpers every subcommand of `rallo` shares. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mimalloc.h>
+
+#include "cli.h"
+#include "pprof.h"
+#include "symbolize.h"
+
+void cli_error(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    fputs("rallo: ", stderr);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    va_end(args);
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_error("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        cli_error("%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    size_t cap = info.st_size > 0 ? (size_t)info.st_size + 1 : 4096, used = 0;
+    char *data = mi_malloc(cap);
+    while (data != NULL) {
+        if (used == cap) {
+            char *bigger = mi_realloc(data, cap * 2);
+            if (bigger == NULL) {
+                mi_free(data);
+                data = NULL;
+                break;
+            }
+            data = bigger;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, data + used, cap - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            cli_error("cannot read %s: %s", path, strerror(errno));
+            mi_free(data);
+            close(fd);
+            return NULL;
+        }
+        if (got == 0)
+            break;
+        used += (size_t)got;
+    }
+    close(fd);
+    if (data == NULL) {
+        cli_error("%s: out of memory reading it", path);
+        return NULL;
+    }
+    *len = used;
+    return data;
+}
+
+static void report_unusable_module(const rallo_prof_mapping *mapping, const char *why, void *arg) {
+    const char *profile_path = arg;
+    cli_error("%s: frames in %s stay unsymbolized: %s", profile_path, mapping->path ? mapping->path : "(unnamed)", why);
+}
+
+/* Names the frames a profile holds only addresses for, from the mapped files on
+ * this machine; says which could not be named and why. */
+static void cli_symbolize(const char *path, rallo_profile *profile) {
+    size_t missing = 0;
+    for (size_t i = 0; i < profile->nlocations; i++)
+        missing += profile->locations[i].nlines == 0;
+    if (missing == 0)
+        return;
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rallo_sym_stats stats = {0};
+    rallo_symbolize_offline(profile, &stats, report_unusable_module, (void *)path);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    if (seconds > 1.0)
+        cli_error("%s: symbolized %zu frames in %.1f s", path, missing, seconds);
+    if (stats.no_symbol + stats.no_module > 0)
+        cli_error("%s: %llu frames have no symbol in their module, %llu lie in no usable module", path,
+                  (unsigned long long)stats.no_symbol, (unsigned long long)stats.no_module);
+}
+
+int cli_load_profile(const char *path, rallo_profile *out, bool symbolize) {
+    size_t len = 0;
+    char *data = cli_read_file(path, &len);
+    if (data == NULL)
+        return -1;
+    char error[256] = "";
+    rallo_profile_init(out);
+    int result = rallo_read_pprof(data, len, out, error, sizeof error);
+    mi_free(data);
+    if (result != 0) {
+        cli_error("%s: not a readable pprof profile: %s", path, error[0] ? error : "unknown error");
+        rallo_profile_free(out);
+        return -1;
+    }
+    if (symbolize)
+        cli_symbolize(path, out);
+    return 0;
+}
+
+int cli_write_output(const char *path, const rallo_buf *buf) {
+    if (buf->failed) {
+        cli_error("out of memory while writing %s", path && strcmp(path, "-") != 0 ? path : "the output");
+        return -1;
+    }
+    FILE *out = stdout;
+    if (path != NULL && strcmp(path, "-") != 0) {
+        out = fopen(path, "wb");
+        if (out == NULL) {
+            cli_error("cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    size_t written = buf->len ? fwrite(buf->data, 1, buf->len, out) : 0;
+    int failed = written != buf->len || fflush(out) != 0;
+    if (out != stdout && fclose(out) != 0)
+        failed = 1;
+    if (failed) {
+        cli_error("cannot write %s: %s", path ? path : "stdout", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_bytes(unsigned long long bytes, char *text, size_t size) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = (double)bytes;
+    unsigned unit = 0;
+    while (value >= 1024.0 && unit < 4) {
+        value /= 1024.0;
+        unit++;
+    }
+    if (unit == 0)
+        snprintf(text, size, "%llu B", bytes);
+    else
+        snprintf(text, size, "%.1f %s", value, units[unit]);
+    return text;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path;
+}
+
+static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text, size_t size) {
+    if (location->nlines > 0 && location->lines[0].function != NULL) {
+        const rallo_prof_line *line = &location->lines[0];
+        if (line->file != NULL && line->line != 0)
+            snprintf(text, size, "%s (%s:%u)", line->function, base_name(line->file), line->line);
+        else
+            snprintf(text, size, "%s", line->function);
+        return;
+    }
+    if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
+        const rallo_prof_mapping *mapping = &profile->mappings[location->mapping];
+        snprintf(text, size, "%s+0x%llx", base_name(mapping->path) ? base_name(mapping->path) : "?",
+                 (unsigned long long)(location->address - mapping->start + mapping->file_offset));
+        return;
+    }
+    snprintf(text, size, "0x%llx", (unsigned long long)location->address);
+}
+
+const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size) {
+    if (site->nlocations == 0) {
+        snprintf(text, size, "[other: stacks beyond the depot's limit]");
+        return text;
+    }
+    size_t used = 0;
+    text[0] = '\0';
+    /* The leaf and two callers: enough to tell sites apart at a glance. */
+    for (uint32_t i = 0; i < site->nlocations && i < 3 && used + 8 < size; i++) {
+        char frame[256];
+        frame_name(profile, &profile->locations[site->locations[i]], frame, sizeof frame);
+        int n = snprintf(text + used, size - used, "%s%s", i ? " < " : "", frame);
+        if (n < 0)
+            break;
+        used += (size_t)n < size - used ? (size_t)n : size - used - 1;
+    }
+    return text;
+}

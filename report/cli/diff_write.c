@@ -1,0 +1,87 @@
+/* diff_write.c - the writers of a diff: text sorted by growth, folded growth,
+ * JSON. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "diff.h"
+
+static void signed_bytes(rallo_buf *out, int64_t delta) {
+    char text[32];
+    rallo_buf_printf(out, "%c%s", delta < 0 ? '-' : '+',
+                     cli_bytes((unsigned long long)(delta < 0 ? -delta : delta), text, sizeof text));
+}
+
+static void write_text(const rallo_diff *diff, rallo_buf *out) {
+    rallo_buf_printf(out, "rallo diff v1\nbase: %s\nnew:  %s\n\n", diff->base_path, diff->new_path);
+    const rallo_totals *before = &diff->base->totals, *after = &diff->fresh->totals;
+    rallo_buf_puts(out, "live bytes    ");
+    signed_bytes(out, (int64_t)after->live_bytes - (int64_t)before->live_bytes);
+    rallo_buf_printf(out, "  (%" PRIu64 " -> %" PRIu64 ")\nlive blocks   %+" PRId64 "\nallocated     ", before->live_bytes,
+                     after->live_bytes, (int64_t)after->live_count - (int64_t)before->live_count);
+    signed_bytes(out, (int64_t)after->alloc_bytes - (int64_t)before->alloc_bytes);
+    rallo_buf_printf(out, "  in %+" PRId64 " allocations\n", (int64_t)after->alloc_count - (int64_t)before->alloc_count);
+    for (int pass = 0; pass < 2; pass++) {
+        rallo_buf_puts(out, pass == 0 ? "\nwhat grew (live bytes):\n" : "\nwhat shrank (live bytes):\n");
+        size_t shown = 0;
+        for (size_t n = 0; n < diff->count && shown < 25; n++) {
+            const rallo_diff_site *site = &diff->sites[pass == 0 ? n : diff->count - 1 - n];
+            int64_t growth = rallo_diff_live_growth(site);
+            if (pass == 0 ? growth <= 0 : growth >= 0)
+                continue;
+            char name[768];
+            rallo_buf_printf(out, "  %+14" PRId64 " B  %+9" PRId64 " blocks  %s\n", growth,
+                             (int64_t)site->after.live_count - (int64_t)site->before.live_count,
+                             cli_site_name(site->profile, site->site, name, sizeof name));
+            shown++;
+        }
+        if (shown == 0)
+            rallo_buf_puts(out, "  (nothing)\n");
+    }
+}
+
+static void write_folded(const rallo_diff *diff, rallo_buf *out) {
+    /* Folded values cannot be negative: the growth of live bytes only. */
+    for (size_t i = 0; i < diff->count; i++) {
+        int64_t growth = rallo_diff_live_growth(&diff->sites[i]);
+        if (growth > 0)
+            rallo_buf_printf(out, "%s %" PRId64 "\n", diff->sites[i].key, growth);
+    }
+}
+
+static void write_json(const rallo_diff *diff, rallo_buf *out) {
+    rallo_buf_puts(out, "{\"base\":\"");
+    rallo_buf_json_string(out, diff->base_path);
+    rallo_buf_puts(out, "\",\"new\":\"");
+    rallo_buf_json_string(out, diff->new_path);
+    rallo_buf_puts(out, "\",\"sites\":[");
+    for (size_t i = 0; i < diff->count; i++) {
+        const rallo_diff_site *site = &diff->sites[i];
+        rallo_buf_printf(out,
+                         "%s{\"live_bytes_growth\":%" PRId64 ",\"live_count_growth\":%" PRId64
+                         ",\"alloc_bytes_growth\":%" PRId64 ",\"alloc_count_growth\":%" PRId64 ",\"stack\":\"",
+                         i ? "," : "", rallo_diff_live_growth(site),
+                         (int64_t)site->after.live_count - (int64_t)site->before.live_count,
+                         (int64_t)site->after.alloc_bytes - (int64_t)site->before.alloc_bytes,
+                         (int64_t)site->after.alloc_count - (int64_t)site->before.alloc_count);
+        rallo_buf_json_string(out, site->key);
+        rallo_buf_puts(out, "\"}");
+    }
+    rallo_buf_puts(out, "]}\n");
+}
+
+int rallo_diff_html(const rallo_diff *diff, rallo_buf *out) __attribute__((weak));
+
+int rallo_diff_write(const rallo_diff *diff, rallo_format format, rallo_buf *out) {
+    switch (format) {
+    case RALLO_FORMAT_FOLDED: write_folded(diff, out); break;
+    case RALLO_FORMAT_JSON: write_json(diff, out); break;
+    case RALLO_FORMAT_HTML:
+        if (rallo_diff_html != NULL)
+            return rallo_diff_html(diff, out);
+        write_text(diff, out);
+        break;
+    default: write_text(diff, out); break;
+    }
+    return out->failed ? -1 : 0;
+}

@@ -1,0 +1,79 @@
+/* report_cmd.c - `rallo report`: a saved pprof profile (ours, or any heap
+ * profile with addresses and mappings) into html, folded, text or json,
+ * symbolized from the mapped files on this machine; a directory of periodic
+ * dumps into one timeline page. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int cli_timeline(const char *dir, const char *out_path) __attribute__((weak));
+
+static void report_usage(FILE *out) {
+    fputs("usage: rallo report PROFILE [-f FORMAT] [-o OUT]\n"
+          "       rallo report DIR [-o OUT]\n"
+          "\n"
+          "PROFILE: a pprof profile (rallo's .pb.gz dumps, or any heap profile with addresses\n"
+          "and mappings; frames without names are symbolized from the mapped files here).\n"
+          "DIR: the periodic dumps of one process (rallo run --interval): one HTML page with\n"
+          "live bytes over time and the flame graph of any moment.\n"
+          "\n"
+          "  -f, --format FORMAT  html, folded, text, json or pprof (default: by OUT's\n"
+          "                       extension, else text)\n"
+          "  -o, --output OUT     where to write (default: stdout)\n",
+          out);
+}
+
+int cli_report(int argc, char **argv) {
+    static const struct option options[] = {{"format", required_argument, NULL, 'f'},
+                                            {"output", required_argument, NULL, 'o'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *format_name = NULL, *out_path = NULL;
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "f:o:h", options, NULL)) != -1) {
+        switch (option) {
+        case 'f': format_name = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'h': report_usage(stdout); return 0;
+        default: report_usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_error("report: give exactly one PROFILE or DIR");
+        report_usage(stderr);
+        return 2;
+    }
+    const char *input = argv[optind];
+    struct stat info;
+    if (stat(input, &info) == 0 && S_ISDIR(info.st_mode)) {
+        if (cli_timeline == NULL) {
+            cli_error("report: timelines of a directory are not built into this rallo");
+            return 2;
+        }
+        return cli_timeline(input, out_path) == 0 ? 0 : 1;
+    }
+    rallo_format format = RALLO_FORMAT_TEXT;
+    if (format_name != NULL) {
+        if (!rallo_format_from_name(format_name, &format)) {
+            cli_error("report: unknown format '%s' (html, pprof, folded, text, json)", format_name);
+            return 2;
+        }
+    } else if (out_path != NULL && strcmp(out_path, "-") != 0 && !rallo_format_from_path(out_path, &format)) {
+        cli_error("report: cannot tell the format from %s's extension; use -f", out_path);
+        return 2;
+    }
+    rallo_profile profile;
+    if (cli_load_profile(input, &profile, true) != 0)
+        return 1;
+    rallo_buf out;
+    rallo_buf_init(&out);
+    rallo_write_profile(&profile, format, &out);
+    int result = cli_write_output(out_path, &out);
+    rallo_buf_free(&out);
+    rallo_profile_free(&profile);
+    return result == 0 ? 0 : 1;
+}
