@@ -16,6 +16,7 @@ rallo_options _rallo_options = {
     .arena_bytes = 1ull << 40,
     .max_sites = 1u << 20,
     .depot_bytes = 256ull << 20,
+    .unwind = RALLO_UNWIND_FP,
 };
 
 void _rallo_warn(const char *fmt, ...) {
@@ -65,7 +66,7 @@ bool _rallo_parse_size(const char *text, uint64_t *out) {
     return true;
 }
 
-typedef enum option_kind { OPTION_BOOL, OPTION_SIZE, OPTION_U32 } option_kind;
+typedef enum option_kind { OPTION_BOOL, OPTION_SIZE, OPTION_U32, OPTION_UNWIND } option_kind;
 
 typedef struct option_desc {
     const char *name;
@@ -81,10 +82,17 @@ static const option_desc option_table[] = {
     {"RALLO_ARENA_SIZE", OPTION_SIZE, &_rallo_options.arena_bytes, 64ull << 20, 1ull << 46},
     {"RALLO_MAX_SITES", OPTION_U32, &_rallo_options.max_sites, 16, 1u << 24},
     {"RALLO_DEPOT_SIZE", OPTION_SIZE, &_rallo_options.depot_bytes, 1ull << 20, 16ull << 30},
+    {"RALLO_UNWIND", OPTION_UNWIND, &_rallo_options.unwind, 0, 2},
 };
 
 static bool option_parse(const option_desc *option, const char *text) {
     uint64_t value = 0;
+    if (option->kind == OPTION_UNWIND) {
+        if (_rallo_unwind_mode_parse(text, option->target))
+            return true;
+        _rallo_warn("ignoring %s: expected fp, dwarf or auto", option->name);
+        return false;
+    }
     if (option->kind == OPTION_BOOL) {
         if (strcmp(text, "1") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "true") == 0 ||
             strcmp(text, "on") == 0)

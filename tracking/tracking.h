@@ -37,7 +37,13 @@ typedef struct rallo_options {
     uint64_t arena_bytes;   /* RALLO_ARENA_SIZE */
     uint32_t max_sites;     /* RALLO_MAX_SITES */
     uint64_t depot_bytes;   /* RALLO_DEPOT_SIZE */
+    uint32_t unwind;        /* RALLO_UNWIND: a rallo_unwind_mode */
 } rallo_options;
+/* How call sites are unwound: frame pointers only; .eh_frame call-frame
+ * information only; frame pointers in modules built with them, CFI elsewhere. */
+typedef enum rallo_unwind_mode { RALLO_UNWIND_FP, RALLO_UNWIND_DWARF, RALLO_UNWIND_AUTO } rallo_unwind_mode;
+/* Parses "fp", "dwarf" or "auto" (unwind_dwarf.c). */
+bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) rallo_internal;
 extern rallo_options _rallo_options rallo_internal;
 void _rallo_options_load(void) rallo_internal;
 /* Parses an unsigned size with an optional k/m/g/t suffix (powers of 1024).

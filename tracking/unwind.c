@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tracking.h"
+#include "unwind_dwarf.h"
 
 /* librallo's own code: leading frames inside it are the allocator's, not the
  * program's, and never appear in a stack. */
@@ -71,7 +72,8 @@ uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
         return 0;
     uint32_t depth = 0;
     while (depth < max) {
-        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp + 2 * sizeof(uintptr_t) > hi)
+        /* fp > hi - 16, not fp + 16 > hi: garbage near 2^64 must not wrap. */
+        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp > hi - 2 * sizeof(uintptr_t))
             break;
         const uintptr_t *record = (const uintptr_t *)fp;
         uintptr_t next = record[0];
@@ -86,9 +88,42 @@ uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
     return depth;
 }
 
+/* Follows librallo's own frame records (it is built with frame pointers) to
+ * the first return address outside it: the program's caller, as its pc, its
+ * sp at that return and its rbp (saved in our outermost record). */
+static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr_t *rbp) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_unlikely(!thread->stack_known))
+        stack_bounds_learn(thread);
+    for (int frames = 0; frames < 16; frames++) {
+        if (fp < thread->stack_lo || (fp & (sizeof(uintptr_t) - 1)) != 0 ||
+            fp + 2 * sizeof(uintptr_t) > thread->stack_hi)
+            return false;
+        const uintptr_t *record = (const uintptr_t *)fp;
+        if (record[1] < own_text_start || record[1] >= own_text_end) {
+            *pc = record[1];
+            *sp = fp + 2 * sizeof(uintptr_t);
+            *rbp = record[0];
+            return true;
+        }
+        if (record[0] <= fp)
+            return false;
+        fp = record[0];
+    }
+    return false;
+}
+
 uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
+    if (_rallo_options.unwind != RALLO_UNWIND_FP) {
+        /* Call-frame information (unwind_dwarf.c) from the program's caller on. */
+        uintptr_t pc, sp, rbp;
+        uint32_t depth = 0;
+        if (own_frames_leave((uintptr_t)__builtin_frame_address(0), &pc, &sp, &rbp))
+            depth = _rallo_unwind_cfi(pc, sp, rbp, pcs, keep, _rallo_options.unwind);
+        return _rallo_depot_intern(pcs, depth);
+    }
     uint32_t got = _rallo_unwind_fp(__builtin_frame_address(0), pcs, keep + 16);
     uint32_t skip = 0;
     while (skip < got && pcs[skip] >= own_text_start && pcs[skip] < own_text_end)

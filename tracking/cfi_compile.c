@@ -1,0 +1,553 @@
+/* cfi_compile.c - compiles a module's .eh_frame call-frame information into a
+ * sorted table of cfi_rows (unwind_dwarf.h): every FDE's program is run once,
+ * and each address where the CFA or rbp rule changes becomes a row. The
+ * unwinder then needs one binary search per frame instead of a CFA program
+ * run. Reads of the module go through checked readers: a malformed .eh_frame
+ * ends the compile of that FDE, never a read outside the module's segments.
+ * Runs off the hot path (first unwind through a module), with the guard held;
+ * its memory comes from mimalloc directly. */
+#include <mimalloc.h>
+#include <string.h>
+
+#include "unwind_dwarf.h"
+
+/* DWARF register numbers on x86-64 and the call-frame opcodes we follow. */
+#define DW_REG_RBP 6
+#define DW_REG_RSP 7
+#define DW_REG_RA 16
+
+#define DW_EH_PE_omit 0xff
+#define DW_EH_PE_absptr 0x00
+#define DW_EH_PE_uleb128 0x01
+#define DW_EH_PE_udata2 0x02
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_udata8 0x04
+#define DW_EH_PE_sleb128 0x09
+#define DW_EH_PE_sdata2 0x0a
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_sdata8 0x0c
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+
+#define DW_OP_deref 0x06
+#define DW_OP_breg6 0x76
+
+typedef struct reader {
+    const cfi_source *source;
+    const uint8_t *at, *end; /* end: the bound of the current record */
+    bool failed;
+} reader;
+
+/* Is [p, p + n) inside one readable segment of the module? */
+static bool source_readable(const cfi_source *source, const void *p, size_t n) {
+    uintptr_t start = (uintptr_t)p;
+    for (uint32_t i = 0; i < source->segment_count; i++)
+        if (start >= source->segment_start[i] && n <= source->segment_end[i] - start)
+            return true;
+    return false;
+}
+
+static bool reader_take(reader *r, void *out, size_t n) {
+    if (r->failed || (size_t)(r->end - r->at) < n) {
+        r->failed = true;
+        memset(out, 0, n);
+        return false;
+    }
+    memcpy(out, r->at, n);
+    r->at += n;
+    return true;
+}
+static uint8_t read_u8(reader *r) {
+    uint8_t v;
+    reader_take(r, &v, 1);
+    return v;
+}
+static uint64_t read_uleb(reader *r) {
+    uint64_t value = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t byte = read_u8(r);
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80) || r->failed)
+            return value;
+    }
+    r->failed = true;
+    return 0;
+}
+static int64_t read_sleb(reader *r) {
+    int64_t value = 0;
+    unsigned shift = 0;
+    uint8_t byte;
+    do {
+        byte = read_u8(r);
+        if (shift < 64)
+            value |= (int64_t)((uint64_t)(byte & 0x7f) << shift);
+        shift += 7;
+    } while ((byte & 0x80) && !r->failed && shift < 70);
+    if (shift < 64 && (byte & 0x40))
+        value |= -((int64_t)1 << shift);
+    return value;
+}
+
+/* A pointer in one of the encodings .eh_frame uses. `datarel` is the base of
+ * DW_EH_PE_datarel (the .eh_frame_hdr). Indirection is not followed (only the
+ * personality uses it, and that value is skipped). */
+static uintptr_t read_encoded(reader *r, uint8_t encoding, uintptr_t datarel) {
+    uintptr_t here = (uintptr_t)r->at;
+    uint64_t value = 0;
+    switch (encoding & 0x0f) {
+    case DW_EH_PE_absptr: case DW_EH_PE_udata8: case DW_EH_PE_sdata8: {
+        uint64_t v; reader_take(r, &v, 8); value = v; break;
+    }
+    case DW_EH_PE_uleb128: value = read_uleb(r); break;
+    case DW_EH_PE_sleb128: value = (uint64_t)read_sleb(r); break;
+    case DW_EH_PE_udata2: { uint16_t v; reader_take(r, &v, 2); value = v; break; }
+    case DW_EH_PE_sdata2: { int16_t v; reader_take(r, &v, 2); value = (uint64_t)(int64_t)v; break; }
+    case DW_EH_PE_udata4: { uint32_t v; reader_take(r, &v, 4); value = v; break; }
+    case DW_EH_PE_sdata4: { int32_t v; reader_take(r, &v, 4); value = (uint64_t)(int64_t)v; break; }
+    default: r->failed = true; return 0;
+    }
+    switch (encoding & 0x70) {
+    case 0: break;
+    case DW_EH_PE_pcrel: value += here; break;
+    case DW_EH_PE_datarel: value += datarel; break;
+    default: r->failed = true; return 0;
+    }
+    return (uintptr_t)value;
+}
+
+/* Opens a reader on the length-prefixed record (CIE or FDE) at p: its body
+ * runs from after the length to the record's end. */
+static bool record_open(const cfi_source *source, const uint8_t *p, reader *r) {
+    uint32_t length32;
+    if (!source_readable(source, p, 4))
+        return false;
+    memcpy(&length32, p, 4);
+    if (length32 == 0 || length32 == 0xffffffffu) /* terminator, or 64-bit DWARF (never in .eh_frame) */
+        return false;
+    if (!source_readable(source, p + 4, length32))
+        return false;
+    *r = (reader){.source = source, .at = p + 4, .end = p + 4 + length32};
+    return true;
+}
+
+/* The rules at one point of a function's program. */
+typedef struct cfi_state {
+    uint8_t cfa_register; /* DWARF number, when cfa_expression is CFI_CFA_UNKNOWN and not set */
+    bool cfa_by_expression;
+    uint8_t cfa_expression_rule; /* a cfi_cfa_rule when cfa_by_expression */
+    int64_t cfa_offset;
+    uint8_t rbp_rule;
+    int64_t rbp_offset;
+    bool outermost; /* the return address is undefined: the stack ends here (_start, thread start) */
+} cfi_state;
+
+typedef struct cie_info {
+    const uint8_t *address;
+    uint64_t code_align;
+    int64_t data_align;
+    uint8_t fde_encoding;
+    bool augmented;   /* 'z': FDEs carry an augmentation length */
+    bool signal_frame; /* 'S': a signal trampoline's frame, not followed */
+    bool usable;
+    cfi_state initial;
+} cie_info;
+
+#define CFI_REMEMBER_DEPTH 8
+
+/* Builds the rows; they grow in mimalloc memory. */
+typedef struct row_builder {
+    cfi_row *rows;
+    uint32_t count, capacity;
+    bool failed; /* out of memory */
+    uintptr_t map_start;
+} row_builder;
+
+static cfi_row row_of(const cfi_state *state, uint32_t pc) {
+    cfi_row row = {.pc = pc};
+    if (state->outermost) {
+        row.cfa_rule = CFI_CFA_UNKNOWN;
+    } else if (state->cfa_by_expression) {
+        row.cfa_rule = state->cfa_expression_rule;
+    } else if (state->cfa_register == DW_REG_RSP) {
+        row.cfa_rule = CFI_CFA_RSP;
+    } else if (state->cfa_register == DW_REG_RBP) {
+        row.cfa_rule = CFI_CFA_RBP;
+    }
+    if (state->cfa_offset < INT32_MIN || state->cfa_offset > INT32_MAX)
+        row.cfa_rule = CFI_CFA_UNKNOWN;
+    row.cfa_offset = row.cfa_rule == CFI_CFA_UNKNOWN ? 0 : (int32_t)state->cfa_offset;
+    row.rbp_rule = state->rbp_rule;
+    if (state->rbp_rule == CFI_RBP_AT_CFA || state->rbp_rule == CFI_RBP_AT_RBP) {
+        if (state->rbp_offset < INT16_MIN || state->rbp_offset > INT16_MAX)
+            row.rbp_rule = CFI_RBP_UNKNOWN;
+        else
+            row.rbp_offset = (int16_t)state->rbp_offset;
+    }
+    return row;
+}
+
+static void rows_push(row_builder *b, cfi_row row) {
+    if (b->count > 0) {
+        cfi_row *last = &b->rows[b->count - 1];
+        if (row.pc < last->pc)
+            return; /* an FDE overlapping the previous one: the earlier wins */
+        if (row.pc == last->pc) {
+            *last = row;
+            /* It may now repeat the row before it. */
+            if (b->count > 1 && memcmp(&b->rows[b->count - 2].cfa_offset, &last->cfa_offset,
+                                       sizeof(cfi_row) - sizeof(uint32_t)) == 0)
+                b->count--;
+            return;
+        }
+        if (memcmp(&last->cfa_offset, &row.cfa_offset, sizeof(cfi_row) - sizeof(uint32_t)) == 0)
+            return; /* same rule continues */
+    }
+    if (b->count == b->capacity) {
+        uint32_t capacity = b->capacity ? b->capacity * 2 : 1024;
+        cfi_row *grown = mi_realloc(b->rows, (size_t)capacity * sizeof(cfi_row));
+        if (grown == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->rows = grown;
+        b->capacity = capacity;
+    }
+    b->rows[b->count++] = row;
+}
+
+static void rows_emit(row_builder *b, const cfi_state *state, uintptr_t pc) {
+    if (pc < b->map_start || pc - b->map_start > UINT32_MAX)
+        return;
+    rows_push(b, row_of(state, (uint32_t)(pc - b->map_start)));
+}
+
+/* Reads a DWARF expression block and recognizes the one CFA form compiled
+ * code needs (DW_OP_breg6 k; DW_OP_deref) and the one rbp form (DW_OP_breg6 k).
+ * Returns false for anything else. */
+static bool expression_breg6(reader *r, bool want_deref, int64_t *offset) {
+    uint64_t length = read_uleb(r);
+    if (r->failed || length > (uint64_t)(r->end - r->at)) {
+        r->failed = true;
+        return false;
+    }
+    reader block = *r;
+    block.end = r->at + length;
+    r->at += length;
+    if (read_u8(&block) != DW_OP_breg6)
+        return false;
+    *offset = read_sleb(&block);
+    if (want_deref && read_u8(&block) != DW_OP_deref)
+        return false;
+    return !block.failed && block.at == block.end;
+}
+
+/* Runs a CFA program. With b == NULL (a CIE's initial instructions) no rows
+ * are emitted. Returns false on a malformed or unsupported program. */
+static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_builder *b, uintptr_t pc,
+                        uintptr_t pc_end) {
+    cfi_state remembered[CFI_REMEMBER_DEPTH];
+    uint32_t remembered_count = 0;
+    while (r->at < r->end && !r->failed) {
+        uint8_t op = read_u8(r);
+        uint8_t low = op & 0x3f;
+        uint64_t reg = 0;
+        int64_t offset = 0;
+        uint64_t advance = 0;
+        switch (op >> 6) {
+        case 1: advance = low; goto advance_pc;
+        case 2:
+            reg = low;
+            offset = (int64_t)read_uleb(r) * cie->data_align;
+            goto save_at_cfa;
+        case 3:
+            reg = low;
+            goto restore;
+        default: break;
+        }
+        switch (op) {
+        case 0x00: break; /* nop */
+        case 0x01: {      /* set_loc */
+            uintptr_t to = read_encoded(r, cie->fde_encoding, 0);
+            if (to < pc)
+                return false;
+            advance = (to - pc) / (cie->code_align ? cie->code_align : 1);
+            goto advance_pc;
+        }
+        case 0x02: advance = read_u8(r); goto advance_pc;
+        case 0x03: { uint16_t v; reader_take(r, &v, 2); advance = v; goto advance_pc; }
+        case 0x04: { uint32_t v; reader_take(r, &v, 4); advance = v; goto advance_pc; }
+        case 0x05: reg = read_uleb(r); offset = (int64_t)read_uleb(r) * cie->data_align; goto save_at_cfa;
+        case 0x06: reg = read_uleb(r); goto restore;
+        case 0x07: /* undefined */
+        case 0x09: /* register: rbp kept in another register */
+            reg = read_uleb(r);
+            if (op == 0x09)
+                read_uleb(r);
+            if (reg == DW_REG_RBP)
+                state->rbp_rule = CFI_RBP_UNKNOWN;
+            if (reg == DW_REG_RA)
+                state->outermost = true;
+            break;
+        case 0x08: /* same_value */
+            reg = read_uleb(r);
+            if (reg == DW_REG_RBP)
+                state->rbp_rule = CFI_RBP_SAME;
+            break;
+        case 0x0a: /* remember_state */
+            if (remembered_count == CFI_REMEMBER_DEPTH)
+                return false;
+            remembered[remembered_count++] = *state;
+            break;
+        case 0x0b: /* restore_state */
+            if (remembered_count == 0)
+                return false;
+            *state = remembered[--remembered_count];
+            break;
+        case 0x0c: /* def_cfa */
+            state->cfa_register = (uint8_t)read_uleb(r);
+            state->cfa_offset = (int64_t)read_uleb(r);
+            state->cfa_by_expression = false;
+            break;
+        case 0x12: /* def_cfa_sf */
+            state->cfa_register = (uint8_t)read_uleb(r);
+            state->cfa_offset = read_sleb(r) * cie->data_align;
+            state->cfa_by_expression = false;
+            break;
+        case 0x0d: /* def_cfa_register */
+            state->cfa_register = (uint8_t)read_uleb(r);
+            state->cfa_by_expression = false;
+            break;
+        case 0x0e: state->cfa_offset = (int64_t)read_uleb(r); break;
+        case 0x13: state->cfa_offset = read_sleb(r) * cie->data_align; break;
+        case 0x0f: /* def_cfa_expression */
+            state->cfa_by_expression = true;
+            state->cfa_expression_rule =
+                expression_breg6(r, true, &state->cfa_offset) ? CFI_CFA_DEREF_RBP : CFI_CFA_UNKNOWN;
+            break;
+        case 0x10: /* expression: the register is saved at the expression's address */
+            reg = read_uleb(r);
+            if (reg == DW_REG_RBP) {
+                state->rbp_rule = expression_breg6(r, false, &state->rbp_offset) ? CFI_RBP_AT_RBP : CFI_RBP_UNKNOWN;
+            } else {
+                int64_t ignored;
+                expression_breg6(r, false, &ignored);
+            }
+            break;
+        case 0x16: { /* val_expression */
+            reg = read_uleb(r);
+            int64_t ignored;
+            expression_breg6(r, false, &ignored);
+            if (reg == DW_REG_RBP)
+                state->rbp_rule = CFI_RBP_UNKNOWN;
+            break;
+        }
+        case 0x11: reg = read_uleb(r); offset = read_sleb(r) * cie->data_align; goto save_at_cfa;
+        case 0x14: /* val_offset: the value, not a save slot */
+        case 0x15:
+            reg = read_uleb(r);
+            if (op == 0x14)
+                read_uleb(r);
+            else
+                read_sleb(r);
+            if (reg == DW_REG_RBP)
+                state->rbp_rule = CFI_RBP_UNKNOWN;
+            break;
+        case 0x2e: read_uleb(r); break; /* GNU_args_size */
+        case 0x2f:                      /* GNU_negative_offset_extended */
+            reg = read_uleb(r);
+            offset = -(int64_t)read_uleb(r) * cie->data_align;
+            goto save_at_cfa;
+        default: return false;
+        }
+        continue;
+    advance_pc:
+        /* The rules so far hold from pc up to the new location. */
+        if (b != NULL)
+            rows_emit(b, state, pc);
+        pc += advance * cie->code_align;
+        if (b != NULL && pc >= pc_end)
+            return !r->failed;
+        continue;
+    save_at_cfa:
+        if (reg == DW_REG_RBP) {
+            state->rbp_rule = CFI_RBP_AT_CFA;
+            state->rbp_offset = offset;
+        }
+        continue;
+    restore:
+        if (reg == DW_REG_RBP) {
+            state->rbp_rule = cie->initial.rbp_rule;
+            state->rbp_offset = cie->initial.rbp_offset;
+        }
+        continue;
+    }
+    if (b != NULL)
+        rows_emit(b, state, pc);
+    return !r->failed;
+}
+
+static bool cie_parse(const cfi_source *source, const uint8_t *address, cie_info *cie) {
+    memset(cie, 0, sizeof *cie);
+    cie->address = address;
+    reader r;
+    if (!record_open(source, address, &r))
+        return false;
+    uint32_t id;
+    reader_take(&r, &id, 4);
+    uint8_t version = read_u8(&r);
+    if (id != 0 || (version != 1 && version != 3))
+        return false;
+    const uint8_t *augmentation = r.at;
+    while (read_u8(&r) != 0 && !r.failed) {
+    }
+    if (r.failed || augmentation[0] == 'e') /* "eh": a pre-DWARF2 layout */
+        return false;
+    cie->code_align = read_uleb(&r);
+    cie->data_align = read_sleb(&r);
+    uint64_t return_register = version == 1 ? read_u8(&r) : read_uleb(&r);
+    if (return_register != DW_REG_RA)
+        return false;
+    cie->fde_encoding = DW_EH_PE_absptr;
+    if (augmentation[0] == 'z') {
+        cie->augmented = true;
+        uint64_t length = read_uleb(&r);
+        if (r.failed || length > (uint64_t)(r.end - r.at))
+            return false;
+        const uint8_t *data_end = r.at + length;
+        /* An unknown letter ends the walk: the length lets us skip the rest. */
+        bool known = true;
+        for (const uint8_t *c = augmentation + 1; *c != 0 && known && !r.failed; c++) {
+            switch (*c) {
+            case 'R': cie->fde_encoding = read_u8(&r); break;
+            case 'L': read_u8(&r); break;
+            case 'P': read_encoded(&r, read_u8(&r) & 0x7f, 0); break;
+            case 'S': cie->signal_frame = true; break;
+            default: known = false; break;
+            }
+        }
+        if (r.failed)
+            return false;
+        r.at = data_end;
+    }
+    /* The initial rules: x86-64 compilers start every CIE with CFA = rsp + 8. */
+    cie->initial = (cfi_state){.cfa_register = DW_REG_RSP, .cfa_offset = 8, .rbp_rule = CFI_RBP_SAME};
+    if (!program_run(&r, cie, &cie->initial, NULL, 0, 0))
+        return false;
+    cie->usable = !r.failed && !cie->signal_frame;
+    return true;
+}
+
+/* A CIE cache: a module's FDEs share a few CIEs. */
+#define CIE_CACHE 4
+typedef struct cie_cache {
+    cie_info entries[CIE_CACHE];
+    uint32_t next;
+} cie_cache;
+
+static const cie_info *cie_get(cie_cache *cache, const cfi_source *source, const uint8_t *address) {
+    for (uint32_t i = 0; i < CIE_CACHE; i++)
+        if (cache->entries[i].address == address)
+            return &cache->entries[i];
+    cie_info *slot = &cache->entries[cache->next++ % CIE_CACHE];
+    if (!cie_parse(source, address, slot))
+        slot->usable = false;
+    slot->address = address;
+    return slot;
+}
+
+/* Compiles one FDE; returns whether its function keeps a frame pointer. */
+static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache *cache, row_builder *b,
+                        bool *frame_pointer) {
+    *frame_pointer = false;
+    reader r;
+    if (!record_open(source, fde, &r))
+        return false;
+    const uint8_t *cie_pointer_at = r.at;
+    uint32_t cie_offset;
+    reader_take(&r, &cie_offset, 4);
+    if (cie_offset == 0 || (uintptr_t)cie_pointer_at < cie_offset)
+        return false; /* a CIE, not an FDE */
+    const cie_info *cie = cie_get(cache, source, cie_pointer_at - cie_offset);
+    if (!cie->usable)
+        return false;
+    uintptr_t pc_begin = read_encoded(&r, cie->fde_encoding, 0);
+    uintptr_t pc_range = read_encoded(&r, cie->fde_encoding & 0x0f, 0);
+    if (cie->augmented) {
+        uint64_t length = read_uleb(&r);
+        if (r.failed || length > (uint64_t)(r.end - r.at))
+            return false;
+        r.at += length;
+    }
+    if (r.failed || pc_range == 0)
+        return false;
+    cfi_state state = cie->initial;
+    uint32_t first_row = b->count;
+    bool ok = program_run(&r, cie, &state, b, pc_begin, pc_begin + pc_range);
+    /* A frame-pointer function: its body runs with CFA = rbp + 16, caller's rbp at CFA-16. */
+    for (uint32_t i = first_row; i < b->count; i++)
+        if (b->rows[i].cfa_rule == CFI_CFA_RBP && b->rows[i].cfa_offset == 16 &&
+            b->rows[i].rbp_rule == CFI_RBP_AT_CFA && b->rows[i].rbp_offset == -16)
+            *frame_pointer = true;
+    /* Past the function's end: no rule, unless the next FDE begins there. */
+    cfi_state none = {.cfa_by_expression = true, .cfa_expression_rule = CFI_CFA_UNKNOWN,
+                      .rbp_rule = CFI_RBP_UNKNOWN};
+    if (!ok) {
+        /* A program we cannot follow: the whole function gets no rule. */
+        b->count = first_row;
+        rows_emit(b, &none, pc_begin);
+        *frame_pointer = false;
+    }
+    rows_emit(b, &none, pc_begin + pc_range);
+    return ok;
+}
+
+bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
+    module->rows = NULL;
+    module->row_count = 0;
+    module->has_frame_pointers = false;
+    const uint8_t *hdr = source->eh_frame_hdr;
+    if (hdr == NULL || !source_readable(source, hdr, 4))
+        return false;
+    reader r = {.source = source, .at = hdr, .end = hdr + 4};
+    uint8_t version = read_u8(&r), eh_frame_encoding = read_u8(&r);
+    uint8_t count_encoding = read_u8(&r), table_encoding = read_u8(&r);
+    /* The search table gcc/ld and lld emit: datarel sdata4 pairs, sorted. */
+    if (version != 1 || count_encoding == DW_EH_PE_omit || table_encoding != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+        return false;
+    r.end = hdr + 4 + 16;
+    if (!source_readable(source, hdr + 4, 16))
+        r.end = hdr + 4;
+    read_encoded(&r, eh_frame_encoding, (uintptr_t)hdr);
+    uint64_t fde_count = read_encoded(&r, count_encoding, (uintptr_t)hdr);
+    if (r.failed || fde_count == 0 || fde_count > (1u << 24))
+        return false;
+    const int32_t *table = (const int32_t *)r.at;
+    if (!source_readable(source, table, fde_count * 8))
+        return false;
+
+    row_builder b = {.map_start = source->map_start};
+    cie_cache *cache = mi_zalloc(sizeof *cache);
+    if (cache == NULL)
+        return false;
+    uint64_t frame_pointer_functions = 0, functions = 0;
+    for (uint64_t i = 0; i < fde_count && !b.failed; i++) {
+        const uint8_t *fde = hdr + table[2 * i + 1];
+        bool frame_pointer;
+        if (fde_compile(source, fde, cache, &b, &frame_pointer)) {
+            functions++;
+            frame_pointer_functions += frame_pointer;
+        }
+    }
+    mi_free(cache);
+    if (b.failed || b.count == 0) {
+        mi_free(b.rows);
+        return false;
+    }
+    cfi_row *rows = mi_realloc(b.rows, (size_t)b.count * sizeof(cfi_row));
+    module->rows = rows != NULL ? rows : b.rows;
+    module->row_count = b.count;
+    /* "Built with frame pointers": nine functions in ten keep one (the rest
+     * are assembly stubs and the like). */
+    module->has_frame_pointers = functions > 0 && frame_pointer_functions * 10 >= functions * 9;
+    return true;
+}

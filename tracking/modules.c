@@ -1,0 +1,159 @@
+/* modules.c - which loaded module holds a pc, and that module's compiled
+ * call-frame table. glibc's _dl_find_object (lock-free, async-signal-safe,
+ * always current with dlopen/dlclose) names the module; a lock-free registry
+ * keyed by what it reports (map start and end, .eh_frame_hdr address) holds
+ * the compiled rows. A module seen for the first time is compiled inside
+ * dl_iterate_phdr's callback, where the loader keeps it mapped, so a dlclose
+ * on another thread can never unmap the .eh_frame being read. Records are
+ * never freed: a module loaded again at another address gets a new one. No
+ * lock of ours is ever held, so no signal or fork can leave one held. */
+#include <dlfcn.h>
+#include <link.h>
+#include <mimalloc.h>
+#include <stdatomic.h>
+
+#include "unwind_dwarf.h"
+
+/* Open addressing on map_start; at most 3/4 full. */
+#define MODULE_SLOTS 4096u
+static _Atomic(rallo_module *) module_slots[MODULE_SLOTS];
+static _Atomic uint32_t module_count = 0;
+static _Atomic int module_full_warned = 0;
+
+static uint32_t module_hash(uintptr_t map_start) {
+    uint64_t h = (uint64_t)map_start * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 40) & (MODULE_SLOTS - 1);
+}
+
+static bool module_is(const rallo_module *m, const rallo_module_key *key) {
+    return m->map_start == key->map_start && m->map_end == key->map_end && m->eh_frame_hdr == key->eh_frame_hdr;
+}
+
+static rallo_module *module_lookup(const rallo_module_key *key) {
+    uint32_t slot = module_hash(key->map_start);
+    for (uint32_t probe = 0; probe < MODULE_SLOTS; probe++, slot = (slot + 1) & (MODULE_SLOTS - 1)) {
+        rallo_module *m = atomic_load_explicit(&module_slots[slot], memory_order_acquire);
+        if (m == NULL)
+            return NULL;
+        if (module_is(m, key))
+            return m;
+    }
+    return NULL;
+}
+
+/* Publishes `fresh`; returns the record that won (another thread may have
+ * compiled the same module meanwhile: then `fresh` is freed). */
+static rallo_module *module_publish(rallo_module *fresh, const rallo_module_key *key) {
+    uint32_t slot = module_hash(fresh->map_start);
+    for (uint32_t probe = 0; probe < MODULE_SLOTS; probe++, slot = (slot + 1) & (MODULE_SLOTS - 1)) {
+        rallo_module *m = atomic_load_explicit(&module_slots[slot], memory_order_acquire);
+        if (m == NULL) {
+            rallo_module *expected = NULL;
+            if (atomic_compare_exchange_strong_explicit(&module_slots[slot], &expected, fresh, memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return fresh;
+            m = expected;
+        }
+        if (module_is(m, key)) {
+            mi_free((void *)fresh->rows);
+            mi_free(fresh);
+            return m;
+        }
+    }
+    mi_free((void *)fresh->rows);
+    mi_free(fresh);
+    return NULL;
+}
+
+typedef struct module_search {
+    uintptr_t pc;
+    const rallo_module_key *key;
+    rallo_module *module;
+} module_search;
+
+static int module_compile_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    module_search *search = arg;
+    cfi_source source = {.bias = info->dlpi_addr, .map_start = search->key->map_start};
+    bool holds_pc = false;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        if (segment->p_type == PT_GNU_EH_FRAME)
+            source.eh_frame_hdr = (const uint8_t *)start;
+        if (segment->p_type != PT_LOAD)
+            continue;
+        if (search->pc >= start && search->pc - start < segment->p_memsz)
+            holds_pc = true;
+        if ((segment->p_flags & PF_R) && source.segment_count < CFI_MAX_SEGMENTS) {
+            /* Only the file-backed part: the rest (.bss) holds no CFI. */
+            source.segment_start[source.segment_count] = start;
+            source.segment_end[source.segment_count++] = start + segment->p_filesz;
+        }
+    }
+    /* The same module _dl_find_object named, not one loaded since in its place. */
+    if (!holds_pc || (const void *)source.eh_frame_hdr != search->key->eh_frame_hdr)
+        return 0;
+    _rallo_cfi_compile(&source, search->module);
+    return 1;
+}
+
+/* Compiles the module `key` names (pc lies in it); the guard is held by our caller. */
+static rallo_noinline rallo_module *module_compile(uintptr_t pc, const rallo_module_key *key) {
+    if (atomic_load_explicit(&module_count, memory_order_relaxed) >= MODULE_SLOTS / 4 * 3) {
+        if (atomic_exchange(&module_full_warned, 1) == 0)
+            _rallo_warn("more than %u modules seen: new ones are unwound by frame pointers only",
+                        MODULE_SLOTS / 4 * 3);
+        return NULL;
+    }
+    rallo_module *fresh = mi_zalloc(sizeof *fresh);
+    if (fresh == NULL)
+        return NULL;
+    fresh->map_start = key->map_start;
+    fresh->map_end = key->map_end;
+    fresh->eh_frame_hdr = key->eh_frame_hdr;
+    module_search search = {.pc = pc, .key = key, .module = fresh};
+    if (key->eh_frame_hdr != NULL && dl_iterate_phdr(module_compile_visit, &search) == 0) {
+        /* Unloaded between the two look-ups: nothing to record. */
+        mi_free(fresh);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&module_count, 1, memory_order_relaxed);
+    return module_publish(fresh, key);
+}
+
+bool _rallo_module_identify(uintptr_t pc, rallo_module_key *key) {
+    struct dl_find_object found;
+    if (_dl_find_object((void *)pc, &found) != 0)
+        return false;
+    key->map_start = (uintptr_t)found.dlfo_map_start;
+    key->map_end = (uintptr_t)found.dlfo_map_end;
+    key->eh_frame_hdr = found.dlfo_eh_frame;
+    return true;
+}
+
+const rallo_module *_rallo_module_get(uintptr_t pc, const rallo_module_key *key) {
+    rallo_module *m = module_lookup(key);
+    if (rallo_likely(m != NULL))
+        return m;
+    return module_compile(pc, key);
+}
+
+const cfi_row *_rallo_module_row(const rallo_module *module, uintptr_t pc) {
+    uintptr_t offset = pc - module->map_start;
+    if (pc < module->map_start || offset > UINT32_MAX || module->row_count == 0)
+        return NULL;
+    const cfi_row *rows = module->rows;
+    if ((uint32_t)offset < rows[0].pc)
+        return NULL;
+    /* The last row whose pc is <= offset. */
+    uint32_t lo = 0, hi = module->row_count;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].pc <= (uint32_t)offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &rows[lo];
+}
