@@ -8,7 +8,10 @@
  *   dump PATH [FORMAT]   one rallo_dump; prints "rc=R errno=NAME"
  *   churn DIR            many sites, rallo_dump of every format in a loop, forever
  *   fork SECONDS         fork; the child allocates for SECONDS; prints "child=PID"
- *   plant DIR            symlink DIR/rallo.<pid>.final.json -> DIR/victim, then exit */
+ *   plant DIR            symlink DIR/rallo.<pid>.final.json -> DIR/victim, then exit
+ *   every DIR            rallo_dump_every(0.2, DIR, "json,text") for 1.2 s, then stop;
+ *                        prints the json dumps seen at the stop and 0.8 s later */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -77,6 +80,23 @@ static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, le
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 static const char *const formats[] = {"html", "pprof", "folded", "text", "json"};
 
+static int count_json_dumps(const char *dir) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "rallo.%ld.", (long)getpid());
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *entry;
+    while (d != NULL && (entry = readdir(d)) != NULL) {
+        size_t len = strlen(entry->d_name);
+        if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 && len > 5 &&
+            strcmp(entry->d_name + len - 5, ".json") == 0)
+            n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -134,6 +154,23 @@ int main(int argc, char **argv) {
         int status = 0;
         waitpid(child, &status, 0);
         printf("child=%ld status=%d\n", (long)child, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return 0;
+    }
+    if (strcmp(mode, "every") == 0 && argc >= 3) {
+        typedef int (*every_fn)(double, const char *, const char *);
+        every_fn every = (every_fn)dlsym(RTLD_DEFAULT, "rallo_dump_every");
+        if (every == NULL)
+            return 99;
+        errno = 0;
+        int bad = every(0.2, argv[2], "json,xml");
+        printf("bad=%d einval=%d\n", bad, errno == EINVAL);
+        if (every(0.2, argv[2], "json,text") != 0)
+            return 4;
+        allocate_for(1.2);
+        every(0, NULL, NULL);
+        int at_stop = count_json_dumps(argv[2]);
+        usleep(800 * 1000);
+        printf("at_stop=%d later=%d\n", at_stop, count_json_dumps(argv[2]));
         return 0;
     }
     if (strcmp(mode, "plant") == 0 && argc >= 3) {

@@ -139,12 +139,39 @@ static void forked_child_gets_periodic_dumps(void **state) {
     free(dir);
 }
 
+static void dump_every_starts_and_stops(void **state) {
+    (void)state;
+    char *dir = make_temp_dir("every");
+    const char *env[] = {"RALLO_ENABLE=1", NULL};
+    const char *args[] = {"every", dir, NULL};
+    run_target(dir, env, args, &run);
+    assert_int_equal(run.exit_code, 0);
+    int at_stop = -1, later = -1;
+    assert_non_null(strstr(run.out, "bad=-1 einval=1\n"));
+    assert_int_equal(sscanf(strstr(run.out, "at_stop="), "at_stop=%d later=%d", &at_stop, &later), 2);
+    /* 1.2 s at 0.2 s: about 6 (a loaded machine may lose some). */
+    if (at_stop < 3 || at_stop > 8)
+        fail_msg("expected 3..8 dumps from rallo_dump_every(0.2), got %d", at_stop);
+    /* Stopped: at most the one already under way finishes afterwards. */
+    assert_true(later == at_stop || later == at_stop + 1);
+    int max_seq = 0;
+    bool all_valid = false;
+    assert_int_equal(count_dumps(dir, run.pid, dir, &max_seq, &all_valid), 2 * later);
+    assert_int_equal(max_seq, later);
+    assert_true(all_valid);
+    assert_int_equal(count_rallo_lines(run.err), 1); /* the bad list "json,xml" */
+    assert_non_null(strstr(run.err, "rallo: rallo_dump_every: bad format list \"json,xml\""));
+    remove_tree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interval_gives_about_ten_dumps),
         cmocka_unit_test(signal_wakes_a_dump),
         cmocka_unit_test(exit_dump_is_final),
         cmocka_unit_test(forked_child_gets_periodic_dumps),
+        cmocka_unit_test(dump_every_starts_and_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
