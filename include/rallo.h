@@ -37,10 +37,14 @@ int rallo_set_sample_interval(uint64_t bytes);
 uint64_t rallo_get_sample_interval(void);
 
 /* Dump a report. format: "html" "pprof" "folded" "text" "json", or NULL to
- * choose by the path's extension. Returns 0, or -1 with errno set. */
+ * choose by the path's extension. The file is written under a temporary name
+ * beside path and renamed (mode 0600; a symbolic link at path is replaced, not
+ * followed). Returns 0, or -1 with errno set after one line on stderr. Safe
+ * from any thread, not from a signal handler (RALLO_DUMP_SIGNAL is for that). */
 int rallo_dump(const char *path, const char *format);
-/* Dump every `seconds` into dir (NULL: RALLO_DUMP_DIR or ".") in the comma
- * list `formats` (NULL: "html,pprof"); seconds <= 0 stops. */
+/* Dump every `seconds` into dir (NULL: RALLO_DUMP_DIR or ".") as
+ * rallo.<pid>.<seq>.<ext>, in the comma list `formats` (NULL: RALLO_DUMP_FORMATS
+ * or "html,pprof"); seconds <= 0 stops. -1 with EINVAL for a bad list. */
 int rallo_dump_every(double seconds, const char *dir, const char *formats);
 
 /* What tracking has counted since the first enable. With sampling the byte and
