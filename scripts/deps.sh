@@ -16,13 +16,16 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# Node.js: the machine's own (nodesource, npm built in) when present, else Debian's.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Node.js comes with the machine; the browser and pprof-format tests need their npm packages.
+# The browser and pprof-format tests need their npm packages (package-lock.json pins them).
 root=$(cd "$(dirname "$0")/.." && pwd)
 for dir in "$root"/tests/*/; do
   if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
