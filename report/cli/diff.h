@@ -26,6 +26,8 @@ static inline int64_t rallo_diff_live_growth(const rallo_diff_site *site) {
     return (int64_t)site->after.live_bytes - (int64_t)site->before.live_bytes;
 }
 
+/* The flame graph page coloured by growth (diff_html.c). 0, or -1 when memory ran out. */
+int rallo_diff_html(const rallo_diff *diff, rallo_buf *out);
 int rallo_diff_write(const rallo_diff *diff, rallo_format format, rallo_buf *out);
 
 #endif

@@ -1,5 +1,5 @@
 /* diff_write.c - the writers of a diff: text sorted by growth, folded growth,
- * JSON. */
+ * JSON; html is diff_html.c's. */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -70,17 +70,12 @@ static void write_json(const rallo_diff *diff, rallo_buf *out) {
     rallo_buf_puts(out, "]}\n");
 }
 
-int rallo_diff_html(const rallo_diff *diff, rallo_buf *out) __attribute__((weak));
 
 int rallo_diff_write(const rallo_diff *diff, rallo_format format, rallo_buf *out) {
     switch (format) {
     case RALLO_FORMAT_FOLDED: write_folded(diff, out); break;
     case RALLO_FORMAT_JSON: write_json(diff, out); break;
-    case RALLO_FORMAT_HTML:
-        if (rallo_diff_html != NULL)
-            return rallo_diff_html(diff, out);
-        write_text(diff, out);
-        break;
+    case RALLO_FORMAT_HTML: return rallo_diff_html(diff, out);
     default: write_text(diff, out); break;
     }
     return out->failed ? -1 : 0;

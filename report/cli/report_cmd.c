@@ -4,25 +4,27 @@
  * dumps into one timeline page. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 
-int cli_timeline(const char *dir, const char *out_path) __attribute__((weak));
 
 static void report_usage(FILE *out) {
     fputs("usage: rallo report PROFILE [-f FORMAT] [-o OUT]\n"
-          "       rallo report DIR [-o OUT]\n"
+          "       rallo report DIR [--pid PID] [-o OUT]\n"
           "\n"
           "PROFILE: a pprof profile (rallo's .pb.gz dumps, or any heap profile with addresses\n"
           "and mappings; frames without names are symbolized from the mapped files here).\n"
           "DIR: the periodic dumps of one process (rallo run --interval): one HTML page with\n"
-          "live bytes over time and the flame graph of any moment.\n"
+          "live bytes over time with the top sites stacked; choose a moment on the chart to\n"
+          "see its flame graph. Written to DIR/rallo.<pid>.timeline.html unless -o is given.\n"
           "\n"
           "  -f, --format FORMAT  html, folded, text, json or pprof (default: by OUT's\n"
           "                       extension, else text)\n"
-          "  -o, --output OUT     where to write (default: stdout)\n",
+          "  -o, --output OUT     where to write (default: stdout; for DIR, see above)\n"
+          "  --pid PID            DIR: the process to show (default: the one with most dumps)\n",
           out);
 }
 
@@ -30,15 +32,24 @@ int cli_report(int argc, char **argv) {
     static const struct option options[] = {{"format", required_argument, NULL, 'f'},
                                             {"output", required_argument, NULL, 'o'},
                                             {"help", no_argument, NULL, 'h'},
+                                            {"pid", required_argument, NULL, 'p'},
                                             {NULL, 0, NULL, 0}};
     const char *format_name = NULL, *out_path = NULL;
-    int option;
+    int option, pid = 0;
+    char *end = NULL;
     optind = 1;
     while ((option = getopt_long(argc, argv, "f:o:h", options, NULL)) != -1) {
         switch (option) {
         case 'f': format_name = optarg; break;
         case 'o': out_path = optarg; break;
         case 'h': report_usage(stdout); return 0;
+        case 'p':
+            pid = (int)strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || pid <= 0) {
+                cli_error("report: --pid takes a process id, not '%s'", optarg);
+                return 2;
+            }
+            break;
         default: report_usage(stderr); return 2;
         }
     }
@@ -50,11 +61,11 @@ int cli_report(int argc, char **argv) {
     const char *input = argv[optind];
     struct stat info;
     if (stat(input, &info) == 0 && S_ISDIR(info.st_mode)) {
-        if (cli_timeline == NULL) {
-            cli_error("report: timelines of a directory are not built into this rallo");
+        if (format_name != NULL && strcmp(format_name, "html") != 0) {
+            cli_error("report: a directory of dumps becomes an html timeline only, not '%s'", format_name);
             return 2;
         }
-        return cli_timeline(input, out_path) == 0 ? 0 : 1;
+        return cli_timeline(input, pid, out_path) == 0 ? 0 : 1;
     }
     rallo_format format = RALLO_FORMAT_TEXT;
     if (format_name != NULL) {

@@ -1,0 +1,127 @@
+/* stack_union.c - several profiles' sites as one profile, each distinct
+ * stack once (see stack_union.h). */
+#include <stdint.h>
+#include <string.h>
+
+#include <mimalloc.h>
+
+#include "stack_union.h"
+
+void stack_union_init(stack_union *u) {
+    memset(u, 0, sizeof *u);
+    rallo_profile_init(&u->profile);
+}
+
+
+static uint64_t key_hash(const char *key) {
+    uint64_t hash = 1469598103934665603ull;
+    for (; *key; key++)
+        hash = (hash ^ (unsigned char)*key) * 1099511628211ull;
+    return hash;
+}
+
+static bool grow(void **array, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap)
+        return true;
+    size_t cap2 = *cap ? *cap : 256;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *bigger = mi_realloc(*array, cap2 * size);
+    if (bigger == NULL)
+        return false;
+    *array = bigger;
+    *cap = cap2;
+    return true;
+}
+
+static bool rehash(stack_union *u) {
+    size_t nslots = u->nslots ? u->nslots * 2 : 1024;
+    size_t *slots = mi_zalloc(nslots * sizeof *slots);
+    if (slots == NULL)
+        return false;
+    for (size_t i = 0; i < u->profile.nsites; i++) {
+        size_t slot = key_hash(u->keys[i]) & (nslots - 1);
+        while (slots[slot] != 0)
+            slot = (slot + 1) & (nslots - 1);
+        slots[slot] = i + 1;
+    }
+    mi_free(u->slots);
+    u->slots = slots;
+    u->nslots = nslots;
+    return true;
+}
+
+/* The union index of a dump's site, adding it (with copies of its locations
+ * and the dump's mappings from mapping_base on) the first time its stack is
+ * seen. SIZE_MAX when memory ran out. */
+size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping_base, const rallo_prof_site *site) {
+    rallo_buf key;
+    rallo_buf_init(&key);
+    rallo_folded_stack(dump, site, &key);
+    rallo_buf_putc(&key, '\0');
+    if (key.failed || ((u->profile.nsites + 1) * 2 >= u->nslots && !rehash(u))) {
+        rallo_buf_free(&key);
+        return SIZE_MAX;
+    }
+    size_t slot = key_hash(key.data) & (u->nslots - 1);
+    while (u->slots[slot] != 0) {
+        size_t index = u->slots[slot] - 1;
+        if (strcmp(u->keys[index], key.data) == 0) {
+            rallo_buf_free(&key);
+            return index;
+        }
+        slot = (slot + 1) & (u->nslots - 1);
+    }
+    rallo_profile *p = &u->profile;
+    size_t cap_keys = u->cap_sites;
+    if (!grow((void **)&p->sites, &u->cap_sites, p->nsites + 1, sizeof *p->sites) ||
+        !grow((void **)&u->keys, &cap_keys, u->cap_sites, sizeof *u->keys) ||
+        !grow((void **)&p->locations, &u->cap_locations, p->nlocations + site->nlocations,
+              sizeof *p->locations)) {
+        rallo_buf_free(&key);
+        return SIZE_MAX;
+    }
+    uint32_t *locations = rallo_profile_alloc(p, (site->nlocations + 1) * sizeof *locations);
+    if (locations == NULL) {
+        rallo_buf_free(&key);
+        return SIZE_MAX;
+    }
+    for (uint32_t i = 0; i < site->nlocations; i++) {
+        rallo_prof_location location = dump->locations[site->locations[i]];
+        if (location.mapping != RALLO_NO_MAPPING)
+            location.mapping = (uint32_t)(mapping_base + location.mapping);
+        locations[i] = (uint32_t)p->nlocations;
+        p->locations[p->nlocations++] = location;
+    }
+    size_t index = p->nsites++;
+    p->sites[index] = (rallo_prof_site){.nlocations = site->nlocations, .locations = locations};
+    u->keys[index] = key.data;
+    u->slots[slot] = index + 1;
+    return index;
+}
+
+void stack_union_free(stack_union *u) {
+    for (size_t i = 0; i < u->profile.nsites; i++)
+        mi_free(u->keys[i]);
+    mi_free(u->keys);
+    mi_free(u->slots);
+    mi_free(u->profile.sites);
+    mi_free(u->profile.locations);
+    mi_free(u->profile.mappings);
+    u->profile.sites = NULL;
+    u->profile.locations = NULL;
+    u->profile.mappings = NULL;
+    rallo_profile_free(&u->profile);
+}
+
+/* Adds a dump's mappings to the union's; returns the index of its first. */
+bool stack_union_add_mappings(stack_union *u, const rallo_profile *dump, size_t *base) {
+    rallo_profile *p = &u->profile;
+    if (!grow((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1, sizeof *p->mappings))
+        return false;
+    *base = p->nmappings;
+    for (size_t i = 0; i < dump->nmappings; i++)
+        p->mappings[p->nmappings++] = dump->mappings[i];
+    return true;
+}
+

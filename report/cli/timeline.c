@@ -1,0 +1,327 @@
+/* timeline.c - `rallo report DIR`: the periodic dumps of one process
+ * (DIR/rallo.<pid>.<seq>.pb.gz, seq 1..N then final) as one self-contained
+ * HTML page: live bytes over time, the top sites stacked, and the flame graph
+ * of whichever dump is chosen on the chart (report/html/timeline.js).
+ *
+ * Every dump's stacks are merged into one call tree (sites matched by their
+ * symbolized stack, as `rallo diff` does), so names and frames are written
+ * once; each point then carries only the values of the sites it has:
+ *   {"version":1,"pid","program","dir","sample_interval",
+ *    "tree": html_tree.c's JSON of the union of all sites (values zero),
+ *    "series":[{"site","label"}],   the top sites by largest live bytes
+ *    "points":[{"seq","file","time_unix_ms","totals":{...},
+ *               "values":[site, live_bytes, live_count, alloc_bytes,
+ *                         alloc_count, free_count, free_bytes,
+ *                         peak_live_bytes, site, ...]}]}   (8 per site) */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mimalloc.h>
+
+#include "cli.h"
+#include "html.h"
+#include "stack_union.h"
+
+#define TOP_SERIES 10
+#define VALUES_PER_SITE 8
+
+/* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
+extern const char rallo_html_timeline_css[];
+extern const char rallo_html_timeline_js[];
+
+typedef struct dump_file {
+    int pid;
+    unsigned long seq; /* ULONG_MAX: final */
+    char *path;
+} dump_file;
+
+typedef struct dump_list {
+    dump_file *files;
+    size_t count, cap;
+} dump_list;
+
+/* "rallo.<pid>.<seq>.pb.gz" or "rallo.<pid>.final.pb.gz"; anything else
+ * (other formats, temporary files) is not a point of the timeline. */
+static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
+    if (strncmp(name, "rallo.", 6) != 0)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long number = strtol(name + 6, &end, 10);
+    if (end == name + 6 || *end != '.' || number <= 0 || number > INT32_MAX || errno != 0)
+        return false;
+    *pid = (int)number;
+    const char *rest = end + 1;
+    if (strcmp(rest, "final.pb.gz") == 0) {
+        *seq = ULONG_MAX;
+        return true;
+    }
+    unsigned long value = strtoul(rest, &end, 10);
+    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0 || rest[0] == '-' || rest[0] == '+')
+        return false;
+    *seq = value;
+    return true;
+}
+
+static int scan_dir(const char *dir, dump_list *list) {
+    DIR *handle = opendir(dir);
+    if (handle == NULL) {
+        cli_error("cannot open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(handle)) != NULL) {
+        dump_file file;
+        if (!parse_dump_name(entry->d_name, &file.pid, &file.seq))
+            continue;
+        if (list->count == list->cap) {
+            size_t cap = list->cap ? list->cap * 2 : 64;
+            dump_file *files = mi_realloc(list->files, cap * sizeof *files);
+            if (files == NULL)
+                break;
+            list->files = files;
+            list->cap = cap;
+        }
+        size_t len = strlen(dir) + strlen(entry->d_name) + 2;
+        file.path = mi_malloc(len);
+        if (file.path == NULL)
+            break;
+        snprintf(file.path, len, "%s/%s", dir, entry->d_name);
+        list->files[list->count++] = file;
+    }
+    closedir(handle);
+    return 0;
+}
+
+static int by_pid_then_seq(const void *a, const void *b) {
+    const dump_file *left = a, *right = b;
+    if (left->pid != right->pid)
+        return left->pid < right->pid ? -1 : 1;
+    return left->seq < right->seq ? -1 : left->seq > right->seq ? 1 : 0;
+}
+
+/* The process with the most dumps (the lowest pid among equals), or `wanted`. */
+static int choose_pid(const char *dir, const dump_list *list, int wanted, size_t *first, size_t *count) {
+    size_t best_first = 0, best_count = 0, processes = 0;
+    for (size_t i = 0; i < list->count;) {
+        size_t j = i;
+        while (j < list->count && list->files[j].pid == list->files[i].pid)
+            j++;
+        processes++;
+        if (wanted ? list->files[i].pid == wanted : j - i > best_count) {
+            best_first = i;
+            best_count = j - i;
+        }
+        i = j;
+    }
+    if (best_count == 0) {
+        if (wanted)
+            cli_error("%s: no dumps of pid %d (rallo.%d.<seq>.pb.gz)", dir, wanted, wanted);
+        else
+            cli_error("%s: no pprof dumps (rallo.<pid>.<seq>.pb.gz); make them with rallo run --interval SECONDS",
+                      dir);
+        return -1;
+    }
+    if (processes > 1 && !wanted)
+        cli_error("%s: %zu processes dumped here; showing pid %d (%zu dumps); --pid chooses another", dir, processes,
+                  list->files[best_first].pid, best_count);
+    *first = best_first;
+    *count = best_count;
+    return 0;
+}
+
+static void put_totals(rallo_buf *out, const rallo_totals *t) {
+    rallo_buf_printf(out,
+                     "{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
+                     ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                     ",\"peak_live_bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64 "}",
+                     t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
+                     t->peak_live_bytes, t->untracked_count);
+}
+
+/* The union of the dumps' sites, and each one's largest live bytes. */
+typedef struct timeline {
+    stack_union u;
+    uint64_t *max_live;
+    size_t cap_max;
+} timeline;
+
+/* Records a site's live bytes; false when memory ran out. */
+static bool note_live(timeline *t, size_t index, uint64_t live) {
+    if (index >= t->cap_max) {
+        size_t cap = t->cap_max ? t->cap_max * 2 : 256;
+        while (cap <= index)
+            cap *= 2;
+        uint64_t *bigger = mi_realloc(t->max_live, cap * sizeof *bigger);
+        if (bigger == NULL)
+            return false;
+        memset(bigger + t->cap_max, 0, (cap - t->cap_max) * sizeof *bigger);
+        t->max_live = bigger;
+        t->cap_max = cap;
+    }
+    if (live > t->max_live[index])
+        t->max_live[index] = live;
+    return true;
+}
+
+/* A dump's values per union site, written into its point. */
+static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const rallo_profile *dump,
+                      size_t mapping_base, bool first) {
+    const char *name = strrchr(file->path, '/');
+    rallo_buf_puts(out, first ? "{\"seq\":\"" : ",{\"seq\":\"");
+    if (file->seq == ULONG_MAX)
+        rallo_buf_puts(out, "final");
+    else
+        rallo_buf_printf(out, "%lu", file->seq);
+    rallo_buf_puts(out, "\",\"file\":\"");
+    rallo_html_json_string(out, name ? name + 1 : file->path);
+    rallo_buf_printf(out, "\",\"time_unix_ms\":%" PRIu64 ",\"totals\":", dump->time_unix_ns / 1000000);
+    put_totals(out, &dump->totals);
+    rallo_buf_puts(out, ",\"values\":[");
+    bool comma = false;
+    for (size_t i = 0; i < dump->nsites; i++) {
+        const rallo_prof_site *s = &dump->sites[i];
+        if (s->alloc_count == 0 && s->live_bytes == 0 && s->alloc_bytes == 0)
+            continue;
+        size_t index = stack_union_add(&t->u, dump, mapping_base, s);
+        if (index == SIZE_MAX || !note_live(t, index, s->live_bytes))
+            return false;
+        rallo_buf_printf(out,
+                         "%s%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+                         comma ? "," : "", index, s->live_bytes, s->live_count, s->alloc_bytes, s->alloc_count,
+                         s->free_count, s->free_bytes, s->peak_live_bytes);
+        comma = true;
+    }
+    rallo_buf_puts(out, "]}");
+    return !out->failed;
+}
+
+/* The top sites by their largest live bytes at any point, for the chart. */
+static void put_series(rallo_buf *out, const timeline *t) {
+    const stack_union *u = &t->u;
+    const uint64_t *max_live = t->max_live;
+    size_t top[TOP_SERIES], ntop = 0;
+    for (size_t i = 0; i < u->profile.nsites; i++) {
+        if (max_live[i] == 0)
+            continue;
+        size_t at = ntop < TOP_SERIES ? ntop++ : TOP_SERIES;
+        while (at > 0 && max_live[top[at - 1]] < max_live[i]) {
+            if (at < TOP_SERIES)
+                top[at] = top[at - 1];
+            at--;
+        }
+        if (at < TOP_SERIES)
+            top[at] = i;
+    }
+    rallo_buf_puts(out, ",\"series\":[");
+    for (size_t i = 0; i < ntop; i++) {
+        char name[768];
+        cli_site_name(&u->profile, &u->profile.sites[top[i]], name, sizeof name);
+        rallo_buf_printf(out, "%s{\"site\":%zu,\"label\":\"", i ? "," : "", top[i]);
+        rallo_html_json_string(out, name);
+        rallo_buf_puts(out, "\"}");
+    }
+    rallo_buf_puts(out, "]");
+}
+
+static void put_page(rallo_buf *out, const char *dir, const rallo_profile *last, const timeline *t,
+                     const rallo_buf *points) {
+    const char *program = last->program && last->program[0] ? last->program : "process";
+    const char *base = strrchr(program, '/');
+    rallo_buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
+                        "<title>rallo timeline: ");
+    rallo_buf_html_text(out, base && base[1] ? base + 1 : program);
+    rallo_buf_printf(out, " (pid %d)</title>\n", (int)last->pid);
+    rallo_html_assets(out);
+    rallo_buf_puts(out, "<style>\n");
+    rallo_buf_puts(out, rallo_html_timeline_css);
+    rallo_buf_puts(out, "</style>\n</head>\n<body>\n<noscript>This timeline draws its chart and flame graphs with "
+                        "JavaScript.</noscript>\n<div id=\"rallo-app\"></div>\n"
+                        "<script type=\"application/json\" id=\"rallo-timeline\">");
+    rallo_buf_printf(out, "{\"version\":1,\"pid\":%d,\"sample_interval\":%" PRIu64 ",\"program\":\"", (int)last->pid,
+                     last->sample_interval);
+    rallo_html_json_string(out, program);
+    rallo_buf_puts(out, "\",\"dir\":\"");
+    rallo_html_json_string(out, dir);
+    rallo_buf_puts(out, "\",\"tree\":");
+    rallo_html_tree_json(&t->u.profile, out);
+    put_series(out, t);
+    rallo_buf_puts(out, ",\"points\":[");
+    rallo_buf_put(out, points->data, points->len);
+    rallo_buf_puts(out, "]}</script>\n<script>\n");
+    rallo_buf_puts(out, rallo_html_timeline_js);
+    rallo_buf_puts(out, "</script>\n</body>\n</html>\n");
+}
+
+int cli_timeline(const char *dir, int pid, const char *out_path) {
+    dump_list list = {0};
+    int result = -1;
+    rallo_profile *dumps = NULL;
+    size_t first = 0, count = 0, loaded = 0;
+    timeline t;
+    memset(&t, 0, sizeof t);
+    stack_union_init(&t.u);
+    rallo_buf points, page;
+    rallo_buf_init(&points);
+    rallo_buf_init(&page);
+    if (scan_dir(dir, &list) != 0)
+        goto done;
+    qsort(list.files, list.count, sizeof *list.files, by_pid_then_seq);
+    if (choose_pid(dir, &list, pid, &first, &count) != 0)
+        goto done;
+    dumps = mi_zalloc(count * sizeof *dumps);
+    if (dumps == NULL) {
+        cli_error("%s: out of memory", dir);
+        goto done;
+    }
+    /* Every dump stays loaded until the page is written: the union's sites
+     * and locations point into their arenas. */
+    for (size_t i = 0; i < count; i++, loaded++) {
+        const dump_file *file = &list.files[first + i];
+        size_t mapping_base = 0;
+        /* rallo's own dumps are symbolized in-process: what is left unnamed stays so. */
+        if (cli_load_profile(file->path, &dumps[i], false) != 0)
+            goto done;
+        if (!stack_union_add_mappings(&t.u, &dumps[i], &mapping_base) ||
+            !put_point(&points, &t, file, &dumps[i], mapping_base, i == 0)) {
+            cli_error("%s: out of memory", file->path);
+            loaded++;
+            goto done;
+        }
+    }
+    const rallo_profile *last = &dumps[count - 1];
+    t.u.profile.pid = last->pid;
+    t.u.profile.program = last->program;
+    t.u.profile.time_unix_ns = last->time_unix_ns;
+    t.u.profile.sample_interval = last->sample_interval;
+    t.u.profile.totals = last->totals;
+    put_page(&page, dir, last, &t, &points);
+    char default_path[4096];
+    if (out_path == NULL) { /* beside the dumps, named like them */
+        snprintf(default_path, sizeof default_path, "%s/rallo.%d.timeline.html", dir, (int)last->pid);
+        out_path = default_path;
+    }
+    result = cli_write_output(out_path, &page);
+    if (result == 0 && out_path != NULL && strcmp(out_path, "-") != 0)
+        fprintf(stderr, "rallo: timeline of pid %d, %zu dumps: %s\n", (int)last->pid, count, out_path);
+done:
+    for (size_t i = 0; i < loaded; i++)
+        rallo_profile_free(&dumps[i]);
+    mi_free(dumps);
+    stack_union_free(&t.u);
+    mi_free(t.max_live);
+    rallo_buf_free(&points);
+    rallo_buf_free(&page);
+    for (size_t i = 0; i < list.count; i++)
+        mi_free(list.files[i].path);
+    mi_free(list.files);
+    return result;
+}

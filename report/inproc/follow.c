@@ -1,0 +1,103 @@
+/* follow.c - RALLO_FOLLOW=0 (`rallo run --no-follow`): profile this process
+ * only. Once rallo has read its configuration, librallo is taken out of
+ * LD_PRELOAD and the variables that would turn tracking and dumps on are
+ * removed from the environment, so the programs this one executes run without
+ * rallo. (A child forked without exec keeps librallo: it is this process.) */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../tracking/tracking.h"
+
+extern char **environ;
+
+/* Whether one LD_PRELOAD entry names the file this library was loaded from. */
+static bool entry_is_us(const char *entry, size_t len, const struct stat *us) {
+    char path[4096];
+    if (len == 0 || len >= sizeof path)
+        return false;
+    memcpy(path, entry, len);
+    path[len] = '\0';
+    struct stat info;
+    return stat(path, &info) == 0 && info.st_dev == us->st_dev && info.st_ino == us->st_ino;
+}
+
+/* Removes our entries from LD_PRELOAD in place (the value only gets shorter,
+ * so nothing is allocated); unsets it when nothing else is left. */
+static void unpreload(void) {
+    Dl_info self;
+    struct stat us;
+    if (dladdr((void *)unpreload, &self) == 0 || self.dli_fname == NULL || stat(self.dli_fname, &us) != 0)
+        return;
+    char *list = getenv("LD_PRELOAD");
+    if (list == NULL)
+        return;
+    char *write = list;
+    const char *read = list;
+    while (*read != '\0') {
+        /* ld.so separates entries by colons or spaces. */
+        size_t skip = strspn(read, ": ");
+        read += skip;
+        size_t len = strcspn(read, ": ");
+        if (len == 0)
+            break;
+        if (!entry_is_us(read, len, &us)) {
+            if (write != list)
+                *write++ = ':';
+            memmove(write, read, len);
+            write += len;
+        }
+        read += len;
+    }
+    *write = '\0';
+    if (list[0] == '\0')
+        unsetenv("LD_PRELOAD");
+}
+
+/* Every variable that would have a child of ours track, dump or serve. */
+static bool variable_starts_rallo(const char *entry) {
+    static const char *const names[] = {"RALLO_ENABLE=", "RALLO_HTTP=", "RALLO_TOGGLE_SIGNAL="};
+    if (strncmp(entry, "RALLO_DUMP_", 11) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+static void forget_variables(void) {
+    char name[128];
+    bool removed = true;
+    while (removed) { /* unsetenv reshuffles environ: scan again after each */
+        removed = false;
+        for (char **entry = environ; entry != NULL && *entry != NULL; entry++) {
+            if (!variable_starts_rallo(*entry))
+                continue;
+            size_t len = strcspn(*entry, "=");
+            if (len >= sizeof name)
+                continue;
+            memcpy(name, *entry, len);
+            name[len] = '\0';
+            unsetenv(name);
+            removed = true;
+            break;
+        }
+    }
+}
+
+/* After every constructor that reads the environment: init.c (101),
+ * dumper.c (200), http.c (210), toggle.c (220). */
+__attribute__((constructor(300))) static void follow_load(void) {
+    const char *follow = _rallo_getenv("RALLO_FOLLOW");
+    if (follow == NULL || strcmp(follow, "0") != 0) {
+        if (follow != NULL && strcmp(follow, "1") != 0 && follow[0] != '\0')
+            _rallo_warn("ignoring RALLO_FOLLOW=%s: expected 0 or 1", follow);
+        return;
+    }
+    _rallo_guard_enter(); /* unsetenv may free: nothing here is the program's */
+    unpreload();
+    forget_variables();
+    _rallo_guard_leave();
+}
