@@ -320,7 +320,7 @@ def main():
     for needed in [librallo, MIMALLOC] + [os.path.join(build, "benchmarks", w[1]) for w in WORKLOADS if w[1]]:
         if not os.path.exists(needed):
             sys.exit("run.py: %s is missing: build first (cmake --build %s)" % (needed, build))
-    full_scale, small_scale = (0.25, 0.02) if args.quick else (1.0, 0.1)
+    full_scale, small_scale = (0.25, 0.02) if args.quick else (1.0, 0.05)
     runs = args.runs or (3 if args.quick else 5)
     slow_runs = args.slow_runs or (1 if args.quick else 3)
     scales = dict(full=full_scale, small=small_scale)
@@ -646,6 +646,12 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
     else:
         add("(skipped: --no-callgrind)")
     add("")
+    notes = read(os.path.join(HERE, "notes.md"))
+    if notes:
+        add("## Where the cost goes (hand-written: `benchmarks/notes.md`, not regenerated)")
+        add("")
+        add(notes.strip())
+        add("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
