@@ -346,7 +346,7 @@ static void symbolize_address(rallo_symbolizer *s, uint64_t address, sym_entry *
         return;
     }
     Dwarf_Addr pc = address - 1; /* the call instruction, not the one after it */
-    rallo_prof_line lines[MAX_INLINE_DEPTH];
+    rallo_prof_line lines[MAX_INLINE_DEPTH] = {{0}};
 
     const char *file = NULL;
     int line = 0;

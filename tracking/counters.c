@@ -245,6 +245,8 @@ uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) {
     uint32_t sites = _rallo_site_count();
     if (sites > n)
         sites = n;
+    if (sites == 0)
+        return 0;
     memset(out, 0, (size_t)sites * sizeof *out);
     /* Shard by shard, chunk by chunk: a copy of the counters, nothing more, so
      * allocating threads are never held up. */

@@ -22,7 +22,8 @@ rallo_options _rallo_options = {
 void _rallo_warn(const char *fmt, ...) {
     /* A stack buffer and write(2): stdio may allocate, and this runs inside malloc. */
     char line[512];
-    memcpy(line, "rallo: ", 7);
+    static const char prefix[7] = {'r', 'a', 'l', 'l', 'o', ':', ' '}; /* no NUL: the message follows */
+    memcpy(line, prefix, sizeof prefix);
     va_list args;
     va_start(args, fmt);
     int n = vsnprintf(line + 7, sizeof line - 8, fmt, args);

@@ -166,7 +166,8 @@ int cli_diff(int argc, char **argv) {
         cli_error("diff: out of memory");
         goto done;
     }
-    qsort(table.sites, table.count, sizeof *table.sites, by_growth);
+    if (table.count > 1)
+        qsort(table.sites, table.count, sizeof *table.sites, by_growth);
     rallo_diff diff = {.base_path = argv[optind], .new_path = argv[optind + 1], .base = &base, .fresh = &fresh,
                        .sites = table.sites, .count = table.count};
     rallo_buf out;
