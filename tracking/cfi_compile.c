@@ -455,10 +455,14 @@ static const cie_info *cie_get(cie_cache *cache, const cfi_source *source, const
     return slot;
 }
 
-/* Compiles one FDE; returns whether its function keeps a frame pointer. */
+/* Compiles one FDE. Returns false for an FDE that gave no rows; sets
+ * *has_frame when the function moves its CFA (leaf functions without a stack
+ * frame do not, and keep no frame pointer even when built with them) and
+ * *frame_pointer when it keeps rbp as a frame pointer. */
 static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache *cache, row_builder *b,
-                        bool *frame_pointer) {
+                        bool *has_frame, bool *frame_pointer) {
     *frame_pointer = false;
+    *has_frame = false;
     reader r;
     if (!record_open(source, fde, &r))
         return false;
@@ -484,10 +488,13 @@ static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache 
     uint32_t first_row = b->count;
     bool ok = program_run(&r, cie, &state, b, pc_begin, pc_begin + pc_range);
     /* A frame-pointer function: its body runs with CFA = rbp + 16, caller's rbp at CFA-16. */
-    for (uint32_t i = first_row; i < b->count; i++)
+    for (uint32_t i = first_row; i < b->count; i++) {
+        if (b->rows[i].cfa_rule != CFI_CFA_RSP || b->rows[i].cfa_offset != 8)
+            *has_frame = true;
         if (b->rows[i].cfa_rule == CFI_CFA_RBP && b->rows[i].cfa_offset == 16 &&
             b->rows[i].rbp_rule == CFI_RBP_AT_CFA && b->rows[i].rbp_offset == -16)
             *frame_pointer = true;
+    }
     /* Past the function's end: no rule, unless the next FDE begins there. */
     cfi_state none = {.cfa_by_expression = true, .cfa_expression_rule = CFI_CFA_UNKNOWN,
                       .rbp_rule = CFI_RBP_UNKNOWN};
@@ -532,8 +539,8 @@ bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
     uint64_t frame_pointer_functions = 0, functions = 0;
     for (uint64_t i = 0; i < fde_count && !b.failed; i++) {
         const uint8_t *fde = hdr + table[2 * i + 1];
-        bool frame_pointer;
-        if (fde_compile(source, fde, cache, &b, &frame_pointer)) {
+        bool has_frame, frame_pointer;
+        if (fde_compile(source, fde, cache, &b, &has_frame, &frame_pointer) && has_frame) {
             functions++;
             frame_pointer_functions += frame_pointer;
         }
@@ -546,8 +553,8 @@ bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
     cfi_row *rows = mi_realloc(b.rows, (size_t)b.count * sizeof(cfi_row));
     module->rows = rows != NULL ? rows : b.rows;
     module->row_count = b.count;
-    /* "Built with frame pointers": nine functions in ten keep one (the rest
-     * are assembly stubs and the like). */
+    /* "Built with frame pointers": nine in ten functions that have a stack
+     * frame keep one (the rest are toolchain and assembly stubs). */
     module->has_frame_pointers = functions > 0 && frame_pointer_functions * 10 >= functions * 9;
     return true;
 }

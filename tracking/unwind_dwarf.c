@@ -45,29 +45,54 @@ typedef struct row_cache_entry {
 } row_cache_entry;
 static __thread row_cache_entry row_cache[ROW_CACHE_SIZE] __attribute__((tls_model("initial-exec")));
 
+/* The rows of this thread's previous unwind, by depth: consecutive
+ * allocations mostly share most of their stack, and looking here first needs
+ * no address computed from the pc just read, so the loads of a whole stack
+ * can overlap instead of waiting on one another. Checked like the cache. */
+#define STACK_MEMO_DEPTH 128
+typedef struct stack_memo_entry {
+    uintptr_t pc;
+    uintptr_t map_start;
+    const void *eh_frame_hdr;
+    cfi_row row;
+    bool frame_pointers;
+} stack_memo_entry;
+static __thread stack_memo_entry stack_memo[STACK_MEMO_DEPTH] __attribute__((tls_model("initial-exec")));
+
 /* The row for return address `pc`, through the cache; false when pc is in no
  * module. `key` is the module of the previous frame of this unwind (map_end
  * 0: none yet): that module has a live frame on this very stack, so no dlclose
  * can unload it during the unwind, and a pc inside its range needs no
  * second look-up. */
-static inline bool row_find(uintptr_t pc, rallo_module_key *key, cfi_row *row, bool *frame_pointers) {
+static inline bool row_find(uintptr_t pc, uint32_t depth, rallo_module_key *key, cfi_row *row,
+                            bool *frame_pointers) {
     /* A return address: the call is the instruction before it. */
     if (pc - 1 - key->map_start >= key->map_end - key->map_start && !_rallo_module_identify(pc - 1, key))
         return false;
+    stack_memo_entry *memo = depth < STACK_MEMO_DEPTH ? &stack_memo[depth] : NULL;
+    if (rallo_likely(memo != NULL && memo->pc == pc && memo->map_start == key->map_start &&
+                     memo->eh_frame_hdr == key->eh_frame_hdr)) {
+        *row = memo->row;
+        *frame_pointers = memo->frame_pointers;
+        return true;
+    }
     row_cache_entry *entry = &row_cache[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
     if (rallo_likely(entry->pc == pc && entry->map_start == key->map_start && entry->eh_frame_hdr == key->eh_frame_hdr)) {
         *row = entry->row;
         *frame_pointers = entry->frame_pointers;
-        return true;
+    } else {
+        const rallo_module *module = _rallo_module_get(pc - 1, key);
+        if (module == NULL)
+            return false;
+        const cfi_row *found = _rallo_module_row(module, pc - 1);
+        *row = found != NULL ? *found : (cfi_row){.cfa_rule = CFI_CFA_UNKNOWN};
+        *frame_pointers = module->has_frame_pointers;
+        *entry = (row_cache_entry){.pc = pc, .map_start = key->map_start, .eh_frame_hdr = key->eh_frame_hdr,
+                                   .row = *row, .frame_pointers = module->has_frame_pointers};
     }
-    const rallo_module *module = _rallo_module_get(pc - 1, key);
-    if (module == NULL)
-        return false;
-    const cfi_row *found = _rallo_module_row(module, pc - 1);
-    *row = found != NULL ? *found : (cfi_row){.cfa_rule = CFI_CFA_UNKNOWN};
-    *frame_pointers = module->has_frame_pointers;
-    *entry = (row_cache_entry){.pc = pc, .map_start = key->map_start, .eh_frame_hdr = key->eh_frame_hdr,
-                               .row = *row, .frame_pointers = module->has_frame_pointers};
+    if (memo != NULL)
+        *memo = (stack_memo_entry){.pc = pc, .map_start = key->map_start, .eh_frame_hdr = key->eh_frame_hdr,
+                                   .row = *row, .frame_pointers = *frame_pointers};
     return true;
 }
 
@@ -87,7 +112,7 @@ uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t 
         pcs[depth++] = pc;
         cfi_row row;
         bool frame_pointers;
-        if (depth == max || !row_find(pc, &key, &row, &frame_pointers))
+        if (depth == max || !row_find(pc, depth - 1, &key, &row, &frame_pointers))
             break;
         uintptr_t cfa, next_rbp = rbp, next_pc;
         if (mode == RALLO_UNWIND_AUTO && frame_pointers && rbp_known && rbp >= sp &&
