@@ -100,6 +100,15 @@ def clean_env(extra, tmp):
     return env
 
 
+def with_vars(extra, tmp, argv):
+    """argv started through env(1) with the configuration's variables, so they
+    reach the program (and what it starts) but not /usr/bin/time: a preloaded
+    profiler would otherwise profile time itself too."""
+    if not extra:
+        return argv
+    return ["/usr/bin/env"] + ["%s=%s" % (k, v.replace("@tmp", tmp)) for k, v in extra.items()] + argv
+
+
 def run_timed(argv, env, stdout_path, stderr_path):
     """Runs argv under GNU time; returns (wall s, cpu s, peak RSS KiB, exit
     status). Peak RSS comes from time's wait4 on its own small fork, so it is
@@ -175,7 +184,8 @@ def tool_totals(config, tmp, stdout, stderr):
 
 def run_one(config, argv, tmp_root, seq):
     tmp = tempfile.mkdtemp(prefix="run%d-" % seq, dir=tmp_root)
-    env = clean_env(config["env"], tmp)
+    env = clean_env({}, tmp)
+    argv = with_vars(config["env"], tmp, argv)
     out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
     kind = config["kind"]
     if kind == "heaptrack":
@@ -424,6 +434,8 @@ def totals_verdict(config, entry):
     if name.startswith("rallo"):
         if name.startswith("rallo-off"):
             return "-"
+        if bench.get("rallo_allocs") == "process":
+            return "process total: %s calls" % bench.get("rallo_process_allocs")
         if "rallo_allocs" not in bench:
             return "n/a (rallo_get_totals not exported)"
         calls, nbytes = int(bench["rallo_allocs"]), int(bench["rallo_bytes"])
@@ -566,7 +578,10 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
                 return "n/a"
             if key not in e or e[key] is None:
                 return None
-            return "%.3f %s" % (e[key], "ok" if e[key] <= limit else "**missed**")
+            text = "%.2f %s" % (e[key], "ok" if e[key] <= limit else "**missed**")
+            if key == "ratio" and e.get("cpu_ratio"):
+                text += " (CPU %.2f)" % e["cpu_ratio"]
+            return text
         return cell
 
     def versus(tool, tool_size_base, key, limit):
@@ -608,15 +623,21 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
         "live objects). Throughput ratio = wall(mixed) / wall(mixed-2t); goal >= 1.8 with tracking on. The "
         "mimalloc row is the ceiling this machine allowed during the run (2 cores, shared).")
     add("")
-    add("| config | mixed wall s | mixed-2t wall s | throughput 2t / 1t |")
-    add("| --- | --- | --- | --- |")
+    add("CPU efficiency = CPU(mixed) / CPU(mixed-2t): the same work costs this much more CPU when split over "
+        "two threads (1.00 = no cost from sharing); 2 x efficiency is the throughput two free cores would give, "
+        "the figure to read when the machine has no second core to spare (load average above).")
+    add("")
+    add("| config | mixed wall s | mixed-2t wall s | throughput 2t / 1t (wall) | CPU efficiency | 2 x efficiency |")
+    add("| --- | --- | --- | --- | --- | --- |")
     for name in ("mimalloc", "rallo-off", "rallo-on", "glibc"):
         one, two = get("mixed", name), get("mixed-2t", name)
         if "wall" in one and "wall" in two:
-            add("| %s | %.3f | %.3f | %.2f%s |" % (name, one["wall"], two["wall"], one["wall"] / two["wall"],
-                                                  (" (goal 1.8: %s)" % ("ok" if one["wall"] / two["wall"] >= 1.8
-                                                                        else "**missed**")) if name == "rallo-on"
-                                                  else ""))
+            efficiency = one["cpu"] / two["cpu"] if two["cpu"] > 0 else 0
+            add("| %s | %.3f | %.3f | %.2f%s | %.2f | %.2f%s |" % (
+                name, one["wall"], two["wall"], one["wall"] / two["wall"],
+                (" (goal 1.8: %s)" % ("ok" if one["wall"] / two["wall"] >= 1.8 else "**missed**"))
+                if name == "rallo-on" else "", efficiency, 2 * efficiency,
+                (" (goal 1.8: %s)" % ("ok" if 2 * efficiency >= 1.8 else "**missed**")) if name == "rallo-on" else ""))
     add("")
     add("## Memory with every allocation tracked")
     add("")

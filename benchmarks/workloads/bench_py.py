@@ -28,5 +28,21 @@ for batch in range(batches):
     for r in back:
         index.setdefault(r["name"][0], []).append(r["id"])
     checksum = (checksum * 31 + len(text) + sum(len(v) for v in index.values())) & 0xFFFFFFFFFFFFFFFF
-print("BENCH name=python ok=%d checksum=%016x allocs=n/a bytes=n/a frees=n/a rallo=n/a" % (ok, checksum))
+# Under librallo: its process-wide totals (the script cannot count its own
+# allocations; compare with the profilers' process-wide totals instead).
+rallo = "rallo=n/a"
+try:
+    import ctypes
+
+    class Totals(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint64) for name in (
+            "alloc_count", "alloc_bytes", "free_count", "free_bytes", "live_count", "live_bytes",
+            "peak_live_bytes", "untracked_count")]
+
+    totals = Totals()
+    ctypes.CDLL(None).rallo_get_totals(ctypes.byref(totals))
+    rallo = "rallo_allocs=process rallo_process_allocs=%d" % totals.alloc_count
+except (AttributeError, OSError, ImportError):
+    pass
+print("BENCH name=python ok=%d checksum=%016x allocs=n/a bytes=n/a frees=n/a %s" % (ok, checksum, rallo))
 sys.exit(0 if ok else 1)
