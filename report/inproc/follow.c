@@ -4,7 +4,6 @@
  * removed from the environment, so the programs this one executes run without
  * rallo. (A child forked without exec keeps librallo: it is this process.) */
 #include <dlfcn.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,22 +23,39 @@ static bool entry_is_us(const char *entry, size_t len, const struct stat *us) {
     return stat(path, &info) == 0 && info.st_dev == us->st_dev && info.st_ino == us->st_ino;
 }
 
+/* environ is edited directly, not through getenv/unsetenv: some programs
+ * (bash) bring their own versions of those that keep a table of their own
+ * and are not ready before main. Removing an entry only moves pointers. */
+static void remove_entry(char **slot) {
+    do
+        slot[0] = slot[1];
+    while (*slot++ != NULL);
+}
+
+static char **find_entry(const char *prefix) {
+    size_t len = strlen(prefix);
+    for (char **entry = environ; entry != NULL && *entry != NULL; entry++)
+        if (strncmp(*entry, prefix, len) == 0)
+            return entry;
+    return NULL;
+}
+
 /* Removes our entries from LD_PRELOAD in place (the value only gets shorter,
- * so nothing is allocated); unsets it when nothing else is left. */
+ * so nothing is allocated); removes the variable when nothing else is left. */
 static void unpreload(void) {
     Dl_info self;
     struct stat us;
     if (dladdr((void *)unpreload, &self) == 0 || self.dli_fname == NULL || stat(self.dli_fname, &us) != 0)
         return;
-    char *list = getenv("LD_PRELOAD");
-    if (list == NULL)
+    char **slot = find_entry("LD_PRELOAD=");
+    if (slot == NULL)
         return;
+    char *list = *slot + strlen("LD_PRELOAD=");
     char *write = list;
     const char *read = list;
     while (*read != '\0') {
         /* ld.so separates entries by colons or spaces. */
-        size_t skip = strspn(read, ": ");
-        read += skip;
+        read += strspn(read, ": ");
         size_t len = strcspn(read, ": ");
         if (len == 0)
             break;
@@ -53,7 +69,7 @@ static void unpreload(void) {
     }
     *write = '\0';
     if (list[0] == '\0')
-        unsetenv("LD_PRELOAD");
+        remove_entry(slot);
 }
 
 /* Every variable that would have a child of ours track, dump or serve. */
@@ -68,22 +84,11 @@ static bool variable_starts_rallo(const char *entry) {
 }
 
 static void forget_variables(void) {
-    char name[128];
-    bool removed = true;
-    while (removed) { /* unsetenv reshuffles environ: scan again after each */
-        removed = false;
-        for (char **entry = environ; entry != NULL && *entry != NULL; entry++) {
-            if (!variable_starts_rallo(*entry))
-                continue;
-            size_t len = strcspn(*entry, "=");
-            if (len >= sizeof name)
-                continue;
-            memcpy(name, *entry, len);
-            name[len] = '\0';
-            unsetenv(name);
-            removed = true;
-            break;
-        }
+    for (char **entry = environ; entry != NULL && *entry != NULL;) {
+        if (variable_starts_rallo(*entry))
+            remove_entry(entry); /* the next one moved here */
+        else
+            entry++;
     }
 }
 
@@ -96,8 +101,6 @@ __attribute__((constructor(300))) static void follow_load(void) {
             _rallo_warn("ignoring RALLO_FOLLOW=%s: expected 0 or 1", follow);
         return;
     }
-    _rallo_guard_enter(); /* unsetenv may free: nothing here is the program's */
     unpreload();
     forget_variables();
-    _rallo_guard_leave();
 }

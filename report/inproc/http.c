@@ -96,7 +96,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
     if (strcmp(url, "/debug/pprof/heap") == 0 || strcmp(url, "/debug/pprof/allocs") == 0 || strcmp(url, "/") == 0) {
         if (!get)
             return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
-        return http_profile(connection, url[1] == '\0' ? PAGE_HTML : url[14] == 'h' ? PAGE_HEAP : PAGE_ALLOCS);
+        return http_profile(connection, url[1] == '\0'                            ? PAGE_HTML
+                                        : strcmp(url, "/debug/pprof/heap") == 0 ? PAGE_HEAP
+                                                                                : PAGE_ALLOCS);
     }
     if (strcmp(url, "/debug/rallo/enable") == 0 || strcmp(url, "/debug/rallo/disable") == 0) {
         if (!post)
