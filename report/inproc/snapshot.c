@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,7 +233,28 @@ done:
 static pthread_mutex_t symbolizer_lock = PTHREAD_MUTEX_INITIALIZER;
 static rallo_symbolizer *symbolizer_shared;
 
+/* libdw does not survive running out of memory mid-lookup (it crashed the host
+ * under a tight RLIMIT_AS), so symbols are only looked up with headroom left:
+ * 64 MiB of address space that can be mapped now. Without it the dump keeps
+ * addresses and mappings, which `rallo report` symbolizes later. */
+#define SYMBOLIZE_HEADROOM ((size_t)64 << 20)
+
+static bool symbolize_has_headroom(void) {
+    void *probe = mmap(NULL, SYMBOLIZE_HEADROOM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+    if (probe == MAP_FAILED)
+        return false;
+    munmap(probe, SYMBOLIZE_HEADROOM);
+    return true;
+}
+
 static void symbolize_self(rallo_profile *profile) {
+    if (!symbolize_has_headroom()) {
+        static _Atomic int warned_no_headroom;
+        if (atomic_exchange(&warned_no_headroom, 1) == 0)
+            _rallo_warn("memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
+        return;
+    }
     /* Report threads only ever meet here. One already busy (or a lock left
      * held across fork) costs a fresh symbolizer, never a wait. */
     if (pthread_mutex_trylock(&symbolizer_lock) == 0) {

@@ -122,8 +122,7 @@ static void enomem_under_rlimit_as(void **state) {
     assert_int_equal(blocks[0][0], 0);
     assert_int_equal(blocks[0][BIG - 1], 0);
 
-    /* A dump at the limit: works, or one clear line (mode enomem_dump only:
-     * today it crashes in libdw, see CMakeLists.txt). */
+    /* A dump at the limit: works (addresses only), or one clear line. */
     int dump_rc = 0, lines = 0;
     char err[4096] = "";
     if (dump_at_limit) {
@@ -134,10 +133,13 @@ static void enomem_under_rlimit_as(void **state) {
     capture_stop(err, sizeof err);
     lines = count_lines(err, "rallo: ");
     if (dump_rc == 0) {
-        char command[256];
-        snprintf(command, sizeof command, "python3 -m json.tool '%s' > /dev/null", json_path);
-        assert_int_equal(system(command), 0);
-        assert_int_equal(lines, 0);
+        /* Written without symbols (libdw is not run without headroom): at most
+         * the one line that says so. Checked as JSON once the limit is raised:
+         * python3 itself cannot start under it. */
+        assert_true(lines <= 1);
+        char checked_path[sizeof json_path + 8];
+        snprintf(checked_path, sizeof checked_path, "%s.limit", json_path);
+        assert_int_equal(rename(json_path, checked_path), 0);
     } else {
         assert_int_equal(dump_errno, ENOMEM);
         assert_int_equal(lines, 1);
@@ -150,6 +152,13 @@ static void enomem_under_rlimit_as(void **state) {
         free(blocks[i]);
     }
     assert_int_equal(setrlimit(RLIMIT_AS, &original), 0);
+    if (dump_at_limit && dump_rc == 0) {
+        char command[512];
+        snprintf(command, sizeof command, "python3 -m json.tool '%s.limit' > /dev/null", json_path);
+        assert_int_equal(system(command), 0);
+        snprintf(command, sizeof command, "%s.limit", json_path);
+        unlink(command);
+    }
 
     /* Room again: allocation and dumps work. */
     int again = n + 16 < MAX_BLOCKS ? n + 16 : MAX_BLOCKS;
