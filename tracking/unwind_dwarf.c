@@ -59,15 +59,40 @@ typedef struct stack_memo_entry {
 } stack_memo_entry;
 static __thread stack_memo_entry stack_memo[STACK_MEMO_DEPTH] __attribute__((tls_model("initial-exec")));
 
-/* The row for return address `pc`, through the cache; false when pc is in no
- * module. `key` is the module of the previous frame of this unwind (map_end
- * 0: none yet): that module has a live frame on this very stack, so no dlclose
- * can unload it during the unwind, and a pc inside its range needs no
- * second look-up. */
-static inline bool row_find(uintptr_t pc, uint32_t depth, rallo_module_key *key, cfi_row *row,
+/* The modules met so far in this unwind, most recent first (map_end 0: none
+ * yet). Each has a live frame on this very stack, so no dlclose can unload it
+ * while the unwind runs, and a pc inside one's range needs no second look-up
+ * (stacks go program -> libc -> program at the top: two are enough). */
+typedef struct unwind_modules {
+    rallo_module_key recent[2];
+} unwind_modules;
+
+static inline bool in_module(const rallo_module_key *key, uintptr_t pc) {
+    return pc - key->map_start < key->map_end - key->map_start;
+}
+
+/* The module key for return address `pc`: from this unwind's recent ones, or
+ * _dl_find_object. NULL when pc is in no module. */
+static inline const rallo_module_key *module_key(unwind_modules *modules, uintptr_t pc) {
+    if (rallo_likely(in_module(&modules->recent[0], pc)))
+        return &modules->recent[0];
+    rallo_module_key found;
+    if (in_module(&modules->recent[1], pc))
+        found = modules->recent[1];
+    else if (!_rallo_module_identify(pc, &found))
+        return NULL;
+    modules->recent[1] = modules->recent[0];
+    modules->recent[0] = found;
+    return &modules->recent[0];
+}
+
+/* The row for return address `pc`, through the memo and the cache; false
+ * when pc is in no module. */
+static inline bool row_find(uintptr_t pc, uint32_t depth, unwind_modules *modules, cfi_row *row,
                             bool *frame_pointers) {
     /* A return address: the call is the instruction before it. */
-    if (pc - 1 - key->map_start >= key->map_end - key->map_start && !_rallo_module_identify(pc - 1, key))
+    const rallo_module_key *key = module_key(modules, pc - 1);
+    if (key == NULL)
         return false;
     stack_memo_entry *memo = depth < STACK_MEMO_DEPTH ? &stack_memo[depth] : NULL;
     if (rallo_likely(memo != NULL && memo->pc == pc && memo->map_start == key->map_start &&
@@ -107,12 +132,12 @@ uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t 
         return 0;
     bool rbp_known = true;
     uint32_t depth = 0;
-    rallo_module_key key = {0, 0, NULL};
+    unwind_modules modules = {0};
     while (depth < max && pc >= 4096) {
         pcs[depth++] = pc;
         cfi_row row;
         bool frame_pointers;
-        if (depth == max || !row_find(pc, depth - 1, &key, &row, &frame_pointers))
+        if (depth == max || !row_find(pc, depth - 1, &modules, &row, &frame_pointers))
             break;
         uintptr_t cfa, next_rbp = rbp, next_pc;
         if (mode == RALLO_UNWIND_AUTO && frame_pointers && rbp_known && rbp >= sp &&
