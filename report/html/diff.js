@@ -39,7 +39,7 @@
         const light = Math.round(90 - 38 * strength);
         return g > 0 ? 'hsl(4, 82%, ' + light + '%)' : 'hsl(217, 82%, ' + light + '%)';
     }
-    const signed = v => (v > 0 ? '+' : v < 0 ? '\u2212' : '\u00b1') + F.formatBytes(Math.abs(v));
+    const signed = v => (v > 0 ? '+' : v < 0 ? '\u2212' : '') + F.formatBytes(Math.abs(v));
     function tooltipExtra(i) {
         const g = growth(i), c = tree.total.live_count[i] - beforeCount[i];
         return [
@@ -75,8 +75,8 @@
     }
     cards.append(
         card('Live bytes change', signed(nt.live_bytes - bt.live_bytes), F.formatBytes(bt.live_bytes) + ' \u2192 ' + F.formatBytes(nt.live_bytes)),
-        card('Grew', '+' + F.formatBytes(grew), 'at sites holding more (red)'),
-        card('Shrank', '\u2212' + F.formatBytes(shrank), 'at sites holding less (blue)'),
+        card('Grew', signed(grew), 'at sites holding more (red)'),
+        card('Shrank', signed(-shrank), 'at sites holding less (blue)'),
         card('Allocated', F.formatBytes(bt.alloc_bytes) + ' \u2192 ' + F.formatBytes(nt.alloc_bytes),
              F.formatCount(bt.alloc_count) + ' \u2192 ' + F.formatCount(nt.alloc_count) + ' allocations'));
     head.append(cards);
