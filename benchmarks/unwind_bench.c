@@ -87,6 +87,10 @@ int main(int argc, char **argv) {
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     uintptr_t ignored[4];
     _rallo_unwind_fp(__builtin_frame_address(0), ignored, 4); /* learns this thread's stack bounds */
+    /* The first unwind compiles the call-frame tables of the modules it meets. */
+    bench_run cold = {.method = RALLO_DWARF, .rounds = 1};
+    chain_level1(leaf, &cold);
+    printf("first rallo unwind, compiling the program's and libc's tables: %.2f ms\n", cold.ns / 1e6);
     enum { REPEATS = 7 };
     double samples[METHODS][REPEATS];
     uint32_t depths[METHODS] = {0};
