@@ -26,6 +26,9 @@ static uint64_t depot_pool_size;
 static _Atomic uint64_t depot_pool_used = 0;
 static _Atomic uint32_t depot_next_site = RALLO_SITE_FIRST;
 static _Atomic uint64_t depot_overflowed = 0;
+/* Distinct stacks in the table: site ids can run ahead of it, since a thread
+ * that loses an insert race to the same stack leaves its id unused. */
+static _Atomic uint32_t depot_published = 0;
 static _Atomic int depot_warned = 0;
 
 static void *depot_reserve(uint64_t bytes) {
@@ -100,8 +103,10 @@ static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const 
     for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
         uint32_t expected = 0;
         if (atomic_compare_exchange_strong_explicit(&depot_table[slot], &expected, site_id, memory_order_acq_rel,
-                                                    memory_order_acquire))
+                                                    memory_order_acquire)) {
+            atomic_fetch_add_explicit(&depot_published, 1, memory_order_relaxed);
             return site_id;
+        }
         /* Another thread filled the slot first: maybe with this same stack. Our
          * record stays as an unused duplicate, which reports skip. */
         depot_record *other = atomic_load_explicit(&depot_by_site[expected], memory_order_acquire);
@@ -146,7 +151,7 @@ uint32_t _rallo_site_count(void) {
 }
 
 void _rallo_depot_stats(rallo_depot_stats *out) {
-    out->sites = _rallo_site_count() - RALLO_SITE_FIRST;
+    out->sites = atomic_load_explicit(&depot_published, memory_order_relaxed);
     out->max_sites = depot_max_sites;
     uint64_t used = atomic_load_explicit(&depot_pool_used, memory_order_relaxed);
     out->bytes_used = used < depot_pool_size ? used : depot_pool_size;

@@ -109,7 +109,7 @@ const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_int
 uint32_t _rallo_site_count(void) rallo_internal; /* one past the highest site id */
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) rallo_internal;
 typedef struct rallo_depot_stats {
-    uint32_t sites, max_sites;
+    uint32_t sites, max_sites; /* distinct stacks stored, and the limit */
     uint64_t bytes_used, bytes_reserved;
     uint64_t overflowed; /* stacks folded into RALLO_SITE_OTHER */
 } rallo_depot_stats;
