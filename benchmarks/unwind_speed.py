@@ -41,6 +41,8 @@ def main():
         ("fp every alloc", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "fp"}),
         ("dwarf every alloc", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "dwarf"}),
         ("auto every alloc", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "auto"}),
+        ("fp sample 512k", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "fp",
+                            "RALLO_SAMPLE": "512k"}),
         ("dwarf sample 512k", {"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "dwarf",
                                "RALLO_SAMPLE": "512k"}),
     ]
