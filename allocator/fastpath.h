@@ -5,6 +5,7 @@
 #define RALLO_FASTPATH_H
 
 #include <errno.h>
+#include <stddef.h>
 
 #include "alloc-internal.h"
 
@@ -19,16 +20,26 @@ static inline size_t at_least_16(size_t size) {
     return size < 16 ? 16 : size;
 }
 
-/* mimalloc returns NULL without setting errno; C and POSIX want ENOMEM. Kept
- * out of line: the fast path pays one predicted branch. */
+/* mimalloc sets errno to ENOMEM when memory runs out, but not when a request
+ * is beyond any block (more than PTRDIFF_MAX bytes); C and POSIX want ENOMEM
+ * there too. Checking the size first keeps the call to mimalloc a tail call. */
 static __attribute__((noinline, cold)) void *out_of_memory(void) {
     errno = ENOMEM;
     return NULL;
 }
 
+static inline bool beyond_any_block(size_t size) {
+    return rallo_unlikely(size > (size_t)PTRDIFF_MAX);
+}
+
+/* Tracking on: the sampler's countdown is checked inline, so an allocation the
+ * sampler skips costs a few instructions more than tracking off. */
 static inline void *rallo_malloc(size_t size) {
-    void *p = tracking_on() ? _rallo_tracked_alloc(size, 16, false) : mi_malloc(at_least_16(size));
-    return rallo_likely(p != NULL) ? p : out_of_memory();
+    if (beyond_any_block(size))
+        return out_of_memory();
+    if (tracking_on() && !_rallo_sample_skips(size))
+        return _rallo_tracked_alloc(size, 16, false);
+    return mi_malloc(at_least_16(size));
 }
 
 static inline void rallo_free(void *p) {
@@ -41,12 +52,11 @@ static inline void rallo_free(void *p) {
 
 static inline void *rallo_calloc(size_t count, size_t size) {
     size_t total;
-    if (rallo_unlikely(__builtin_mul_overflow(count, size, &total))) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p = tracking_on() ? _rallo_tracked_alloc(total, 16, true) : mi_zalloc(at_least_16(total));
-    return rallo_likely(p != NULL) ? p : out_of_memory();
+    if (rallo_unlikely(__builtin_mul_overflow(count, size, &total)) || beyond_any_block(total))
+        return out_of_memory();
+    if (tracking_on() && !_rallo_sample_skips(total))
+        return _rallo_tracked_alloc(total, 16, true);
+    return mi_zalloc(at_least_16(total));
 }
 
 static inline void *rallo_realloc(void *p, size_t size) {
@@ -56,9 +66,11 @@ static inline void *rallo_realloc(void *p, size_t size) {
         rallo_free(p);
         return NULL;
     }
-    void *fresh = rallo_unlikely(tracking_on() || rallo_in_arena(p)) ? _rallo_tracked_realloc(p, size)
-                                                                      : mi_realloc(p, at_least_16(size));
-    return rallo_likely(fresh != NULL) ? fresh : out_of_memory();
+    if (beyond_any_block(size))
+        return out_of_memory();
+    if (rallo_unlikely(tracking_on() || rallo_in_arena(p)))
+        return _rallo_tracked_realloc(p, size);
+    return mi_realloc(p, at_least_16(size));
 }
 
 static inline bool alignment_valid(size_t alignment) {

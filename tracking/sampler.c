@@ -18,7 +18,7 @@ static uint32_t sampler_epochs_used = 1; /* epoch 0: every allocation */
 static pthread_mutex_t sampler_epochs_lock = PTHREAD_MUTEX_INITIALIZER;
 /* (generation << 8) | current epoch: one load tells a thread both the epoch in
  * force and whether its countdown was drawn for an older setting. */
-static _Atomic uint64_t sampler_state = 0;
+_Atomic uint64_t _rallo_sampler_state = 0;
 
 static uint64_t sampler_next_random(rallo_thread_state *thread) {
     if (thread->rng == 0)
@@ -45,7 +45,7 @@ static int64_t sampler_draw_gap(rallo_thread_state *thread, uint64_t interval) {
 
 bool _rallo_sample(size_t size, rallo_epoch *epoch) {
     rallo_thread_state *thread = &_rallo_thread;
-    uint64_t state = atomic_load_explicit(&sampler_state, memory_order_acquire);
+    uint64_t state = atomic_load_explicit(&_rallo_sampler_state, memory_order_acquire);
     rallo_epoch current = (rallo_epoch)(state & 0xff);
     if (rallo_likely(current == 0)) {
         *epoch = 0;
@@ -103,10 +103,10 @@ int rallo_set_sample_interval(uint64_t bytes) {
             sampler_epochs_used++;
         }
     }
-    uint64_t old = atomic_load_explicit(&sampler_state, memory_order_relaxed);
+    uint64_t old = atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed);
     uint64_t generation = (old >> 8) + 1;
     /* Release: a thread that sees the epoch sees its interval. */
-    atomic_store_explicit(&sampler_state, (generation << 8) | epoch, memory_order_release);
+    atomic_store_explicit(&_rallo_sampler_state, (generation << 8) | epoch, memory_order_release);
     pthread_mutex_unlock(&sampler_epochs_lock);
     return 0;
 }
@@ -122,6 +122,6 @@ void _rallo_sampler_atfork_release(void) {
 }
 
 uint64_t rallo_get_sample_interval(void) {
-    uint64_t state = atomic_load_explicit(&sampler_state, memory_order_acquire);
+    uint64_t state = atomic_load_explicit(&_rallo_sampler_state, memory_order_acquire);
     return sampler_epoch_interval[state & 0xff];
 }

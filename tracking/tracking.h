@@ -5,6 +5,7 @@
 #ifndef RALLO_TRACKING_H
 #define RALLO_TRACKING_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,22 @@ void _rallo_thread_watch(void) rallo_internal;
 typedef uint8_t rallo_epoch;
 /* Decides whether this allocation of `size` bytes is to be tracked. */
 bool _rallo_sample(size_t size, rallo_epoch *epoch) rallo_internal;
+/* (generation << 8) | epoch in force; the generation counts setting changes. */
+extern _Atomic uint64_t _rallo_sampler_state rallo_internal;
+/* The sampler's common case, inline on the allocation path: while this thread's
+ * countdown (drawn for the setting still in force) stays above the size, the
+ * allocation is not sampled and only the countdown moves. Every other case,
+ * including sampling off (every allocation tracked), goes to _rallo_sample. */
+static inline bool _rallo_sample_skips(size_t size) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_likely(thread->bytes_until_sample > (int64_t)size) &&
+        rallo_likely((uint32_t)(atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed) >> 8) ==
+                     thread->sample_generation)) {
+        thread->bytes_until_sample -= (int64_t)size;
+        return true;
+    }
+    return false;
+}
 /* The weight of a block of `size` bytes sampled in `epoch`, as a count in
  * 1/65536ths and as bytes. Deterministic: alloc and free compute the same. */
 void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_t *bytes) rallo_internal;
