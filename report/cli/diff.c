@@ -25,101 +25,101 @@ static void diff_usage(FILE *out) {
           out);
 }
 
-/* A site's stack as folded text, root first: the key that matches sites. */
-static char *site_key(const rallo_profile *profile, const rallo_prof_site *site) {
-    rallo_buf key;
-    rallo_buf_init(&key);
-    rallo_folded_stack(profile, site, &key);
-    if (key.failed) {
-        rallo_buf_free(&key);
-        return NULL;
-    }
-    char *text = key.data ? key.data : mi_strdup("");
-    return text;
+/* Adds a side's values to the site's. */
+static void add_side(rallo_diff_side *to, const rallo_prof_site *from) {
+    to->live_bytes += from->live_bytes;
+    to->live_count += from->live_count;
+    to->alloc_bytes += from->alloc_bytes;
+    to->alloc_count += from->alloc_count;
 }
 
-typedef struct diff_table {
-    rallo_diff_site *sites;
-    size_t count, cap;
-    size_t *slots; /* index + 1; 0 = empty */
-    size_t nslots;
-} diff_table;
-
-static uint64_t key_hash(const char *key) {
-    uint64_t hash = 1469598103934665603ull;
-    for (; *key; key++)
-        hash = (hash ^ (unsigned char)*key) * 1099511628211ull;
-    return hash;
-}
-
-static rallo_diff_site *table_find(diff_table *table, char *key) {
-    if (table->count * 2 >= table->nslots) {
-        size_t nslots = table->nslots ? table->nslots * 2 : 1024;
-        size_t *slots = mi_zalloc(nslots * sizeof(size_t));
-        if (slots == NULL)
-            return NULL;
-        for (size_t i = 0; i < table->count; i++) {
-            size_t slot = key_hash(table->sites[i].key) & (nslots - 1);
-            while (slots[slot] != 0)
-                slot = (slot + 1) & (nslots - 1);
-            slots[slot] = i + 1;
+/* Adds a profile's sites to the union, summing their values into BEFORE or
+ * AFTER; false when memory ran out. */
+static bool add_sites(rallo_diff *diff, size_t *cap, const rallo_profile *profile, size_t mapping_base,
+                      bool is_new) {
+    for (size_t n = 0; n < profile->nsites; n++) {
+        /* The union keeps the frames of the first site it sees with a stack
+         * (sites whose frames differ only in lines share one): NEW goes in
+         * first, from its last site down, so a stack is shown by NEW's last
+         * site with it, else by BASE's first. */
+        const rallo_prof_site *from = &profile->sites[is_new ? profile->nsites - 1 - n : n];
+        size_t index = stack_union_add(&diff->u, profile, mapping_base, from);
+        if (index == SIZE_MAX)
+            return false;
+        if (index == diff->count) {
+            if (diff->count == *cap) {
+                size_t bigger = *cap ? *cap * 2 : 256;
+                rallo_diff_site *sites = mi_realloc(diff->sites, bigger * sizeof *sites);
+                if (sites == NULL)
+                    return false;
+                diff->sites = sites;
+                *cap = bigger;
+            }
+            memset(&diff->sites[diff->count++], 0, sizeof *diff->sites);
         }
-        mi_free(table->slots);
-        table->slots = slots;
-        table->nslots = nslots;
+        add_side(is_new ? &diff->sites[index].after : &diff->sites[index].before, from);
     }
-    size_t slot = key_hash(key) & (table->nslots - 1);
-    while (table->slots[slot] != 0) {
-        rallo_diff_site *site = &table->sites[table->slots[slot] - 1];
-        if (strcmp(site->key, key) == 0) {
-            mi_free(key);
-            return site;
-        }
-        slot = (slot + 1) & (table->nslots - 1);
-    }
-    if (table->count == table->cap) {
-        size_t cap = table->cap ? table->cap * 2 : 256;
-        rallo_diff_site *sites = mi_realloc(table->sites, cap * sizeof *sites);
-        if (sites == NULL)
-            return NULL;
-        table->sites = sites;
-        table->cap = cap;
-    }
-    rallo_diff_site *site = &table->sites[table->count];
-    memset(site, 0, sizeof *site);
-    site->key = key;
-    table->slots[slot] = ++table->count;
-    return site;
+    return true;
 }
 
-static int table_add(diff_table *table, const rallo_profile *profile, bool is_new) {
-    for (size_t i = 0; i < profile->nsites; i++) {
-        const rallo_prof_site *from = &profile->sites[i];
-        char *key = site_key(profile, from);
-        rallo_diff_site *site = key ? table_find(table, key) : NULL;
-        if (site == NULL)
-            return -1;
-        rallo_diff_side *side = is_new ? &site->after : &site->before;
-        side->live_bytes += from->live_bytes;
-        side->live_count += from->live_count;
-        side->alloc_bytes += from->alloc_bytes;
-        side->alloc_count += from->alloc_count;
-        if (is_new || site->site == NULL) {
-            site->profile = profile;
-            site->site = from;
-        }
-    }
-    return 0;
-}
+typedef struct ranked_site {
+    size_t index; /* in the union */
+    const char *key;
+    rallo_diff_site values;
+} ranked_site;
 
 static int by_growth(const void *a, const void *b) {
-    const rallo_diff_site *left = a, *right = b;
-    int64_t l = rallo_diff_live_growth(left), r = rallo_diff_live_growth(right);
+    const ranked_site *left = a, *right = b;
+    int64_t l = rallo_diff_live_growth(&left->values), r = rallo_diff_live_growth(&right->values);
     if (l != r)
         return l > r ? -1 : 1;
-    int64_t la = (int64_t)(left->after.alloc_bytes - left->before.alloc_bytes);
-    int64_t ra = (int64_t)(right->after.alloc_bytes - right->before.alloc_bytes);
+    int64_t la = (int64_t)(left->values.after.alloc_bytes - left->values.before.alloc_bytes);
+    int64_t ra = (int64_t)(right->values.after.alloc_bytes - right->values.before.alloc_bytes);
     return la > ra ? -1 : la < ra ? 1 : strcmp(left->key, right->key);
+}
+
+/* Puts the union's sites in order of growth; false when memory ran out. */
+static bool sort_by_growth(rallo_diff *diff) {
+    ranked_site *ranked = mi_malloc((diff->count + 1) * sizeof *ranked);
+    size_t *order = mi_malloc((diff->count + 1) * sizeof *order);
+    bool ok = ranked != NULL && order != NULL;
+    if (ok) {
+        for (size_t i = 0; i < diff->count; i++)
+            ranked[i] = (ranked_site){i, diff->u.keys[i], diff->sites[i]};
+        qsort(ranked, diff->count, sizeof *ranked, by_growth);
+        for (size_t i = 0; i < diff->count; i++) {
+            order[i] = ranked[i].index;
+            diff->sites[i] = ranked[i].values;
+        }
+        ok = stack_union_reorder(&diff->u, order);
+    }
+    mi_free(ranked);
+    mi_free(order);
+    return ok;
+}
+
+/* Matches BASE's and NEW's sites by stack into diff->u; false when memory ran out. */
+static bool diff_build(rallo_diff *diff) {
+    size_t base_map = 0, new_map = 0, cap = 0;
+    if (!stack_union_add_mappings(&diff->u, diff->base, &base_map) ||
+        !stack_union_add_mappings(&diff->u, diff->fresh, &new_map) ||
+        !add_sites(diff, &cap, diff->fresh, new_map, true) || !add_sites(diff, &cap, diff->base, base_map, false) ||
+        !sort_by_growth(diff))
+        return false;
+    rallo_profile *p = &diff->u.profile;
+    for (size_t i = 0; i < diff->count; i++) {
+        const rallo_diff_side *after = &diff->sites[i].after;
+        p->sites[i].live_bytes = after->live_bytes;
+        p->sites[i].live_count = after->live_count;
+        p->sites[i].alloc_bytes = after->alloc_bytes;
+        p->sites[i].alloc_count = after->alloc_count;
+    }
+    p->pid = diff->fresh->pid;
+    p->program = diff->fresh->program;
+    p->time_unix_ns = diff->fresh->time_unix_ns;
+    p->sample_interval = diff->fresh->sample_interval;
+    p->totals = diff->fresh->totals;
+    return true;
 }
 
 int cli_diff(int argc, char **argv) {
@@ -160,26 +160,21 @@ int cli_diff(int argc, char **argv) {
         rallo_profile_free(&base);
         return 1;
     }
-    diff_table table = {0};
+    rallo_diff diff = {.base_path = argv[optind], .new_path = argv[optind + 1], .base = &base, .fresh = &fresh};
+    stack_union_init(&diff.u);
     int result = 1;
-    if (table_add(&table, &base, false) != 0 || table_add(&table, &fresh, true) != 0) {
+    if (!diff_build(&diff)) {
         cli_error("diff: out of memory");
         goto done;
     }
-    if (table.count > 1)
-        qsort(table.sites, table.count, sizeof *table.sites, by_growth);
-    rallo_diff diff = {.base_path = argv[optind], .new_path = argv[optind + 1], .base = &base, .fresh = &fresh,
-                       .sites = table.sites, .count = table.count};
     rallo_buf out;
     rallo_buf_init(&out);
     rallo_diff_write(&diff, format, &out);
     result = cli_write_output(out_path, &out) == 0 ? 0 : 1;
     rallo_buf_free(&out);
 done:
-    for (size_t i = 0; i < table.count; i++)
-        mi_free(table.sites[i].key);
-    mi_free(table.sites);
-    mi_free(table.slots);
+    stack_union_free(&diff.u);
+    mi_free(diff.sites);
     rallo_profile_free(&base);
     rallo_profile_free(&fresh);
     return result;

@@ -2,6 +2,7 @@
 #ifndef RALLO_DIFF_H
 #define RALLO_DIFF_H
 
+#include "stack_union.h"
 #include "writers.h"
 
 typedef struct rallo_diff_side {
@@ -9,17 +10,19 @@ typedef struct rallo_diff_side {
 } rallo_diff_side;
 
 typedef struct rallo_diff_site {
-    char *key; /* the folded stack, root first */
     rallo_diff_side before, after;
-    const rallo_profile *profile; /* where `site` comes from (NEW when present) */
-    const rallo_prof_site *site;
 } rallo_diff_site;
 
 typedef struct rallo_diff {
     const char *base_path, *new_path;
     const rallo_profile *base, *fresh;
-    rallo_diff_site *sites; /* sorted by growth of live bytes, largest first */
-    size_t count;
+    /* Both profiles' stacks, each once, sorted by growth of live bytes,
+     * largest first. A site's frames are those of NEW's site when NEW has the
+     * stack, its values NEW's (the tree the page draws); the profile's header
+     * (pid, program, totals...) is NEW's. */
+    stack_union u;
+    rallo_diff_site *sites; /* per site of u: BASE's and NEW's values */
+    size_t count;           /* u.profile.nsites */
 } rallo_diff;
 
 static inline int64_t rallo_diff_live_growth(const rallo_diff_site *site) {

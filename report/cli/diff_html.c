@@ -9,14 +9,10 @@
  *   "before":{"live_bytes":[],"live_count":[],"alloc_bytes":[],"alloc_count":[]}}
  * (BASE's values, one per site of the tree). Drawn by report/html/diff.js. */
 #include <inttypes.h>
-#include <string.h>
-
-#include <mimalloc.h>
 
 #include "cli.h"
 #include "diff.h"
 #include "html.h"
-#include "stack_union.h"
 
 /* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
 extern const char rallo_html_diff_js[];
@@ -28,79 +24,44 @@ static void put_totals(rallo_buf *out, const rallo_totals *t) {
                      t->alloc_count, t->alloc_bytes, t->live_count, t->live_bytes, t->peak_live_bytes);
 }
 
-static void put_before(rallo_buf *out, const char *key, const rallo_diff_side *before, size_t count, size_t field) {
+static void put_before(rallo_buf *out, const char *key, const rallo_diff_site *sites, size_t count, size_t field) {
     rallo_buf_printf(out, "%s\"%s\":[", field ? "," : "", key);
     for (size_t i = 0; i < count; i++) {
-        const uint64_t values[4] = {before[i].live_bytes, before[i].live_count, before[i].alloc_bytes,
-                                    before[i].alloc_count};
+        const rallo_diff_side *before = &sites[i].before;
+        const uint64_t values[4] = {before->live_bytes, before->live_count, before->alloc_bytes, before->alloc_count};
         rallo_buf_printf(out, "%s%" PRIu64, i ? "," : "", values[field]);
     }
     rallo_buf_putc(out, ']');
 }
 
 int rallo_diff_html(const rallo_diff *diff, rallo_buf *out) {
-    stack_union u;
-    stack_union_init(&u);
-    size_t base_map = 0, new_map = 0;
-    rallo_diff_side *before = mi_zalloc((diff->count + 1) * sizeof *before);
-    bool ok = before != NULL && stack_union_add_mappings(&u, diff->base, &base_map) &&
-              stack_union_add_mappings(&u, diff->fresh, &new_map);
-    for (size_t i = 0; ok && i < diff->count; i++) {
-        const rallo_diff_site *site = &diff->sites[i];
-        size_t index = stack_union_add(&u, site->profile, site->profile == diff->fresh ? new_map : base_map,
-                                       site->site);
-        if (index == SIZE_MAX || index > i) {
-            ok = false;
-            break;
-        }
-        rallo_prof_site *to = &u.profile.sites[index];
-        to->live_bytes += site->after.live_bytes;
-        to->live_count += site->after.live_count;
-        to->alloc_bytes += site->after.alloc_bytes;
-        to->alloc_count += site->after.alloc_count;
-        before[index].live_bytes += site->before.live_bytes;
-        before[index].live_count += site->before.live_count;
-        before[index].alloc_bytes += site->before.alloc_bytes;
-        before[index].alloc_count += site->before.alloc_count;
-    }
-    if (!ok) {
-        out->failed = true;
-    } else {
-        u.profile.pid = diff->fresh->pid;
-        u.profile.program = diff->fresh->program;
-        u.profile.time_unix_ns = diff->fresh->time_unix_ns;
-        u.profile.sample_interval = diff->fresh->sample_interval;
-        u.profile.totals = diff->fresh->totals;
-        rallo_buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-                            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
-                            "<title>rallo diff: ");
-        rallo_buf_html_text(out, diff->new_path);
-        rallo_buf_puts(out, "</title>\n");
-        rallo_html_assets(out);
-        rallo_buf_puts(out, "</head>\n<body>\n<noscript>This diff draws its flame graph with JavaScript; "
-                            "`rallo diff` without -f html prints it as text.</noscript>\n"
-                            "<div id=\"rallo-app\"></div>\n<script type=\"application/json\" id=\"rallo-diff\">"
-                            "{\"version\":1,\"base\":\"");
-        rallo_html_json_string(out, diff->base_path);
-        rallo_buf_puts(out, "\",\"new\":\"");
-        rallo_html_json_string(out, diff->new_path);
-        rallo_buf_puts(out, "\",\"base_totals\":");
-        put_totals(out, &diff->base->totals);
-        rallo_buf_puts(out, ",\"new_totals\":");
-        put_totals(out, &diff->fresh->totals);
-        rallo_buf_puts(out, ",\"tree\":");
-        rallo_html_tree_json(&u.profile, out);
-        rallo_buf_puts(out, ",\"before\":{");
-        static const char *const keys[] = {"live_bytes", "live_count", "alloc_bytes", "alloc_count"};
-        for (size_t field = 0; field < 4; field++)
-            put_before(out, keys[field], before, u.profile.nsites, field);
-        rallo_buf_puts(out, "}}</script>\n<script>\n");
-        rallo_buf_puts(out, rallo_html_diff_js);
-        rallo_buf_puts(out, "</script>\n</body>\n</html>\n");
-    }
-    stack_union_free(&u);
-    mi_free(before);
+    rallo_buf_puts(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
+                        "<title>rallo diff: ");
+    rallo_buf_html_text(out, diff->new_path);
+    rallo_buf_puts(out, "</title>\n");
+    rallo_html_assets(out);
+    rallo_buf_puts(out, "</head>\n<body>\n<noscript>This diff draws its flame graph with JavaScript; "
+                        "`rallo diff` without -f html prints it as text.</noscript>\n"
+                        "<div id=\"rallo-app\"></div>\n<script type=\"application/json\" id=\"rallo-diff\">"
+                        "{\"version\":1,\"base\":\"");
+    rallo_html_json_string(out, diff->base_path);
+    rallo_buf_puts(out, "\",\"new\":\"");
+    rallo_html_json_string(out, diff->new_path);
+    rallo_buf_puts(out, "\",\"base_totals\":");
+    put_totals(out, &diff->base->totals);
+    rallo_buf_puts(out, ",\"new_totals\":");
+    put_totals(out, &diff->fresh->totals);
+    rallo_buf_puts(out, ",\"tree\":");
+    rallo_html_tree_json(&diff->u.profile, out);
+    rallo_buf_puts(out, ",\"before\":{");
+    static const char *const keys[] = {"live_bytes", "live_count", "alloc_bytes", "alloc_count"};
+    for (size_t field = 0; field < 4; field++)
+        put_before(out, keys[field], diff->sites, diff->count, field);
+    rallo_buf_puts(out, "}}</script>\n<script>\n");
+    rallo_buf_puts(out, rallo_html_diff_js);
+    rallo_buf_puts(out, "</script>\n</body>\n</html>\n");
     return out->failed ? -1 : 0;
 }

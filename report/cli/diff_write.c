@@ -25,14 +25,15 @@ static void write_text(const rallo_diff *diff, rallo_buf *out) {
         rallo_buf_puts(out, pass == 0 ? "\nwhat grew (live bytes):\n" : "\nwhat shrank (live bytes):\n");
         size_t shown = 0;
         for (size_t n = 0; n < diff->count && shown < 25; n++) {
-            const rallo_diff_site *site = &diff->sites[pass == 0 ? n : diff->count - 1 - n];
+            size_t i = pass == 0 ? n : diff->count - 1 - n;
+            const rallo_diff_site *site = &diff->sites[i];
             int64_t growth = rallo_diff_live_growth(site);
             if (pass == 0 ? growth <= 0 : growth >= 0)
                 continue;
             char name[768];
             rallo_buf_printf(out, "  %+14" PRId64 " B  %+9" PRId64 " blocks  %s\n", growth,
                              (int64_t)site->after.live_count - (int64_t)site->before.live_count,
-                             cli_site_name(site->profile, site->site, name, sizeof name));
+                             cli_site_name(&diff->u.profile, &diff->u.profile.sites[i], name, sizeof name));
             shown++;
         }
         if (shown == 0)
@@ -45,7 +46,7 @@ static void write_folded(const rallo_diff *diff, rallo_buf *out) {
     for (size_t i = 0; i < diff->count; i++) {
         int64_t growth = rallo_diff_live_growth(&diff->sites[i]);
         if (growth > 0)
-            rallo_buf_printf(out, "%s %" PRId64 "\n", diff->sites[i].key, growth);
+            rallo_buf_printf(out, "%s %" PRId64 "\n", diff->u.keys[i], growth);
     }
 }
 
@@ -64,7 +65,7 @@ static void write_json(const rallo_diff *diff, rallo_buf *out) {
                          (int64_t)site->after.live_count - (int64_t)site->before.live_count,
                          (int64_t)site->after.alloc_bytes - (int64_t)site->before.alloc_bytes,
                          (int64_t)site->after.alloc_count - (int64_t)site->before.alloc_count);
-        rallo_buf_json_string(out, site->key);
+        rallo_buf_json_string(out, diff->u.keys[i]);
         rallo_buf_puts(out, "\"}");
     }
     rallo_buf_puts(out, "]}\n");

@@ -34,11 +34,9 @@ static bool grow(void **array, size_t *cap, size_t need, size_t size) {
     return true;
 }
 
-static bool rehash(stack_union *u) {
-    size_t nslots = u->nslots ? u->nslots * 2 : 1024;
-    size_t *slots = mi_zalloc(nslots * sizeof *slots);
-    if (slots == NULL)
-        return false;
+/* Replaces the index by `slots` (nslots of them, zeroed, a power of two)
+ * holding every key. */
+static void index_keys(stack_union *u, size_t *slots, size_t nslots) {
     for (size_t i = 0; i < u->profile.nsites; i++) {
         size_t slot = key_hash(u->keys[i]) & (nslots - 1);
         while (slots[slot] != 0)
@@ -48,6 +46,14 @@ static bool rehash(stack_union *u) {
     mi_free(u->slots);
     u->slots = slots;
     u->nslots = nslots;
+}
+
+static bool rehash(stack_union *u) {
+    size_t nslots = u->nslots ? u->nslots * 2 : 1024;
+    size_t *slots = mi_zalloc(nslots * sizeof *slots);
+    if (slots == NULL)
+        return false;
+    index_keys(u, slots, nslots);
     return true;
 }
 
@@ -125,3 +131,38 @@ bool stack_union_add_mappings(stack_union *u, const rallo_profile *dump, size_t 
     return true;
 }
 
+bool stack_union_reorder(stack_union *u, const size_t *order) {
+    rallo_profile *p = &u->profile;
+    rallo_prof_site *sites = mi_malloc((p->nsites + 1) * sizeof *sites);
+    char **keys = mi_malloc((p->nsites + 1) * sizeof *keys);
+    rallo_prof_location *locations = mi_malloc((p->nlocations + 1) * sizeof *locations);
+    size_t nslots = u->nslots ? u->nslots : 1024;
+    size_t *slots = mi_zalloc(nslots * sizeof *slots);
+    if (sites == NULL || keys == NULL || locations == NULL || slots == NULL) {
+        mi_free(sites);
+        mi_free(keys);
+        mi_free(locations);
+        mi_free(slots);
+        return false;
+    }
+    size_t nlocations = 0;
+    for (size_t i = 0; i < p->nsites; i++) {
+        sites[i] = p->sites[order[i]];
+        keys[i] = u->keys[order[i]];
+        /* Every site has an index array of its own (stack_union_add): renumber it in place. */
+        for (uint32_t k = 0; k < sites[i].nlocations; k++) {
+            locations[nlocations] = p->locations[sites[i].locations[k]];
+            sites[i].locations[k] = (uint32_t)nlocations++;
+        }
+    }
+    mi_free(p->sites);
+    mi_free(u->keys);
+    mi_free(p->locations);
+    p->sites = sites;
+    u->keys = keys;
+    p->locations = locations;
+    u->cap_sites = p->nsites + 1;
+    u->cap_locations = p->nlocations + 1;
+    index_keys(u, slots, nslots);
+    return true;
+}

@@ -23,6 +23,12 @@ bool stack_union_add_mappings(stack_union *u, const rallo_profile *source, size_
 /* The union's index of a site of `source` (added with its values zero the
  * first time its stack is seen); SIZE_MAX when memory ran out. */
 size_t stack_union_add(stack_union *u, const rallo_profile *source, size_t mapping_base, const rallo_prof_site *site);
+/* Puts the sites in a new order (site i becomes the old site order[i]; order
+ * holds each index once) and renumbers the locations to follow it, as if the
+ * sites had been added in that order: writers walk locations in array order
+ * (the page's strings come out in site order). false: out of memory, nothing
+ * changed. */
+bool stack_union_reorder(stack_union *u, const size_t *order);
 void stack_union_free(stack_union *u);
 
 #endif
