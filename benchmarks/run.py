@@ -652,8 +652,15 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
             "%.2fx (goal <= 1.3x). Each tracked block carries a 16-byte header; the stack depot is reserved "
             "address space filled as stacks arrive." % (e_on["rss"] / 1024, e_mi["rss"] / 1024,
                                                          e_on["rss"] / e_mi["rss"]))
-    add("The depot's size: not readable from outside yet (`_rallo_depot_stats` is internal, no public accessor), "
-        "so not measured here.")
+    bench_on = e_on.get("bench") or {}
+    if "rallo_sites" in bench_on:
+        add("The depot after `mixed`: %s sites with %s frames in all, %.1f KiB of return addresses (8 bytes a "
+            "frame; the depot's own hash table and per-site records come on top, and its reservation is address "
+            "space, not RSS). Counted through `rallo_for_each_site`: the depot's own byte count "
+            "(`_rallo_depot_stats`) is not public." % (bench_on["rallo_sites"], bench_on["rallo_frames"],
+                                                       int(bench_on["rallo_frames"]) * 8 / 1024.0))
+    else:
+        add("The depot's size: not measured (no `rallo_for_each_site` in this librallo).")
     add("")
     add("## Callgrind: instructions per malloc+free pair")
     add("")

@@ -89,6 +89,22 @@ typedef void (*bench_totals_fn)(bench_rallo_totals *);
 
 static bench_rallo_totals bench_rallo_before;
 
+/* rallo_site as include/rallo.h gives it, for the depot's size. */
+typedef struct bench_rallo_site {
+    uint32_t site_id, depth;
+    const void *const *frames;
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes, live_count, live_bytes;
+} bench_rallo_site;
+typedef int (*bench_site_fn)(const bench_rallo_site *, void *);
+typedef int (*bench_for_each_site_fn)(bench_site_fn, void *);
+
+static int bench_site_visit(const bench_rallo_site *site, void *arg) {
+    uint64_t *sites_and_frames = arg;
+    sites_and_frames[0]++;
+    sites_and_frames[1] += site->depth;
+    return 0;
+}
+
 static inline bench_totals_fn bench_rallo_totals_fn(void) {
     return (bench_totals_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "rallo_get_totals");
 }
@@ -107,7 +123,7 @@ static inline void bench_begin(void) {
 static inline int bench_report(const char *name, int ok, uint64_t checksum) {
     bench_flush_counts();
     bench_totals_fn totals = bench_rallo_totals_fn();
-    char rallo[160] = "rallo=n/a";
+    char rallo[256] = "rallo=n/a";
     if (totals != NULL) {
         bench_rallo_totals after;
         totals(&after);
@@ -115,6 +131,15 @@ static inline int bench_report(const char *name, int ok, uint64_t checksum) {
                  (unsigned long long)(after.alloc_count - bench_rallo_before.alloc_count),
                  (unsigned long long)(after.alloc_bytes - bench_rallo_before.alloc_bytes),
                  (unsigned long long)(after.untracked_count - bench_rallo_before.untracked_count));
+        /* The depot's payload: sites that counted something and their frames. */
+        bench_for_each_site_fn for_each =
+            (bench_for_each_site_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "rallo_for_each_site");
+        uint64_t sites_and_frames[2] = {0, 0};
+        if (for_each != NULL && for_each(bench_site_visit, sites_and_frames) >= 0) {
+            size_t used = strlen(rallo);
+            snprintf(rallo + used, sizeof rallo - used, " rallo_sites=%llu rallo_frames=%llu",
+                     (unsigned long long)sites_and_frames[0], (unsigned long long)sites_and_frames[1]);
+        }
     }
     printf("BENCH name=%s ok=%d checksum=%016llx allocs=%llu bytes=%llu frees=%llu %s\n", name, ok,
            (unsigned long long)checksum, (unsigned long long)atomic_load(&bench_total_allocs),
