@@ -1,6 +1,9 @@
-/* format.c - the five report formats by name and by file extension, and the
- * one dispatch every report path (dumps, HTTP, the CLI) writes through. */
+/* format.c - the five report formats by name and by file extension, the
+ * one dispatch every report path (dumps, HTTP, the CLI) writes through, and
+ * the human form of byte counts every text output shares. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "writers.h"
@@ -72,6 +75,21 @@ const char *rallo_format_name(rallo_format format) {
 
 const char *rallo_format_extension(rallo_format format) {
     return (unsigned)format < RALLO_FORMAT_COUNT ? formats[format].extension : "out";
+}
+
+const char *rallo_format_bytes(uint64_t bytes, char *text, size_t size) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = (double)bytes;
+    unsigned unit = 0;
+    while (value >= 1024.0 && unit < 4) {
+        value /= 1024.0;
+        unit++;
+    }
+    if (unit == 0)
+        snprintf(text, size, "%" PRIu64 " B", bytes);
+    else
+        snprintf(text, size, "%.1f %s", value, units[unit]);
+    return text;
 }
 
 int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo_buf *out) {

@@ -13,18 +13,13 @@
 #define TOP_SITES 10
 #define STACK_FRAMES 5
 
+/* The exact count, then the human form when it says something more. */
 static void text_size(rallo_buf *out, uint64_t bytes) {
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = (double)bytes;
-    int unit = 0;
-    while (value >= 1024 && unit < 4) {
-        value /= 1024;
-        unit++;
+    rallo_buf_printf(out, "%" PRIu64 " B", bytes);
+    if (bytes >= 1024) {
+        char human[32];
+        rallo_buf_printf(out, " (%s)", rallo_format_bytes(bytes, human, sizeof human));
     }
-    if (unit == 0)
-        rallo_buf_printf(out, "%" PRIu64 " B", bytes);
-    else
-        rallo_buf_printf(out, "%" PRIu64 " B (%.1f %s)", bytes, value, units[unit]);
 }
 
 static const char *path_basename(const char *path) {

@@ -23,6 +23,9 @@ bool rallo_format_from_path(const char *path, rallo_format *out);
 const char *rallo_format_name(rallo_format format);
 /* The dump file extension: "html" "pb.gz" "folded" "txt" "json". */
 const char *rallo_format_extension(rallo_format format);
+/* A byte count as a person reads it, "1023 B", "1.5 MiB" (one decimal,
+ * binary units up to TiB), in text; returns text. */
+const char *rallo_format_bytes(uint64_t bytes, char *text, size_t size);
 
 /* Each returns 0, or -1 when the buffer failed (out of memory). */
 int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo_buf *out);

@@ -24,8 +24,6 @@ char *cli_read_file(const char *path, size_t *len);
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize);
 /* Writes buf to path ("-" or NULL: stdout); -1 after an error line. */
 int cli_write_output(const char *path, const rallo_buf *buf);
-/* The human forms of byte counts: "1.5 MiB". */
-const char *cli_bytes(unsigned long long bytes, char *text, size_t size);
 /* The name a site is shown by: its first symbolized frame that is not an
  * allocator entry point, else module+offset. */
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size);

@@ -139,21 +139,6 @@ int cli_write_output(const char *path, const rallo_buf *buf) {
     return 0;
 }
 
-const char *cli_bytes(unsigned long long bytes, char *text, size_t size) {
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = (double)bytes;
-    unsigned unit = 0;
-    while (value >= 1024.0 && unit < 4) {
-        value /= 1024.0;
-        unit++;
-    }
-    if (unit == 0)
-        snprintf(text, size, "%llu B", bytes);
-    else
-        snprintf(text, size, "%.1f %s", value, units[unit]);
-    return text;
-}
-
 static const char *base_name(const char *path) {
     const char *slash = path ? strrchr(path, '/') : NULL;
     return slash ? slash + 1 : path;

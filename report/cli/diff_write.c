@@ -9,7 +9,7 @@
 static void signed_bytes(rallo_buf *out, int64_t delta) {
     char text[32];
     rallo_buf_printf(out, "%c%s", delta < 0 ? '-' : '+',
-                     cli_bytes((unsigned long long)(delta < 0 ? -delta : delta), text, sizeof text));
+                     rallo_format_bytes((uint64_t)(delta < 0 ? -delta : delta), text, sizeof text));
 }
 
 static void write_text(const rallo_diff *diff, rallo_buf *out) {

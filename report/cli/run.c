@@ -120,8 +120,9 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
     char a[32], b[32], c[32];
     const rallo_totals *totals = &profile.totals;
     fprintf(stderr, "rallo: %s allocated %s in %llu blocks; peak live %s; live at exit %s in %llu blocks\n", program,
-            cli_bytes(totals->alloc_bytes, a, sizeof a), (unsigned long long)totals->alloc_count,
-            cli_bytes(totals->peak_live_bytes, b, sizeof b), cli_bytes(totals->live_bytes, c, sizeof c),
+            rallo_format_bytes(totals->alloc_bytes, a, sizeof a), (unsigned long long)totals->alloc_count,
+            rallo_format_bytes(totals->peak_live_bytes, b, sizeof b),
+            rallo_format_bytes(totals->live_bytes, c, sizeof c),
             (unsigned long long)totals->live_count);
     if (profile.sample_interval > 1)
         fprintf(stderr, "rallo: sampled every %llu bytes on average: figures are estimates\n",
@@ -152,7 +153,7 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
         const rallo_prof_site *site = &profile.sites[top[i]];
         char name[768];
         fprintf(stderr, "  %10s  %8llu blocks  %s\n",
-                cli_bytes(by_live ? site->live_bytes : site->alloc_bytes, a, sizeof a),
+                rallo_format_bytes(by_live ? site->live_bytes : site->alloc_bytes, a, sizeof a),
                 (unsigned long long)(by_live ? site->live_count : site->alloc_count),
                 cli_site_name(&profile, site, name, sizeof name));
     }
