@@ -15,6 +15,10 @@
 #define rallo_likely(x) __builtin_expect(!!(x), 1)
 #define rallo_unlikely(x) __builtin_expect(!!(x), 0)
 #define rallo_internal __attribute__((visibility("hidden")))
+/* Hidden from programs in spirit, but exported: librallo-report.so (report/,
+ * loaded on demand so that librallo itself needs nothing but mimalloc and libc)
+ * calls these. Not part of the API: names may change between versions. */
+#define rallo_report_api __attribute__((visibility("default")))
 #define rallo_noinline __attribute__((noinline))
 
 /* Site ids: 0 is "no site"; 1 collects stacks that found the depot full. */
@@ -27,8 +31,8 @@
 
 /* Guards the allocator's choice between the untracked and the tracked path:
  * one relaxed load of it is all the untracked path pays. */
-extern _Atomic int _rallo_tracking_on rallo_internal;
-void _rallo_tracking_set(bool on) rallo_internal;
+extern _Atomic int _rallo_tracking_on rallo_report_api;
+void _rallo_tracking_set(bool on) rallo_report_api;
 
 /* ---- configuration (options.c): read once at load, bad values ignored ---- */
 typedef struct rallo_options {
@@ -49,11 +53,11 @@ extern rallo_options _rallo_options rallo_internal;
 void _rallo_options_load(void) rallo_internal;
 /* Parses an unsigned size with an optional k/m/g/t suffix (powers of 1024).
  * Returns false, leaving *out alone, on anything else. */
-bool _rallo_parse_size(const char *text, uint64_t *out) rallo_internal;
+bool _rallo_parse_size(const char *text, uint64_t *out) rallo_report_api;
 /* getenv that ignores the environment of set-uid/set-gid processes. */
-const char *_rallo_getenv(const char *name) rallo_internal;
+const char *_rallo_getenv(const char *name) rallo_report_api;
 /* One line on stderr, without allocating: "rallo: <message>\n". */
-void _rallo_warn(const char *fmt, ...) rallo_internal __attribute__((format(printf, 1, 2)));
+void _rallo_warn(const char *fmt, ...) rallo_report_api __attribute__((format(printf, 1, 2)));
 
 /* ---- the per-thread guard (thread.c) ----
  * Set while rallo works on this thread (tracking an allocation, dumping): any
@@ -70,7 +74,7 @@ typedef struct rallo_thread_state {
     struct rallo_shard *shard; /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes; /* not yet added to the process-wide live figure */
 } rallo_thread_state;
-extern __thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec"))) rallo_internal;
+extern __thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec"))) rallo_report_api;
 
 static inline bool _rallo_guard_enter(void) {
     return _rallo_thread.guard++ == 0;
@@ -122,8 +126,8 @@ void _rallo_unwind_init(void) rallo_internal;
  * Reads only inside [stack_lo, stack_hi) of this thread. */
 uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) rallo_internal;
 /* The frames of a site: leaf first; NULL/0 for an unknown id. */
-const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_internal;
-uint32_t _rallo_site_count(void) rallo_internal; /* one past the highest site id */
+const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_report_api;
+uint32_t _rallo_site_count(void) rallo_report_api; /* one past the highest site id */
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) rallo_internal;
 typedef struct rallo_depot_stats {
     uint32_t sites, max_sites; /* distinct stacks stored, and the limit */
@@ -153,8 +157,8 @@ typedef struct rallo_site_sums {
 void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) rallo_internal;
 /* Copies every site's sums into out[0..n) (out[i] is site i); returns how many
  * sites were copied. The caller owns `out`. */
-uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) rallo_internal;
-uint64_t _rallo_peak_live_bytes(void) rallo_internal;
+uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) rallo_report_api;
+uint64_t _rallo_peak_live_bytes(void) rallo_report_api;
 /* A lock the census and snapshots take against fork, and the atfork handlers. */
 void _rallo_counters_atfork_prepare(void) rallo_internal;
 void _rallo_counters_atfork_parent(void) rallo_internal;
@@ -174,6 +178,6 @@ void _rallo_peak_note(uint64_t live_bytes) rallo_internal; /* from live_bytes_fl
 /* Copies live bytes per site at the recorded peak into out[0..n) (out[i] is
  * site i), zeroing the rest; *at_peak: the process-wide live bytes then.
  * Returns how many sites the peak copy covers (0: none taken yet). */
-uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) rallo_internal;
+uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) rallo_report_api;
 
 #endif

@@ -111,7 +111,7 @@ int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set fo
     return rc;
 }
 
-rallo_export int rallo_dump(const char *path, const char *format_name) {
+rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
     if (path == NULL || path[0] == '\0') {
         _rallo_warn("rallo_dump: no path given");
         errno = EINVAL;

@@ -144,7 +144,7 @@ static void dump_signal_handler(int signo) {
     errno = saved;
 }
 
-rallo_export int rallo_dump_every(double seconds, const char *dir, const char *formats) {
+rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const char *formats) {
     if (isnan(seconds)) {
         errno = EINVAL;
         return -1;

@@ -45,7 +45,8 @@ static char **find_entry(const char *prefix) {
 static void unpreload(void) {
     Dl_info self;
     struct stat us;
-    if (dladdr((void *)unpreload, &self) == 0 || self.dli_fname == NULL || stat(self.dli_fname, &us) != 0)
+    /* librallo's own file (this code lives in librallo-report.so, loaded beside it). */
+    if (dladdr((void *)&rallo_enable, &self) == 0 || self.dli_fname == NULL || stat(self.dli_fname, &us) != 0)
         return;
     char **slot = find_entry("LD_PRELOAD=");
     if (slot == NULL)

@@ -1,0 +1,113 @@
+/* loader.c - what librallo itself carries of report/: the public dump calls,
+ * which load librallo-report.so (installed beside librallo) on first use, and a
+ * constructor that loads it at start-up when the environment asks for dumps,
+ * the HTTP endpoint, the toggle signal or no-follow. report/ lives in its own
+ * library so that libdw, zlib, protobuf-c and libmicrohttpd (with gnutls behind
+ * it) are mapped only into processes that report, not into every process that
+ * only wants rallo's malloc. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../tracking/tracking.h"
+
+#define REPORT_LIBRARY "librallo-report.so"
+
+typedef int (*report_dump_fn)(const char *path, const char *format);
+typedef int (*report_dump_every_fn)(double seconds, const char *dir, const char *formats);
+
+/* Found at load, while the path librallo was loaded by still means what it
+ * meant (a relative LD_PRELOAD path breaks once the program changes directory). */
+static char report_library_path[PATH_MAX];
+/* Guards loading the library; a failed load is tried again on the next call
+ * (it fails when memory is exhausted, and may work once there is room). */
+static pthread_mutex_t report_load_lock = PTHREAD_MUTEX_INITIALIZER;
+static report_dump_fn report_dump;
+static report_dump_every_fn report_dump_every;
+static _Atomic bool report_loaded;
+
+static void report_library_locate(void) {
+    Dl_info self;
+    char librallo[PATH_MAX];
+    if (dladdr((void *)&report_library_locate, &self) == 0 || self.dli_fname == NULL ||
+        realpath(self.dli_fname, librallo) == NULL)
+        return;
+    char *slash = strrchr(librallo, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - librallo) + 1 : 0;
+    if (dir_len + sizeof REPORT_LIBRARY > sizeof report_library_path)
+        return;
+    memcpy(report_library_path, librallo, dir_len);
+    memcpy(report_library_path + dir_len, REPORT_LIBRARY, sizeof REPORT_LIBRARY);
+}
+
+static void report_load(void) {
+    /* dlopen and the library's constructors allocate: rallo's own memory. */
+    _rallo_guard_enter();
+    if (report_library_path[0] == '\0') {
+        _rallo_warn("cannot tell where librallo is installed: no reports");
+        errno = ENOENT;
+    } else {
+        void *library = dlopen(report_library_path, RTLD_NOW | RTLD_LOCAL);
+        if (library == NULL) {
+            int missing = access(report_library_path, R_OK) != 0;
+            _rallo_warn("cannot load %s: no reports", dlerror());
+            errno = missing ? ENOENT : ENOMEM;
+        } else {
+            report_dump = (report_dump_fn)dlsym(library, "_rallo_report_dump");
+            report_dump_every = (report_dump_every_fn)dlsym(library, "_rallo_report_dump_every");
+            if (report_dump == NULL || report_dump_every == NULL) {
+                _rallo_warn("%s is not the one this librallo was built with: no reports", report_library_path);
+                errno = ENOSYS;
+            } else {
+                atomic_store_explicit(&report_loaded, true, memory_order_release);
+            }
+        }
+    }
+    _rallo_guard_leave();
+}
+
+static bool report_ready(void) {
+    if (rallo_likely(atomic_load_explicit(&report_loaded, memory_order_acquire)))
+        return true;
+    pthread_mutex_lock(&report_load_lock);
+    if (!atomic_load_explicit(&report_loaded, memory_order_relaxed))
+        report_load();
+    int error = errno;
+    pthread_mutex_unlock(&report_load_lock);
+    errno = error;
+    return atomic_load_explicit(&report_loaded, memory_order_acquire);
+}
+
+static void report_loader_atfork_child(void) {
+    /* A fork while another thread was loading: that thread is gone. */
+    pthread_mutex_init(&report_load_lock, NULL);
+}
+
+__attribute__((visibility("default"))) int rallo_dump(const char *path, const char *format) {
+    return report_ready() ? report_dump(path, format) : -1;
+}
+
+__attribute__((visibility("default"))) int rallo_dump_every(double seconds, const char *dir, const char *formats) {
+    return report_ready() ? report_dump_every(seconds, dir, formats) : -1;
+}
+
+/* After init.c's (101): the tracking options are read and tracking may be on. */
+__attribute__((constructor(150))) static void report_loader_load(void) {
+    report_library_locate();
+    pthread_atfork(NULL, NULL, report_loader_atfork_child);
+    static const char *const wants_report[] = {"RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT", "RALLO_DUMP_SIGNAL",
+                                               "RALLO_DUMP_DIR",      "RALLO_DUMP_FORMATS", "RALLO_HTTP",
+                                               "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
+    for (size_t i = 0; i < sizeof wants_report / sizeof wants_report[0]; i++) {
+        const char *value = _rallo_getenv(wants_report[i]);
+        if (value != NULL && value[0] != '\0') {
+            report_ready();
+            return;
+        }
+    }
+}
