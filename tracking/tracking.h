@@ -31,7 +31,7 @@
 
 /* Guards the allocator's choice between the untracked and the tracked path:
  * one relaxed load of it is all the untracked path pays. */
-extern _Atomic int _rallo_tracking_on rallo_report_api;
+extern _Atomic int _rallo_tracking_on rallo_internal;
 void _rallo_tracking_set(bool on) rallo_report_api;
 
 /* ---- configuration (options.c): read once at load, bad values ignored ---- */

@@ -12,7 +12,7 @@
 
 static void toggle_handler(int signo) {
     (void)signo;
-    _rallo_tracking_set(atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) == 0);
+    _rallo_tracking_set(!rallo_is_enabled()); /* both a single atomic access */
 }
 
 /* After init.c's constructor (101): the arena and options are set up. */
