@@ -29,6 +29,7 @@
 #include <mimalloc.h>
 
 #include "html.h"
+#include "writers.h"
 
 enum { NODE_MIXED_LINES = 1, NODE_INLINED = 2, NODE_UNSYMBOLIZED = 4 };
 #define NONE UINT32_MAX
@@ -333,25 +334,15 @@ static void put_string_value(rallo_buf *out, const char *text) {
 }
 
 static void put_meta(const rallo_profile *p, rallo_buf *out) {
-    const rallo_totals *t = &p->totals;
-    const rallo_untracked *u = &p->untracked;
     rallo_buf_printf(out, "\"meta\":{\"pid\":%d,\"program\":", (int)p->pid);
     put_string_value(out, p->program);
     rallo_buf_printf(out, ",\"time_unix_ms\":%llu,\"sample_interval\":%llu,",
                      (unsigned long long)(p->time_unix_ns / 1000000), (unsigned long long)p->sample_interval);
-    rallo_buf_printf(out,
-                     "\"totals\":{\"alloc_count\":%llu,\"alloc_bytes\":%llu,\"free_count\":%llu,\"free_bytes\":%llu,"
-                     "\"live_count\":%llu,\"live_bytes\":%llu,\"peak_live_bytes\":%llu,\"untracked_count\":%llu},",
-                     (unsigned long long)t->alloc_count, (unsigned long long)t->alloc_bytes,
-                     (unsigned long long)t->free_count, (unsigned long long)t->free_bytes,
-                     (unsigned long long)t->live_count, (unsigned long long)t->live_bytes,
-                     (unsigned long long)t->peak_live_bytes, (unsigned long long)t->untracked_count);
-    rallo_buf_printf(out,
-                     "\"untracked\":{\"arena_full\":%llu,\"no_arena\":%llu,\"alignment\":%llu,\"too_large\":%llu,"
-                     "\"thread_exiting\":%llu,\"bad_header\":%llu}}",
-                     (unsigned long long)u->arena_full, (unsigned long long)u->no_arena,
-                     (unsigned long long)u->alignment, (unsigned long long)u->too_large,
-                     (unsigned long long)u->thread_exiting, (unsigned long long)u->bad_header);
+    rallo_buf_puts(out, "\"totals\":");
+    rallo_json_totals(out, &p->totals);
+    rallo_buf_puts(out, ",\"untracked\":");
+    rallo_json_untracked(out, &p->untracked);
+    rallo_buf_putc(out, '}');
 }
 
 #define PUT_NODE_ARRAY(key, expr)                                                                                      \

@@ -60,18 +60,18 @@ static void json_frames(rallo_buf *out, const rallo_profile *profile, const rall
     rallo_buf_putc(out, ']');
 }
 
-static void json_totals(rallo_buf *out, const rallo_totals *t) {
+void rallo_json_totals(rallo_buf *out, const rallo_totals *t) {
     rallo_buf_printf(out,
-                     "\"totals\":{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
+                     "{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
                      ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
                      ",\"peak_live_bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64 "}",
                      t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
                      t->peak_live_bytes, t->untracked_count);
 }
 
-static void json_untracked(rallo_buf *out, const rallo_untracked *u) {
+void rallo_json_untracked(rallo_buf *out, const rallo_untracked *u) {
     rallo_buf_printf(out,
-                     "\"untracked\":{\"arena_full\":%" PRIu64 ",\"no_arena\":%" PRIu64 ",\"alignment\":%" PRIu64
+                     "{\"arena_full\":%" PRIu64 ",\"no_arena\":%" PRIu64 ",\"alignment\":%" PRIu64
                      ",\"too_large\":%" PRIu64 ",\"thread_exiting\":%" PRIu64 ",\"bad_header\":%" PRIu64 "}",
                      u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
 }
@@ -97,9 +97,10 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
                      profile->pid, profile->sample_interval, profile->time_unix_ns);
     json_string_or_null(out, profile->program);
     rallo_buf_puts(out, ",\n");
-    json_totals(out, &profile->totals);
-    rallo_buf_puts(out, ",\n");
-    json_untracked(out, &profile->untracked);
+    rallo_buf_puts(out, "\"totals\":");
+    rallo_json_totals(out, &profile->totals);
+    rallo_buf_puts(out, ",\n\"untracked\":");
+    rallo_json_untracked(out, &profile->untracked);
     rallo_buf_puts(out, ",\n\"sites\":[");
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *s = &profile->sites[i];

@@ -40,6 +40,10 @@ enum { RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_LIVE_COUNT, RALLO_METRIC_ALLOC_BYTE
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric);
 int rallo_write_text(const rallo_profile *profile, rallo_buf *out);
 int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
+/* The totals and the untracked counts as JSON objects, in the one form the
+ * JSON report, the flame graph page's meta and the timeline share. */
+void rallo_json_totals(rallo_buf *out, const rallo_totals *totals);
+void rallo_json_untracked(rallo_buf *out, const rallo_untracked *untracked);
 
 /* ---- a profile's memory (profile.c): one bump arena, freed at once ---- */
 void rallo_profile_init(rallo_profile *profile);

@@ -135,15 +135,6 @@ static int choose_pid(const char *dir, const dump_list *list, int wanted, size_t
     return 0;
 }
 
-static void put_totals(rallo_buf *out, const rallo_totals *t) {
-    rallo_buf_printf(out,
-                     "{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
-                     ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
-                     ",\"peak_live_bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64 "}",
-                     t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
-                     t->peak_live_bytes, t->untracked_count);
-}
-
 /* The union of the dumps' sites, and each one's largest live bytes. */
 typedef struct timeline {
     stack_union u;
@@ -181,7 +172,7 @@ static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const 
     rallo_buf_puts(out, "\",\"file\":\"");
     rallo_html_json_string(out, name ? name + 1 : file->path);
     rallo_buf_printf(out, "\",\"time_unix_ms\":%" PRIu64 ",\"totals\":", dump->time_unix_ns / 1000000);
-    put_totals(out, &dump->totals);
+    rallo_json_totals(out, &dump->totals);
     rallo_buf_puts(out, ",\"values\":[");
     bool comma = false;
     for (size_t i = 0; i < dump->nsites; i++) {
