@@ -1,6 +1,7 @@
 /* format.c - the five report formats by name and by file extension, the
  * one dispatch every report path (dumps, HTTP, the CLI) writes through, and
- * the human form of byte counts every text output shares. */
+ * what every output shows alike: the human form of byte counts, the module and
+ * offset of a frame without a symbol. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -90,6 +91,19 @@ const char *rallo_format_bytes(uint64_t bytes, char *text, size_t size) {
     else
         snprintf(text, size, "%.1f %s", value, units[unit]);
     return text;
+}
+
+const char *rallo_location_module(const rallo_profile *profile, const rallo_prof_location *location,
+                                  uint64_t *offset) {
+    if (location->mapping == RALLO_NO_MAPPING || location->mapping >= profile->nmappings) {
+        *offset = location->address;
+        return NULL;
+    }
+    const rallo_prof_mapping *mapping = &profile->mappings[location->mapping];
+    *offset = location->address - mapping->start + mapping->file_offset;
+    const char *path = mapping->path != NULL ? mapping->path : "?";
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
 }
 
 int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo_buf *out) {

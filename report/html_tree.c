@@ -158,16 +158,14 @@ static uint32_t unsymbolized_name(tree_builder *b, const rallo_profile *p, const
     char text[512];
     static const char hex[] = "0123456789abcdef";
     size_t len = 0;
-    uint64_t value = loc->address;
-    if (loc->mapping != RALLO_NO_MAPPING && loc->mapping < p->nmappings) {
-        const rallo_prof_mapping *m = &p->mappings[loc->mapping];
-        const char *base = path_basename(m->path ? m->path : "?");
-        len = strlen(base);
+    uint64_t value;
+    const char *module = rallo_location_module(p, loc, &value);
+    if (module != NULL) {
+        len = strlen(module);
         if (len > sizeof text - 32)
             len = sizeof text - 32;
-        memcpy(text, base, len);
+        memcpy(text, module, len);
         text[len++] = '+';
-        value = loc->address - m->start + m->file_offset;
     }
     text[len++] = '0';
     text[len++] = 'x';

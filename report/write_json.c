@@ -8,7 +8,6 @@
  * (innermost first, all with the same "addr"). "addr" is a hex string; a frame
  * with no symbol has "function": "module+0xOFFSET" and "file": null, "line": 0. */
 #include <inttypes.h>
-#include <string.h>
 
 #include "writers.h"
 
@@ -22,20 +21,15 @@ static void json_string_or_null(rallo_buf *out, const char *text) {
     rallo_buf_putc(out, '"');
 }
 
-static const char *path_basename(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash != NULL ? slash + 1 : path;
-}
-
 static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location) {
+    uint64_t offset;
+    const char *module = rallo_location_module(profile, location, &offset);
     rallo_buf_putc(out, '"');
-    if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
-        const rallo_prof_mapping *mapping = &profile->mappings[location->mapping];
-        rallo_buf_json_string(out, path_basename(mapping->path != NULL ? mapping->path : "?"));
-        rallo_buf_printf(out, "+0x%" PRIx64 "\"", location->address - mapping->start + mapping->file_offset);
-    } else {
-        rallo_buf_printf(out, "0x%" PRIx64 "\"", location->address);
+    if (module != NULL) {
+        rallo_buf_json_string(out, module);
+        rallo_buf_putc(out, '+');
     }
+    rallo_buf_printf(out, "0x%" PRIx64 "\"", offset);
 }
 
 static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {

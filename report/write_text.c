@@ -5,7 +5,6 @@
  * frames as "function (file:line)". Exact byte figures come first on each
  * line, a human-readable size after them. */
 #include <inttypes.h>
-#include <string.h>
 #include <time.h>
 
 #include "writers.h"
@@ -22,23 +21,16 @@ static void text_size(rallo_buf *out, uint64_t bytes) {
     }
 }
 
-static const char *path_basename(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash != NULL ? slash + 1 : path;
-}
-
 /* One frame per line, innermost first, at most `left` of them. */
 static void text_location(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location,
                           uint32_t *left) {
     if (location->nlines == 0) {
-        rallo_buf_puts(out, "        ");
-        if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
-            const rallo_prof_mapping *m = &profile->mappings[location->mapping];
-            rallo_buf_printf(out, "%s+0x%" PRIx64 "\n", path_basename(m->path != NULL ? m->path : "?"),
-                             location->address - m->start + m->file_offset);
-        } else {
-            rallo_buf_printf(out, "0x%" PRIx64 "\n", location->address);
-        }
+        uint64_t offset;
+        const char *module = rallo_location_module(profile, location, &offset);
+        if (module != NULL)
+            rallo_buf_printf(out, "        %s+0x%" PRIx64 "\n", module, offset);
+        else
+            rallo_buf_printf(out, "        0x%" PRIx64 "\n", offset);
         (*left)--;
         return;
     }

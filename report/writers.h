@@ -26,6 +26,12 @@ const char *rallo_format_extension(rallo_format format);
 /* A byte count as a person reads it, "1023 B", "1.5 MiB" (one decimal,
  * binary units up to TiB), in text; returns text. */
 const char *rallo_format_bytes(uint64_t bytes, char *text, size_t size);
+/* Where a frame without a symbol lies, which every writer shows as
+ * "module+0xOFFSET": returns its module's file name (the base name; "?" when
+ * the mapping has none) with *offset its offset in that file, or NULL with
+ * *offset the bare address when it lies in no known mapping ("0xADDRESS"). */
+const char *rallo_location_module(const rallo_profile *profile, const rallo_prof_location *location,
+                                  uint64_t *offset);
 
 /* Each returns 0, or -1 when the buffer failed (out of memory). */
 int rallo_write_profile(const rallo_profile *profile, rallo_format format, rallo_buf *out);

@@ -1,6 +1,7 @@
 /* common.c - the helpers every subcommand of `rallo` shares. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,13 +154,12 @@ static void frame_name(const rallo_profile *profile, const rallo_prof_location *
             snprintf(text, size, "%s", line->function);
         return;
     }
-    if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
-        const rallo_prof_mapping *mapping = &profile->mappings[location->mapping];
-        snprintf(text, size, "%s+0x%llx", base_name(mapping->path) ? base_name(mapping->path) : "?",
-                 (unsigned long long)(location->address - mapping->start + mapping->file_offset));
-        return;
-    }
-    snprintf(text, size, "0x%llx", (unsigned long long)location->address);
+    uint64_t offset;
+    const char *module = rallo_location_module(profile, location, &offset);
+    if (module != NULL)
+        snprintf(text, size, "%s+0x%" PRIx64, module, offset);
+    else
+        snprintf(text, size, "0x%" PRIx64, offset);
 }
 
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size) {
