@@ -506,15 +506,8 @@ static bool read_comments(reader *r) {
         out->sample_interval = pb->period > 1 ? (uint64_t)pb->period : 0;
     if (!have_totals) {
         rallo_totals *t = &out->totals;
-        for (size_t i = 0; i < out->nsites; i++) {
-            const rallo_prof_site *s = &out->sites[i];
-            t->alloc_count += s->alloc_count;
-            t->alloc_bytes += s->alloc_bytes;
-            t->free_count += s->free_count;
-            t->free_bytes += s->free_bytes;
-            t->live_count += s->live_count;
-            t->live_bytes += s->live_bytes;
-        }
+        for (size_t i = 0; i < out->nsites; i++)
+            rallo_totals_add_site(t, &out->sites[i]);
         t->peak_live_bytes = t->live_bytes; /* the best a foreign profile says */
     }
     /* pprof puts the main binary's mapping first. */

@@ -209,12 +209,7 @@ static int sites_capture(rallo_profile *profile) {
         for (uint32_t f = 0; f < depth; f++)
             if (pcs[f] != 0)
                 site->locations[site->nlocations++] = location_intern(profile, &index, pcs[f]);
-        totals->alloc_count += site->alloc_count;
-        totals->alloc_bytes += site->alloc_bytes;
-        totals->free_count += site->free_count;
-        totals->free_bytes += site->free_bytes;
-        totals->live_count += site->live_count;
-        totals->live_bytes += site->live_bytes;
+        rallo_totals_add_site(totals, site);
     }
     totals->peak_live_bytes = _rallo_peak_live_bytes();
     if (totals->peak_live_bytes < totals->live_bytes)
