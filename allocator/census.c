@@ -30,7 +30,7 @@ static bool census_visit(const mi_heap_t *heap, const mi_heap_area_t *area, void
     if (!_rallo_block_at_start(block, &found) || found.site_id >= walk->site_count)
         return true;
     uint64_t count_fp, bytes;
-    _rallo_weight(found.epoch, found.size, &count_fp, &bytes);
+    _rallo_weight_of(found.epoch, found.size, &count_fp, &bytes);
     walk->sites[found.site_id].live_count_fp += count_fp;
     walk->sites[found.site_id].live_bytes += bytes;
     return true;

@@ -148,6 +148,9 @@ static void live_bytes_flush(rallo_thread_state *thread) {
     int64_t pending = thread->pending_live_bytes;
     thread->pending_live_bytes = 0;
     int64_t now = atomic_fetch_add_explicit(&live_bytes_flushed, pending, memory_order_relaxed) + pending;
+    /* The next batch: read here, not on every allocation, where it would pull
+     * the shared line into every thread's cache again and again. */
+    thread->live_flush_limit = now >> 8 > 4096 ? now >> 8 : 4096;
     if (now <= 0)
         return;
     uint64_t peak = atomic_load_explicit(&live_bytes_peak, memory_order_relaxed);
@@ -164,16 +167,14 @@ static void live_bytes_flush(rallo_thread_state *thread) {
  * (threads / 256) of the truth. */
 static inline void live_bytes_add(rallo_thread_state *thread, int64_t delta) {
     thread->pending_live_bytes += delta;
-    int64_t limit = atomic_load_explicit(&live_bytes_flushed, memory_order_relaxed) >> 8;
-    if (limit < 4096)
-        limit = 4096;
+    int64_t limit = thread->live_flush_limit;
     if (thread->pending_live_bytes > limit || thread->pending_live_bytes < -limit)
         live_bytes_flush(thread);
 }
 
 void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
-    _rallo_weight(epoch, size, &count_fp, &bytes);
+    _rallo_weight_of(epoch, size, &count_fp, &bytes);
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);
     site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
@@ -189,7 +190,7 @@ void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
 
 void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
-    _rallo_weight(epoch, size, &count_fp, &bytes);
+    _rallo_weight_of(epoch, size, &count_fp, &bytes);
     rallo_thread_state *thread = &_rallo_thread;
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);

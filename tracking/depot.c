@@ -66,16 +66,20 @@ bool _rallo_depot_init(void) {
 }
 
 static inline uint64_t depot_hash(const uintptr_t *pcs, uint32_t depth) {
-    uint64_t hash = 0x84222325cbf29ce4ull ^ depth;
-    for (uint32_t i = 0; i < depth; i++) {
-        hash = (hash ^ pcs[i]) * 0x9E3779B97F4A7C15ull;
-        hash ^= hash >> 32;
-    }
-    return hash;
+    uint64_t hash = RALLO_STACK_HASH_SEED;
+    for (uint32_t i = 0; i < depth; i++)
+        hash = _rallo_stack_hash_step(hash, pcs[i]);
+    return _rallo_stack_hash_finish(hash, depth);
 }
 
 static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
-    return record->hash == hash && record->depth == depth && memcmp(record->pcs, pcs, depth * sizeof(uintptr_t)) == 0;
+    if (record->hash != hash || record->depth != depth)
+        return false;
+    /* Inline, not memcmp: stacks are short and this runs on every tracked call. */
+    for (uint32_t i = 0; i < depth; i++)
+        if (record->pcs[i] != pcs[i])
+            return false;
+    return true;
 }
 
 static uint32_t depot_overflow(void) {
@@ -117,9 +121,12 @@ static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const 
 }
 
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) {
+    return _rallo_depot_intern_hashed(pcs, depth, depot_hash(pcs, depth));
+}
+
+uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
     if (rallo_unlikely(depot_pool == NULL))
         return RALLO_SITE_OTHER;
-    uint64_t hash = depot_hash(pcs, depth);
     uint64_t slot = hash & depot_table_mask;
     for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
         uint32_t site_id = atomic_load_explicit(&depot_table[slot], memory_order_acquire);

@@ -73,6 +73,7 @@ typedef struct rallo_thread_state {
     uint64_t rng;
     struct rallo_shard *shard; /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes; /* not yet added to the process-wide live figure */
+    int64_t live_flush_limit;   /* flush pending_live_bytes past this (set at each flush) */
 } rallo_thread_state;
 extern __thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec"))) rallo_report_api;
 
@@ -129,6 +130,23 @@ uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) rallo_inter
 const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_report_api;
 uint32_t _rallo_site_count(void) rallo_report_api; /* one past the highest site id */
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) rallo_internal;
+/* The same, with the stack's hash already computed (by the unwinder, as it
+ * walks) with the steps below. */
+uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64_t hash) rallo_internal;
+#define RALLO_STACK_HASH_SEED 0x84222325cbf29ce4ull
+/* Two instructions a frame while walking; the finish mixes every bit into
+ * every other (a full compare on a hit guards against collisions anyway). */
+static inline uint64_t _rallo_stack_hash_step(uint64_t hash, uintptr_t pc) {
+    return (hash + pc) * 0x9E3779B97F4A7C15ull;
+}
+static inline uint64_t _rallo_stack_hash_finish(uint64_t hash, uint32_t depth) {
+    hash ^= depth;
+    hash ^= hash >> 33;
+    hash *= 0xff51afd7ed558ccdull;
+    hash ^= hash >> 33;
+    hash *= 0xc4ceb9fe1a85ec53ull;
+    return hash ^ (hash >> 33);
+}
 typedef struct rallo_depot_stats {
     uint32_t sites, max_sites; /* distinct stacks stored, and the limit */
     uint64_t bytes_used, bytes_reserved;
@@ -166,6 +184,16 @@ void _rallo_counters_atfork_child(void) rallo_internal;
 
 /* Fixed point for weighted counts: one unsampled object is 1 << 16. */
 #define RALLO_COUNT_ONE 65536ull
+/* _rallo_weight with its common case, every allocation tracked, inline. */
+static inline void _rallo_weight_of(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_t *bytes) {
+    if (rallo_likely(epoch == 0)) {
+        *count_fp = RALLO_COUNT_ONE;
+        *bytes = size;
+        return;
+    }
+    _rallo_weight(epoch, size, count_fp, bytes);
+}
+
 static inline uint64_t _rallo_count_from_fp(uint64_t fp) {
     return (fp + RALLO_COUNT_ONE / 2) >> 16;
 }

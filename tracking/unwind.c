@@ -113,23 +113,62 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
     return false;
 }
 
+/* Frame pointers, in one pass: librallo's own leading frames are stepped over,
+ * and the stack's hash is computed as the frames are read (the depot then only
+ * looks it up). Every record read lies in [this frame, stack top) and frames
+ * must strictly increase, so garbage in rbp (code built without frame
+ * pointers) ends the stack early instead of reading outside it. */
+static uint32_t capture_fp(uintptr_t *pcs, uint32_t keep) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_unlikely(!thread->stack_known))
+        stack_bounds_learn(thread);
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    /* The highest address a frame record may start at: a check of fp against
+     * it, not of fp + 16 against the top, cannot wrap with garbage near 2^64. */
+    uintptr_t last_record = thread->stack_hi - 2 * sizeof(uintptr_t);
+    uint64_t hash = RALLO_STACK_HASH_SEED;
+    uintptr_t *out = pcs, *end = pcs + keep;
+    /* Not on this thread's own stack (a signal stack, a coroutine): no stack
+     * rather than a guess. */
+    if (fp < thread->stack_lo || fp > last_record)
+        goto done;
+    /* librallo's own frames first: the entry point and the tracked path. */
+    for (int own = 0;; own++) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        if (record[1] - own_text_start >= own_text_end - own_text_start)
+            break;
+        if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
+            goto done;
+        fp = next;
+    }
+    while (out < end) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        uintptr_t pc = record[1];
+        if (rallo_unlikely(pc < 4096))
+            break;
+        *out++ = pc;
+        hash = _rallo_stack_hash_step(hash, pc);
+        /* Frames strictly increase, stay aligned and inside the stack. */
+        if (rallo_unlikely((next <= fp) | ((next & (sizeof(uintptr_t) - 1)) != 0) | (next > last_record)))
+            break;
+        fp = next;
+    }
+done:;
+    uint32_t depth = (uint32_t)(out - pcs);
+    return _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
+}
+
 uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
-    if (_rallo_options.unwind != RALLO_UNWIND_FP) {
-        /* Call-frame information (unwind_dwarf.c) from the program's caller on. */
-        uintptr_t pc, sp, rbp;
-        uint32_t depth = 0;
-        if (own_frames_leave((uintptr_t)__builtin_frame_address(0), &pc, &sp, &rbp))
-            depth = _rallo_unwind_cfi(pc, sp, rbp, pcs, keep, _rallo_options.unwind);
-        return _rallo_depot_intern(pcs, depth);
-    }
-    uint32_t got = _rallo_unwind_fp(__builtin_frame_address(0), pcs, keep + 16);
-    uint32_t skip = 0;
-    while (skip < got && pcs[skip] >= own_text_start && pcs[skip] < own_text_end)
-        skip++;
-    uint32_t depth = got - skip;
-    if (depth > keep)
-        depth = keep;
-    return _rallo_depot_intern(pcs + skip, depth);
+    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
+        return capture_fp(pcs, keep);
+    /* Call-frame information (unwind_dwarf.c) from the program's caller on. */
+    uintptr_t pc, sp, rbp;
+    uint32_t depth = 0;
+    if (own_frames_leave((uintptr_t)__builtin_frame_address(0), &pc, &sp, &rbp))
+        depth = _rallo_unwind_cfi(pc, sp, rbp, pcs, keep, _rallo_options.unwind);
+    return _rallo_depot_intern(pcs, depth);
 }

@@ -52,10 +52,16 @@ NOINLINE void big_site(size_t size, uint32_t count) {
         free(sink);
     }
 }
-/* Sizes 1..4096 in turn: the truth is known, the variance summed per size. */
+/* Sizes MIXED_MIN..4096 in turn: the truth is known, the variance summed per
+ * size. Not from 1: the count of a site is then carried by a handful of samples
+ * of the tiniest sizes (a 1-byte block weighs 65536 objects, and 50 rounds
+ * sample sizes 1..16 about 0.1 times in all), a Poisson tail that no normal
+ * approximation covers: 5 "sigma" failed about once in 70 runs. From 256 up
+ * every size contributes and the count estimate is a sum of ~700 samples. */
+#define MIXED_MIN 256
 NOINLINE void mixed_site(uint32_t rounds) {
     for (uint32_t r = 0; r < rounds; r++)
-        for (size_t size = 1; size <= 4096; size++) {
+        for (size_t size = MIXED_MIN; size <= 4096; size++) {
             sink = malloc(size);
             free(sink);
         }
@@ -113,12 +119,12 @@ void test_sampled_estimates(void **state) {
         total_var += var;
     }
     double mixed_bytes = 0, mixed_var = 0, mixed_count_var = 0;
-    for (size_t size = 1; size <= 4096; size++) {
+    for (size_t size = MIXED_MIN; size <= 4096; size++) {
         mixed_bytes += (double)size * mixed_rounds;
         mixed_var += variance_bytes((double)size, mixed_rounds);
         mixed_count_var += variance_count((double)size, mixed_rounds);
     }
-    check_site("mixed_site", mixed_bytes, mixed_var, 4096.0 * mixed_rounds, mixed_count_var);
+    check_site("mixed_site", mixed_bytes, mixed_var, (4096.0 - MIXED_MIN + 1) * mixed_rounds, mixed_count_var);
     total_true += mixed_bytes;
     total_var += mixed_var;
 
