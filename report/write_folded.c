@@ -16,24 +16,19 @@ static void folded_name(rallo_buf *out, const char *name) {
         rallo_buf_putc(out, (*c == ';' || *c == '\n' || *c == '\r') ? '_' : *c);
 }
 
-static const char *path_basename(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash != NULL ? slash + 1 : path;
-}
-
 static void folded_location(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location,
                             bool *first) {
     if (location->nlines == 0 || location->lines[location->nlines - 1].function == NULL) {
         if (!*first)
             rallo_buf_putc(out, ';');
         *first = false;
-        if (location->mapping != RALLO_NO_MAPPING && location->mapping < profile->nmappings) {
-            const rallo_prof_mapping *m = &profile->mappings[location->mapping];
-            folded_name(out, path_basename(m->path != NULL ? m->path : "?"));
-            rallo_buf_printf(out, "+0x%" PRIx64, location->address - m->start + m->file_offset);
-        } else {
-            rallo_buf_printf(out, "0x%" PRIx64, location->address);
+        uint64_t offset;
+        const char *module = rallo_location_module(profile, location, &offset);
+        if (module != NULL) {
+            folded_name(out, module);
+            rallo_buf_putc(out, '+');
         }
+        rallo_buf_printf(out, "0x%" PRIx64, offset);
         return;
     }
     /* Outermost function first, the innermost inlined one last. */
