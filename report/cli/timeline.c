@@ -265,7 +265,8 @@ int cli_timeline(const char *dir, int pid, const char *out_path) {
     rallo_buf_init(&page);
     if (scan_dir(dir, &list) != 0)
         goto done;
-    qsort(list.files, list.count, sizeof *list.files, by_pid_then_seq);
+    if (list.count > 1) /* qsort of no array is undefined, even for 0 elements */
+        qsort(list.files, list.count, sizeof *list.files, by_pid_then_seq);
     if (choose_pid(dir, &list, pid, &first, &count) != 0)
         goto done;
     dumps = mi_zalloc(count * sizeof *dumps);
