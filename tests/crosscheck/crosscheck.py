@@ -7,8 +7,14 @@ librallo preloaded, RALLO_ENABLE=1 and a json dump at exit.
 Allocation calls must be equal. Bytes differ by an exact, documented amount
 per program (measured on Debian 12, glibc 2.36, valgrind 3.19):
   sort       0
-  python3    0 (with LC_ALL=C; under a UTF-8 locale the bytes differed by
-             +2148 in one measurement, not yet explained: locale loading)
+  python3    0, or +1 call and +131072 B (with LC_ALL=C; under a UTF-8 locale
+             the bytes differed by +2148 in one measurement, not yet explained:
+             locale loading). Python's small-object allocator keeps a radix
+             tree of where its arenas lie and callocs a 128 KiB node of it
+             whenever mmap places an arena under a new top-level prefix: with
+             address-space randomization that happens in about one run in
+             three (seen under rallo; valgrind's layout is fixed). Both
+             outcomes are exact; anything else fails.
   cxx        -72472 = -72704 (libstdc++'s emergency exception pool, allocated
              by libstdc++'s constructor, which runs before rallo's)
              + 96 (the loader's TLS vector of the thread the program starts:
@@ -31,6 +37,9 @@ import subprocess
 import sys
 
 EXPECTED_BYTES_DELTA = {"sort": 0, "python3": 0, "cxx": -72472}
+# Outcomes besides (same calls, EXPECTED_BYTES_DELTA) that are exact and
+# explained (see above): (extra calls, extra bytes) on top of them.
+ALSO_EXACT = {"python3": [(1, 131072)]}
 
 
 def valgrind_totals(argv, env, stdout_path):
@@ -80,7 +89,9 @@ def main():
         r_allocs, r_frees, r_bytes = rallo_totals(lib, argv, env, os.path.join(work, name + ".dumps"),
                                                   os.path.join(work, name + ".rallo.out"))
         delta = r_bytes - v_bytes
-        ok = r_allocs == v_allocs and delta == EXPECTED_BYTES_DELTA[name]
+        outcomes = [(0, 0)] + ALSO_EXACT.get(name, [])
+        ok = any(r_allocs - v_allocs == calls and delta == EXPECTED_BYTES_DELTA[name] + extra
+                 for calls, extra in outcomes)
         failed |= not ok
         print("%-8s %12d %12d %14d %14d %8d %8d %s" % (name, v_allocs, r_allocs, v_bytes, r_bytes, delta,
                                                         EXPECTED_BYTES_DELTA[name], "ok" if ok else "MISMATCH"))
