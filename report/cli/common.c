@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,19 +79,44 @@ static void report_unusable_module(const rallo_prof_mapping *mapping, const char
 
 /* Names the frames a profile holds only addresses for, from the mapped files on
  * this machine; says which could not be named and why. */
+/* Said on stderr once symbolizing has taken a second, from a SIGALRM handler
+ * (write(2) only), so a person waiting on a big profile knows what is going on. */
+static char symbolize_progress[512];
+static size_t symbolize_progress_len;
+static volatile sig_atomic_t symbolize_progress_shown;
+
+static void symbolize_progress_tick(int signo) {
+    (void)signo;
+    ssize_t written = write(STDERR_FILENO, symbolize_progress, symbolize_progress_len);
+    (void)written;
+    symbolize_progress_shown = 1;
+}
+
+/* Names the frames a profile holds only addresses for, from the mapped files on
+ * this machine; says which could not be named and why. */
 static void cli_symbolize(const char *path, rallo_profile *profile) {
     size_t missing = 0;
     for (size_t i = 0; i < profile->nlocations; i++)
         missing += profile->locations[i].nlines == 0;
     if (missing == 0)
         return;
+    int n = snprintf(symbolize_progress, sizeof symbolize_progress,
+                     "rallo: %s: symbolizing %zu frames from %zu modules...\n", path, missing, profile->nmappings);
+    symbolize_progress_len = n > 0 ? ((size_t)n < sizeof symbolize_progress ? (size_t)n : sizeof symbolize_progress - 1) : 0;
+    symbolize_progress_shown = 0;
+    struct sigaction tick = {.sa_handler = symbolize_progress_tick, .sa_flags = SA_RESTART}, previous;
+    sigemptyset(&tick.sa_mask);
+    sigaction(SIGALRM, &tick, &previous);
+    alarm(1);
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     rallo_sym_stats stats = {0};
     rallo_symbolize_offline(profile, &stats, report_unusable_module, (void *)path);
     clock_gettime(CLOCK_MONOTONIC, &end);
+    alarm(0);
+    sigaction(SIGALRM, &previous, NULL);
     double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
-    if (seconds > 1.0)
+    if (symbolize_progress_shown)
         cli_error("%s: symbolized %zu frames in %.1f s", path, missing, seconds);
     if (stats.no_symbol + stats.no_module > 0)
         cli_error("%s: %llu frames have no symbol in their module, %llu lie in no usable module", path,
