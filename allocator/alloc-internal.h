@@ -74,9 +74,9 @@ static inline rallo_epoch rallo_info_epoch(uint64_t info) {
 }
 
 typedef struct rallo_block {
-    void *start;      /* what mimalloc handed out */
+    void *start; /* what mimalloc handed out */
     uint32_t site_id;
-    uint64_t size;    /* requested */
+    uint64_t size; /* requested */
     rallo_epoch epoch;
 } rallo_block;
 

@@ -57,14 +57,28 @@ static void *new_aligned_nothrow(size_t size, size_t alignment) {
 typedef struct nothrow_tag nothrow_tag; /* std::nothrow_t, only passed by reference */
 
 /* operator new(size_t), new[](size_t) and their nothrow forms */
-rallo_export void *_Znwm(size_t size) { return new_plain(size); }
-rallo_export void *_Znam(size_t size) { return new_plain(size); }
-rallo_export void *_ZnwmRKSt9nothrow_t(size_t size, const nothrow_tag *tag) { (void)tag; return new_nothrow(size); }
-rallo_export void *_ZnamRKSt9nothrow_t(size_t size, const nothrow_tag *tag) { (void)tag; return new_nothrow(size); }
+rallo_export void *_Znwm(size_t size) {
+    return new_plain(size);
+}
+rallo_export void *_Znam(size_t size) {
+    return new_plain(size);
+}
+rallo_export void *_ZnwmRKSt9nothrow_t(size_t size, const nothrow_tag *tag) {
+    (void)tag;
+    return new_nothrow(size);
+}
+rallo_export void *_ZnamRKSt9nothrow_t(size_t size, const nothrow_tag *tag) {
+    (void)tag;
+    return new_nothrow(size);
+}
 
 /* operator new(size_t, align_val_t) and friends */
-rallo_export void *_ZnwmSt11align_val_t(size_t size, size_t alignment) { return new_aligned(size, alignment); }
-rallo_export void *_ZnamSt11align_val_t(size_t size, size_t alignment) { return new_aligned(size, alignment); }
+rallo_export void *_ZnwmSt11align_val_t(size_t size, size_t alignment) {
+    return new_aligned(size, alignment);
+}
+rallo_export void *_ZnamSt11align_val_t(size_t size, size_t alignment) {
+    return new_aligned(size, alignment);
+}
 rallo_export void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const nothrow_tag *tag) {
     (void)tag;
     return new_aligned_nothrow(size, alignment);
@@ -76,12 +90,28 @@ rallo_export void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignm
 
 /* operator delete in every form: the size and alignment are hints rallo does
  * not need (the block knows both). */
-rallo_export void _ZdlPv(void *p) { rallo_free(p); }
-rallo_export void _ZdaPv(void *p) { rallo_free(p); }
-rallo_export void _ZdlPvm(void *p, size_t size) { (void)size; rallo_free(p); }
-rallo_export void _ZdaPvm(void *p, size_t size) { (void)size; rallo_free(p); }
-rallo_export void _ZdlPvSt11align_val_t(void *p, size_t alignment) { (void)alignment; rallo_free(p); }
-rallo_export void _ZdaPvSt11align_val_t(void *p, size_t alignment) { (void)alignment; rallo_free(p); }
+rallo_export void _ZdlPv(void *p) {
+    rallo_free(p);
+}
+rallo_export void _ZdaPv(void *p) {
+    rallo_free(p);
+}
+rallo_export void _ZdlPvm(void *p, size_t size) {
+    (void)size;
+    rallo_free(p);
+}
+rallo_export void _ZdaPvm(void *p, size_t size) {
+    (void)size;
+    rallo_free(p);
+}
+rallo_export void _ZdlPvSt11align_val_t(void *p, size_t alignment) {
+    (void)alignment;
+    rallo_free(p);
+}
+rallo_export void _ZdaPvSt11align_val_t(void *p, size_t alignment) {
+    (void)alignment;
+    rallo_free(p);
+}
 rallo_export void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
     (void)size;
     (void)alignment;
@@ -92,8 +122,14 @@ rallo_export void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment)
     (void)alignment;
     rallo_free(p);
 }
-rallo_export void _ZdlPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) { (void)tag; rallo_free(p); }
-rallo_export void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) { (void)tag; rallo_free(p); }
+rallo_export void _ZdlPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) {
+    (void)tag;
+    rallo_free(p);
+}
+rallo_export void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) {
+    (void)tag;
+    rallo_free(p);
+}
 rallo_export void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const nothrow_tag *tag) {
     (void)alignment;
     (void)tag;

@@ -82,7 +82,8 @@ static inline bool alignment_valid(size_t alignment) {
  * bytes at 256: the block's offset in its page decides): such a block is
  * given back and the request made again one byte larger, which takes
  * mimalloc's over-allocating path. Later mimallocs check and do the same. */
-static __attribute__((noinline, cold)) void *mi_aligned_retry(void *misaligned, size_t size, size_t alignment) {
+static __attribute__((noinline, cold)) void *mi_aligned_retry(void *misaligned, size_t size,
+                                                              size_t alignment) {
     mi_free(misaligned);
     return size < SIZE_MAX ? mi_malloc_aligned(size + 1, alignment) : NULL;
 }

@@ -133,8 +133,8 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
     }
     if (!old_tracked && !want_tracked)
         return mi_realloc(p, size);
-    if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE && _rallo_thread.guard == 0 &&
-        size <= RALLO_SIZE_MAX) {
+    if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE &&
+        _rallo_thread.guard == 0 && size <= RALLO_SIZE_MAX) {
         rallo_epoch epoch;
         mi_heap_t *heap = NULL;
         if (_rallo_sample(size, &epoch) && (heap = _rallo_arena_heap()) != NULL) {

@@ -29,14 +29,16 @@ static double now_ms(void) {
  * each call keeps it a real call, never a tail call. */
 typedef void *(*level_fn)(unsigned code, int level, size_t size);
 static level_fn levels[10];
-#define LEVEL(n)                                                                                     \
-    __attribute__((noinline)) static void *level##n(unsigned code, int level, size_t size) {         \
-        void *p = level == 0 ? malloc(size) : levels[code % 10](code / 10, level - 1, size);          \
-        __asm__ volatile("" ::"r"(p) : "memory");                                                    \
-        return p;                                                                                    \
+#define LEVEL(n)                                                                                             \
+    __attribute__((noinline)) static void *level##n(unsigned code, int level, size_t size) {                 \
+        void *p = level == 0 ? malloc(size) : levels[code % 10](code / 10, level - 1, size);                 \
+        __asm__ volatile("" ::"r"(p) : "memory");                                                            \
+        return p;                                                                                            \
     }
-LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
-static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
+LEVEL(0)
+LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8)
+    LEVEL(9) static level_fn levels[10] = {level0, level1, level2, level3, level4,
+                                           level5, level6, level7, level8, level9};
 
 static void **blocks;
 
@@ -163,7 +165,8 @@ int main(int argc, char **argv) {
         }
         printf("%-8s %12.2f %12ld\n", formats[f], t_format[f], file_size(path));
     }
-    printf("periodic html+pprof every 10 s: %.2f%% of one core\n", (t_format[0] + t_format[1]) / 10000.0 * 100);
+    printf("periodic html+pprof every 10 s: %.2f%% of one core\n",
+           (t_format[0] + t_format[1]) / 10000.0 * 100);
 
     /* Stall: the same allocating thread, without dumps and then with back-to-back dumps. */
     pthread_t thread;

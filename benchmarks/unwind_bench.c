@@ -56,7 +56,8 @@ static __attribute__((noinline)) uint32_t unwind_once(enum method method) {
 static __attribute__((noinline)) void show_frames(void) {
     uintptr_t pcs[64];
     const uintptr_t *record = __builtin_frame_address(0);
-    uint32_t depth = _rallo_unwind_cfi(record[1], (uintptr_t)(record + 2), record[0], pcs, 64, RALLO_UNWIND_DWARF);
+    uint32_t depth =
+        _rallo_unwind_cfi(record[1], (uintptr_t)(record + 2), record[0], pcs, 64, RALLO_UNWIND_DWARF);
     for (uint32_t i = 0; i < depth; i++) {
         Dl_info info;
         int named = dladdr((void *)pcs[i], &info);
@@ -102,8 +103,8 @@ int main(int argc, char **argv) {
             samples[m][repeat] = run.ns;
             depths[m] = run.depth;
         }
-    printf("%-26s %8s %6s   (median of %d runs of %llu unwinds, from a leaf 10 frames below main)\n", "method",
-           "ns/unwind", "depth", REPEATS, (unsigned long long)rounds);
+    printf("%-26s %8s %6s   (median of %d runs of %llu unwinds, from a leaf 10 frames below main)\n",
+           "method", "ns/unwind", "depth", REPEATS, (unsigned long long)rounds);
     for (int m = 0; m < METHODS; m++) {
         qsort(samples[m], REPEATS, sizeof(double), compare_double);
         printf("%-26s %8.1f %6u\n", method_names[m], samples[m][REPEATS / 2], depths[m]);

@@ -6,13 +6,13 @@
 
 typedef uint32_t (*chain_leaf_fn)(void *arg);
 
-#define CHAIN_LEVEL(n, next)                                                                       \
-    __attribute__((noinline)) uint32_t chain_level##n(chain_leaf_fn leaf, void *arg) {             \
-        volatile char pad[16 * n];                                                                 \
-        pad[0] = (char)n;                                                                          \
-        uint32_t got = next;                                                                       \
-        __asm__ volatile("" ::"r"(pad) : "memory");                                               \
-        return got + (uint32_t)pad[0] - (uint32_t)n;                                              \
+#define CHAIN_LEVEL(n, next)                                                                                 \
+    __attribute__((noinline)) uint32_t chain_level##n(chain_leaf_fn leaf, void *arg) {                       \
+        volatile char pad[16 * n];                                                                           \
+        pad[0] = (char)n;                                                                                    \
+        uint32_t got = next;                                                                                 \
+        __asm__ volatile("" ::"r"(pad) : "memory");                                                          \
+        return got + (uint32_t)pad[0] - (uint32_t)n;                                                         \
     }
 
 uint32_t chain_level1(chain_leaf_fn leaf, void *arg);

@@ -25,7 +25,9 @@ static const struct {
     const char *suffix;
     rallo_format format;
 } extra_suffixes[] = {
-    {".htm", RALLO_FORMAT_HTML},   {".pprof", RALLO_FORMAT_PPROF}, {".pb", RALLO_FORMAT_PPROF},
+    {".htm", RALLO_FORMAT_HTML},
+    {".pprof", RALLO_FORMAT_PPROF},
+    {".pb", RALLO_FORMAT_PPROF},
     {".text", RALLO_FORMAT_TEXT},
 };
 

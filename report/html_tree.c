@@ -36,10 +36,10 @@ enum { NODE_MIXED_LINES = 1, NODE_INLINED = 2, NODE_UNSYMBOLIZED = 4 };
 
 /* ---- interned strings: ids into one pool, found again by hash ---- */
 typedef struct str_table {
-    rallo_buf pool;     /* the strings, NUL terminated */
-    uint32_t *offsets;  /* id -> offset in pool */
+    rallo_buf pool;    /* the strings, NUL terminated */
+    uint32_t *offsets; /* id -> offset in pool */
     uint32_t count, cap;
-    uint32_t *slots;    /* open addressing: id + 1, 0 empty */
+    uint32_t *slots; /* open addressing: id + 1, 0 empty */
     uint32_t nslots;
 } str_table;
 
@@ -129,7 +129,8 @@ static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
         if (strncmp(s, text, len) == 0 && s[len] == '\0')
             return t->slots[i] - 1;
     }
-    if (!grow_array((void **)&t->offsets, &t->cap, sizeof *t->offsets, t->count + 1) || t->pool.len > UINT32_MAX) {
+    if (!grow_array((void **)&t->offsets, &t->cap, sizeof *t->offsets, t->count + 1) ||
+        t->pool.len > UINT32_MAX) {
         b->failed = true;
         return NONE;
     }
@@ -181,7 +182,8 @@ static uint32_t unsymbolized_name(tree_builder *b, const rallo_profile *p, const
 }
 
 static uint32_t module_of(tree_builder *b, const rallo_profile *p, const rallo_prof_location *loc) {
-    if (loc->mapping == RALLO_NO_MAPPING || loc->mapping >= p->nmappings || p->mappings[loc->mapping].path == NULL)
+    if (loc->mapping == RALLO_NO_MAPPING || loc->mapping >= p->nmappings ||
+        p->mappings[loc->mapping].path == NULL)
         return NONE;
     return str_intern_z(b, path_basename(p->mappings[loc->mapping].path));
 }
@@ -225,7 +227,8 @@ static bool build_location_frames(tree_builder *b, const rallo_profile *p) {
             f->file = str_intern_z(b, line->file);
             f->line = line->line;
             f->module = module;
-            f->flags = (uint8_t)((k + 1 < loc->nlines ? NODE_INLINED : 0) | (line->function ? 0 : NODE_UNSYMBOLIZED));
+            f->flags = (uint8_t)((k + 1 < loc->nlines ? NODE_INLINED : 0) |
+                                 (line->function ? 0 : NODE_UNSYMBOLIZED));
         }
         b->loc_count[i] = (uint32_t)b->nframes - b->loc_first[i];
     }
@@ -343,29 +346,29 @@ static void put_meta(const rallo_profile *p, rallo_buf *out) {
     rallo_buf_putc(out, '}');
 }
 
-#define PUT_NODE_ARRAY(key, expr)                                                                                      \
-    do {                                                                                                               \
-        rallo_buf_puts(out, "\"" key "\":[");                                                                          \
-        for (uint32_t i = 0; i < b->nnodes; i++) {                                                                     \
-            if (i)                                                                                                     \
-                rallo_buf_putc(out, ',');                                                                              \
-            const tree_node *n = &b->nodes[i];                                                                         \
-            put_id(out, (expr));                                                                                       \
-        }                                                                                                              \
-        rallo_buf_putc(out, ']');                                                                                      \
+#define PUT_NODE_ARRAY(key, expr)                                                                            \
+    do {                                                                                                     \
+        rallo_buf_puts(out, "\"" key "\":[");                                                                \
+        for (uint32_t i = 0; i < b->nnodes; i++) {                                                           \
+            if (i)                                                                                           \
+                rallo_buf_putc(out, ',');                                                                    \
+            const tree_node *n = &b->nodes[i];                                                               \
+            put_id(out, (expr));                                                                             \
+        }                                                                                                    \
+        rallo_buf_putc(out, ']');                                                                            \
     } while (0)
 
-#define PUT_SITE_ARRAY(key, expr)                                                                                      \
-    do {                                                                                                               \
-        rallo_buf_puts(out, ",\"" key "\":[");                                                                         \
-        for (size_t i = 0; i < p->nsites; i++) {                                                                       \
-            if (i)                                                                                                     \
-                rallo_buf_putc(out, ',');                                                                              \
-            const rallo_prof_site *s = &p->sites[i];                                                                   \
-            (void)s;                                                                                                   \
-            expr;                                                                                                      \
-        }                                                                                                              \
-        rallo_buf_putc(out, ']');                                                                                      \
+#define PUT_SITE_ARRAY(key, expr)                                                                            \
+    do {                                                                                                     \
+        rallo_buf_puts(out, ",\"" key "\":[");                                                               \
+        for (size_t i = 0; i < p->nsites; i++) {                                                             \
+            if (i)                                                                                           \
+                rallo_buf_putc(out, ',');                                                                    \
+            const rallo_prof_site *s = &p->sites[i];                                                         \
+            (void)s;                                                                                         \
+            expr;                                                                                            \
+        }                                                                                                    \
+        rallo_buf_putc(out, ']');                                                                            \
     } while (0)
 
 static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32_t *site_node,

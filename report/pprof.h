@@ -38,7 +38,7 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
  * is checked: a hostile file gets an error, never a crash. */
 int rallo_read_pprof(const void *data, size_t len, rallo_profile *out, char *error, size_t error_len);
 /* The same with a smaller cap on the inflated size (the fuzzer uses it). */
-int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, rallo_profile *out, char *error,
-                            size_t error_len);
+int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, rallo_profile *out,
+                            char *error, size_t error_len);
 
 #endif

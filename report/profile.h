@@ -26,8 +26,8 @@ typedef struct rallo_prof_line {
  * address - 1 so the call, not the next instruction, is named). */
 typedef struct rallo_prof_location {
     uint64_t address;
-    uint32_t mapping;  /* index into rallo_profile.mappings, or RALLO_NO_MAPPING */
-    uint32_t nlines;   /* 0: not symbolized; writers then show module+offset */
+    uint32_t mapping; /* index into rallo_profile.mappings, or RALLO_NO_MAPPING */
+    uint32_t nlines;  /* 0: not symbolized; writers then show module+offset */
     rallo_prof_line *lines;
 } rallo_prof_location;
 

@@ -25,15 +25,16 @@ typedef Perftools__Profiles__Mapping pb_mapping;
 
 /* rallo's four values, in the order of rallo_write_pprof()'s sample types. */
 enum { V_ALLOC_COUNT, V_ALLOC_BYTES, V_LIVE_COUNT, V_LIVE_BYTES, V_COUNT };
-static const char *const value_names[V_COUNT] = {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"};
+static const char *const value_names[V_COUNT] = {"alloc_objects", "alloc_space", "inuse_objects",
+                                                 "inuse_space"};
 
 typedef struct reader {
     const pb_profile *pb;
     rallo_profile *out;
     char *error;
     size_t error_len;
-    char notes[512]; /* what was mapped loosely, handed back on success */
-    char **strings;  /* the string table copied into out on first use */
+    char notes[512];         /* what was mapped loosely, handed back on success */
+    char **strings;          /* the string table copied into out on first use */
     int value_slot[V_COUNT]; /* sample value index per rallo value, -1: absent */
     bool clamped_negative;
 } reader;
@@ -222,7 +223,8 @@ static bool id_index_get(const id_index *x, uint64_t id, size_t *index) {
 
 static bool string_ok(reader *r, int64_t index, const char *what) {
     if (index < 0 || (uint64_t)index >= r->pb->n_string_table)
-        return fail(r, "%s names string %" PRId64 ", outside the table of %zu", what, index, r->pb->n_string_table);
+        return fail(r, "%s names string %" PRId64 ", outside the table of %zu", what, index,
+                    r->pb->n_string_table);
     return true;
 }
 
@@ -276,8 +278,9 @@ static bool map_sample_types(reader *r) {
         for (size_t i = 0; i < pb->n_sample_type && strlen(have) + 2 < sizeof have; i++)
             snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s/%s", i ? ", " : "",
                      pb->string_table[pb->sample_type[i]->type], pb->string_table[pb->sample_type[i]->unit]);
-        return fail(r, "no heap sample type (alloc_objects, alloc_space, inuse_objects, inuse_space, objects, "
-                       "space) in this profile; it has: %s",
+        return fail(r,
+                    "no heap sample type (alloc_objects, alloc_space, inuse_objects, inuse_space, objects, "
+                    "space) in this profile; it has: %s",
                     pb->n_sample_type ? have : "none");
     }
     for (size_t i = 0; i < pb->n_sample_type; i++) {
@@ -331,7 +334,8 @@ static bool read_functions(reader *r, id_index *ids) {
             return fail(r, "function %zu has id 0", i);
         if (!id_index_put(ids, f->id, i))
             return fail(r, "function id %" PRIu64 " appears twice", f->id);
-        if (!string_ok(r, f->name, "a function's name") || !string_ok(r, f->system_name, "a function's system name") ||
+        if (!string_ok(r, f->name, "a function's name") ||
+            !string_ok(r, f->system_name, "a function's system name") ||
             !string_ok(r, f->filename, "a function's file name"))
             return false;
     }
@@ -348,7 +352,8 @@ static bool read_line(reader *r, const Perftools__Profiles__Line *pl, const id_i
         if (!string_at(r, f->name, "a function's name", &line->function) ||
             !string_at(r, f->filename, "a function's file name", &line->file))
             return false;
-        if (line->function == NULL && !string_at(r, f->system_name, "a function's system name", &line->function))
+        if (line->function == NULL &&
+            !string_at(r, f->system_name, "a function's system name", &line->function))
             return false;
     }
     line->line = pl->line < 0 ? 0 : pl->line > UINT32_MAX ? UINT32_MAX : (uint32_t)pl->line;
@@ -377,8 +382,8 @@ static bool read_locations(reader *r, id_index *ids, const id_index *mappings, c
         if (pl->mapping_id != 0) {
             size_t mi;
             if (!id_index_get(mappings, pl->mapping_id, &mi))
-                return fail(r, "location id %" PRIu64 " names mapping id %" PRIu64 ", which does not exist", pl->id,
-                            pl->mapping_id);
+                return fail(r, "location id %" PRIu64 " names mapping id %" PRIu64 ", which does not exist",
+                            pl->id, pl->mapping_id);
             loc->mapping = (uint32_t)mi;
         }
         if (pl->n_line > UINT32_MAX)
@@ -418,7 +423,8 @@ static bool read_samples(reader *r, const id_index *locations) {
         const pb_sample *ps = pb->sample[i];
         rallo_prof_site *site = &out->sites[i];
         if (ps->n_value != pb->n_sample_type)
-            return fail(r, "sample %zu has %zu values for %zu sample types", i, ps->n_value, pb->n_sample_type);
+            return fail(r, "sample %zu has %zu values for %zu sample types", i, ps->n_value,
+                        pb->n_sample_type);
         if (ps->n_location_id > UINT32_MAX)
             return fail(r, "sample %zu has too many locations", i);
         site->alloc_count = sample_value(r, ps, V_ALLOC_COUNT);
@@ -522,10 +528,11 @@ static bool check_profile_strings(reader *r) {
     if (pb->n_string_table == 0 || pb->string_table[0] == NULL || pb->string_table[0][0] != '\0')
         return fail(r, "the string table does not start with \"\"");
     if (!string_ok(r, pb->drop_frames, "drop_frames") || !string_ok(r, pb->keep_frames, "keep_frames") ||
-        !string_ok(r, pb->default_sample_type, "default_sample_type") || !string_ok(r, pb->doc_url, "doc_url"))
+        !string_ok(r, pb->default_sample_type, "default_sample_type") ||
+        !string_ok(r, pb->doc_url, "doc_url"))
         return false;
-    if (pb->period_type != NULL &&
-        (!string_ok(r, pb->period_type->type, "period_type") || !string_ok(r, pb->period_type->unit, "period_type")))
+    if (pb->period_type != NULL && (!string_ok(r, pb->period_type->type, "period_type") ||
+                                    !string_ok(r, pb->period_type->unit, "period_type")))
         return false;
     return true;
 }
@@ -533,9 +540,10 @@ static bool check_profile_strings(reader *r) {
 static bool convert(reader *r) {
     id_index mappings = {0}, functions = {0}, locations = {0};
     r->strings = mi_zalloc((r->pb->n_string_table ? r->pb->n_string_table : 1) * sizeof *r->strings);
-    bool ok = (r->strings != NULL || fail(r, "out of memory")) && check_profile_strings(r) && map_sample_types(r) &&
-              read_mappings(r, &mappings) && read_functions(r, &functions) &&
-              read_locations(r, &locations, &mappings, &functions) && read_samples(r, &locations) && read_comments(r);
+    bool ok = (r->strings != NULL || fail(r, "out of memory")) && check_profile_strings(r) &&
+              map_sample_types(r) && read_mappings(r, &mappings) && read_functions(r, &functions) &&
+              read_locations(r, &locations, &mappings, &functions) && read_samples(r, &locations) &&
+              read_comments(r);
     if (ok) {
         r->out->time_unix_ns = r->pb->time_nanos > 0 ? (uint64_t)r->pb->time_nanos : 0;
         if (r->clamped_negative)
@@ -548,8 +556,8 @@ static bool convert(reader *r) {
     return ok;
 }
 
-int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, rallo_profile *out, char *error,
-                            size_t error_len) {
+int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, rallo_profile *out,
+                            char *error, size_t error_len) {
     reader r;
     memset(&r, 0, sizeof r);
     r.out = out;
@@ -575,8 +583,9 @@ int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, r
     }
     /* Unpacked messages cost at most ~40 bytes per encoded byte; past that
      * budget the input is not a profile worth reading. */
-    unpack_budget budget = {.used = 0, .limit = plain_len > ((size_t)8 << 30) / 48 ? (size_t)8 << 30
-                                                                                   : plain_len * 48 + (16u << 20)};
+    unpack_budget budget = {.used = 0,
+                            .limit = plain_len > ((size_t)8 << 30) / 48 ? (size_t)8 << 30
+                                                                        : plain_len * 48 + (16u << 20)};
     ProtobufCAllocator allocator = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
     pb_profile *pb = perftools__profiles__profile__unpack(&allocator, plain_len, bytes);
     bool gzipped = inflated != NULL;

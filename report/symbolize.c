@@ -278,7 +278,8 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
             seen = profile->mappings[j].path != NULL && strcmp(profile->mappings[j].path, mapping->path) == 0;
         if (seen)
             continue;
-        const char *open_path = s->this_process && is_main_program(profile, mapping) ? "/proc/self/exe" : mapping->path;
+        const char *open_path =
+            s->this_process && is_main_program(profile, mapping) ? "/proc/self/exe" : mapping->path;
         uint64_t bias = 0;
         const char *why = module_bias(open_path, mapping, &bias);
         if (why == NULL && dwfl_report_elf(s->dwfl, mapping->path, open_path, -1, bias, false) == NULL)
@@ -326,8 +327,8 @@ static void die_call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **fil
         *file = dwarf_filesrc(files, value, NULL, NULL);
 }
 
-static void entry_add_line(rallo_symbolizer *s, sym_entry *entry, rallo_prof_line *lines, const char *function,
-                           const char *file, int line) {
+static void entry_add_line(rallo_symbolizer *s, sym_entry *entry, rallo_prof_line *lines,
+                           const char *function, const char *file, int line) {
     if (entry->nlines >= MAX_INLINE_DEPTH)
         return;
     rallo_prof_line *out = &lines[entry->nlines++];
@@ -434,8 +435,8 @@ static const char *profile_string(rallo_profile *profile, string_map *map, const
     return rallo_profile_strdup(profile, text); /* table full: unreachable by its sizing */
 }
 
-int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats *stats, rallo_sym_problem_fn problem,
-                    void *arg) {
+int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats *stats,
+                    rallo_sym_problem_fn problem, void *arg) {
     if (stats != NULL)
         memset(stats, 0, sizeof *stats);
     if (modules_report(s, profile, stats, problem, arg) != 0)
@@ -474,7 +475,8 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
                 entry->address = 0; /* address 0 is the empty slot's mark: never cached */
         }
         if (stats != NULL) {
-            uint64_t *counter[] = {&stats->with_lines, &stats->symbol_only, &stats->no_symbol, &stats->no_module};
+            uint64_t *counter[] = {&stats->with_lines, &stats->symbol_only, &stats->no_symbol,
+                                   &stats->no_module};
             (*counter[entry->outcome])++;
         }
         if (entry->nlines == 0)

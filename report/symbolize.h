@@ -14,11 +14,11 @@
 
 /* What became of a profile's locations: each is counted once per call. */
 typedef struct rallo_sym_stats {
-    uint64_t with_lines;    /* function and file:line from DWARF */
-    uint64_t symbol_only;   /* nearest ELF symbol: the module has no debug info for it */
-    uint64_t no_symbol;     /* in a module, but no symbol covers it: stays module+offset */
-    uint64_t no_module;     /* in no usable module (unknown, missing file, build id differs) */
-    uint64_t already;       /* the profile had lines for it already */
+    uint64_t with_lines;  /* function and file:line from DWARF */
+    uint64_t symbol_only; /* nearest ELF symbol: the module has no debug info for it */
+    uint64_t no_symbol;   /* in a module, but no symbol covers it: stays module+offset */
+    uint64_t no_module;   /* in no usable module (unknown, missing file, build id differs) */
+    uint64_t already;     /* the profile had lines for it already */
     uint64_t modules_missing, modules_mismatched; /* modules that could not be used, and why */
 } rallo_sym_stats;
 

@@ -21,7 +21,8 @@ static void json_string_or_null(rallo_buf *out, const char *text) {
     rallo_buf_putc(out, '"');
 }
 
-static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location) {
+static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile,
+                                   const rallo_prof_location *location) {
     uint64_t offset;
     const char *module = rallo_location_module(profile, location, &offset);
     rallo_buf_putc(out, '"');
@@ -39,7 +40,8 @@ static void json_frames(rallo_buf *out, const rallo_profile *profile, const rall
         const rallo_prof_location *location = &profile->locations[site->locations[i]];
         uint32_t nlines = location->nlines > 0 ? location->nlines : 1;
         for (uint32_t j = 0; j < nlines; j++) {
-            rallo_buf_printf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"function\":", first ? "" : ",", location->address);
+            rallo_buf_printf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"function\":", first ? "" : ",",
+                             location->address);
             first = false;
             const rallo_prof_line *line = location->nlines > 0 ? &location->lines[j] : NULL;
             if (line != NULL && line->function != NULL)
@@ -59,23 +61,25 @@ void rallo_json_totals(rallo_buf *out, const rallo_totals *t) {
                      "{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
                      ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
                      ",\"peak_live_bytes\":%" PRIu64 ",\"untracked_count\":%" PRIu64 "}",
-                     t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
-                     t->peak_live_bytes, t->untracked_count);
+                     t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count,
+                     t->live_bytes, t->peak_live_bytes, t->untracked_count);
 }
 
 void rallo_json_untracked(rallo_buf *out, const rallo_untracked *u) {
     rallo_buf_printf(out,
                      "{\"arena_full\":%" PRIu64 ",\"no_arena\":%" PRIu64 ",\"alignment\":%" PRIu64
                      ",\"too_large\":%" PRIu64 ",\"thread_exiting\":%" PRIu64 ",\"bad_header\":%" PRIu64 "}",
-                     u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
+                     u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting,
+                     u->bad_header);
 }
 
 static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
     rallo_buf_puts(out, "\"mappings\":[");
     for (size_t i = 0; i < profile->nmappings; i++) {
         const rallo_prof_mapping *m = &profile->mappings[i];
-        rallo_buf_printf(out, "%s{\"start\":\"0x%" PRIx64 "\",\"limit\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
-                              "\",\"path\":",
+        rallo_buf_printf(out,
+                         "%s{\"start\":\"0x%" PRIx64 "\",\"limit\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
+                         "\",\"path\":",
                          i ? "," : "", m->start, m->limit, m->file_offset);
         json_string_or_null(out, m->path);
         rallo_buf_puts(out, ",\"build_id\":");
@@ -86,9 +90,9 @@ static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
 }
 
 int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
-    rallo_buf_printf(out, "{\"pid\":%" PRId32 ",\"sample_interval\":%" PRIu64 ",\"time_unix_ns\":%" PRIu64
-                          ",\"program\":",
-                     profile->pid, profile->sample_interval, profile->time_unix_ns);
+    rallo_buf_printf(
+        out, "{\"pid\":%" PRId32 ",\"sample_interval\":%" PRIu64 ",\"time_unix_ns\":%" PRIu64 ",\"program\":",
+        profile->pid, profile->sample_interval, profile->time_unix_ns);
     json_string_or_null(out, profile->program);
     rallo_buf_puts(out, ",\n");
     rallo_buf_puts(out, "\"totals\":");
@@ -99,11 +103,11 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *s = &profile->sites[i];
         rallo_buf_printf(out,
-                         "%s\n{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_count\":%" PRIu64
-                         ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"live_bytes\":%" PRIu64
-                         ",\"peak_live_bytes\":%" PRIu64 ",",
-                         i ? "," : "", s->alloc_count, s->alloc_bytes, s->free_count, s->free_bytes, s->live_count,
-                         s->live_bytes, s->peak_live_bytes);
+                         "%s\n{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64
+                         ",\"free_count\":%" PRIu64 ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64
+                         ",\"live_bytes\":%" PRIu64 ",\"peak_live_bytes\":%" PRIu64 ",",
+                         i ? "," : "", s->alloc_count, s->alloc_bytes, s->free_count, s->free_bytes,
+                         s->live_count, s->live_bytes, s->peak_live_bytes);
         json_frames(out, profile, s);
         rallo_buf_putc(out, '}');
     }

@@ -173,8 +173,10 @@ static int64_t clamp_i64(uint64_t v) {
 }
 
 static bool add_sample_types(pprof_builder *b, pb_profile *pb, const rallo_profile *profile, int view) {
-    static const char *const types[4][2] = {
-        {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"}, {"inuse_space", "bytes"}};
+    static const char *const types[4][2] = {{"alloc_objects", "count"},
+                                            {"alloc_space", "bytes"},
+                                            {"inuse_objects", "count"},
+                                            {"inuse_space", "bytes"}};
     pb->sample_type = builder_array(b, 4, sizeof *pb->sample_type);
     if (pb->sample_type == NULL)
         return false;
@@ -298,7 +300,8 @@ static bool add_samples(pprof_builder *b, pb_profile *pb, const rallo_profile *p
     int64_t peak_key = intern(b, "peak_live_bytes"), bytes_unit = intern(b, "bytes");
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *site = &profile->sites[i];
-        if (site->alloc_count == 0 && site->alloc_bytes == 0 && site->live_count == 0 && site->live_bytes == 0)
+        if (site->alloc_count == 0 && site->alloc_bytes == 0 && site->live_count == 0 &&
+            site->live_bytes == 0)
             continue;
         pb_sample *ps = builder_alloc(b, sizeof *ps);
         int64_t *values = builder_array(b, 4, sizeof *values);
@@ -342,15 +345,17 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
     const rallo_untracked *u = &profile->untracked;
     snprintf(text[n++], sizeof text[0], "rallo.pid=%" PRId32, profile->pid);
     snprintf(text[n++], sizeof text[0], "rallo.sample_interval=%" PRIu64 "%s", profile->sample_interval,
-             profile->sample_interval <= 1 ? " (every allocation; pprof period 1)" : " (mean bytes between samples)");
+             profile->sample_interval <= 1 ? " (every allocation; pprof period 1)"
+                                           : " (mean bytes between samples)");
     snprintf(text[n++], sizeof text[0],
-             "rallo.totals alloc_count=%" PRIu64 " alloc_bytes=%" PRIu64 " free_count=%" PRIu64 " free_bytes=%" PRIu64
-             " live_count=%" PRIu64 " live_bytes=%" PRIu64 " peak_live_bytes=%" PRIu64 " untracked_count=%" PRIu64,
+             "rallo.totals alloc_count=%" PRIu64 " alloc_bytes=%" PRIu64 " free_count=%" PRIu64
+             " free_bytes=%" PRIu64 " live_count=%" PRIu64 " live_bytes=%" PRIu64 " peak_live_bytes=%" PRIu64
+             " untracked_count=%" PRIu64,
              t->alloc_count, t->alloc_bytes, t->free_count, t->free_bytes, t->live_count, t->live_bytes,
              t->peak_live_bytes, t->untracked_count);
     snprintf(text[n++], sizeof text[0],
-             "rallo.untracked arena_full=%" PRIu64 " no_arena=%" PRIu64 " alignment=%" PRIu64 " too_large=%" PRIu64
-             " thread_exiting=%" PRIu64 " bad_header=%" PRIu64,
+             "rallo.untracked arena_full=%" PRIu64 " no_arena=%" PRIu64 " alignment=%" PRIu64
+             " too_large=%" PRIu64 " thread_exiting=%" PRIu64 " bad_header=%" PRIu64,
              u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
     pb->comment = builder_array(b, n + 1, sizeof *pb->comment);
     if (pb->comment == NULL)
@@ -456,7 +461,8 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
     perftools__profiles__profile__init(&pb);
     intern(&b, ""); /* string 0 is always "" */
     bool ok = add_sample_types(&b, &pb, profile, view) && add_mappings(&b, &pb, profile) &&
-              add_locations(&b, &pb, profile) && add_samples(&b, &pb, profile) && add_comments(&b, &pb, profile);
+              add_locations(&b, &pb, profile) && add_samples(&b, &pb, profile) &&
+              add_comments(&b, &pb, profile);
     pb.time_nanos = clamp_i64(profile->time_unix_ns);
     pb.string_table = b.strings.strings;
     pb.n_string_table = b.strings.count;

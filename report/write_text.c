@@ -34,7 +34,7 @@ static void text_location(rallo_buf *out, const rallo_profile *profile, const ra
         (*left)--;
         return;
     }
-    for (uint32_t j = 0; j < location->nlines && *left > 0; j++, (*left)--) {
+    for (uint32_t j = 0; j<location->nlines && * left> 0; j++, (*left)--) {
         const rallo_prof_line *line = &location->lines[j];
         rallo_buf_printf(out, "        %s", line->function != NULL ? line->function : "??");
         if (line->file != NULL)
@@ -53,7 +53,8 @@ static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_
     rallo_buf_printf(out, "  %2d. ", rank);
     text_size(out, value);
     rallo_buf_printf(out, " %s in %" PRIu64 " objects (%.1f%%)", by_live ? "live" : "allocated",
-                     by_live ? site->live_count : site->alloc_count, whole ? 100.0 * (double)value / (double)whole : 0);
+                     by_live ? site->live_count : site->alloc_count,
+                     whole ? 100.0 * (double)value / (double)whole : 0);
     if (by_live) {
         rallo_buf_puts(out, ", at peak ");
         text_size(out, site->peak_live_bytes);
@@ -95,27 +96,30 @@ static size_t top_sites(const rallo_profile *profile, bool by_live, size_t top[T
 
 static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
     uint64_t total = u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;
-    rallo_buf_printf(out, "untracked: %" PRIu64 " allocations made while tracking were served untracked", total);
+    rallo_buf_printf(out, "untracked: %" PRIu64 " allocations made while tracking were served untracked",
+                     total);
     if (total != 0)
         rallo_buf_printf(out,
-                         " (arena full %" PRIu64 ", no arena %" PRIu64 ", alignment %" PRIu64 ", too large %" PRIu64
-                         ", thread exiting %" PRIu64 ")",
+                         " (arena full %" PRIu64 ", no arena %" PRIu64 ", alignment %" PRIu64
+                         ", too large %" PRIu64 ", thread exiting %" PRIu64 ")",
                          u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting);
     rallo_buf_putc(out, '\n');
     if (u->bad_header != 0)
-        rallo_buf_printf(out, "anomalies: %" PRIu64 " frees of arena pointers without a valid header\n", u->bad_header);
+        rallo_buf_printf(out, "anomalies: %" PRIu64 " frees of arena pointers without a valid header\n",
+                         u->bad_header);
 }
 
 int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
     const rallo_totals *t = &profile->totals;
     rallo_buf_puts(out, "rallo text report v1\n");
-    rallo_buf_printf(out, "program: %s (pid %" PRId32 ")\n", profile->program != NULL ? profile->program : "?",
-                     profile->pid);
+    rallo_buf_printf(out, "program: %s (pid %" PRId32 ")\n",
+                     profile->program != NULL ? profile->program : "?", profile->pid);
     if (profile->time_unix_ns != 0) {
         time_t seconds = (time_t)(profile->time_unix_ns / 1000000000ull);
         struct tm when;
         char stamp[64];
-        if (gmtime_r(&seconds, &when) != NULL && strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &when) > 0)
+        if (gmtime_r(&seconds, &when) != NULL &&
+            strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &when) > 0)
             rallo_buf_printf(out, "taken: %s\n", stamp);
     }
     if (profile->sample_interval > 1) {

@@ -95,15 +95,40 @@ static uintptr_t read_encoded(reader *r, uint8_t encoding, uintptr_t datarel) {
     uintptr_t here = (uintptr_t)r->at;
     uint64_t value = 0;
     switch (encoding & 0x0f) {
-    case DW_EH_PE_absptr: case DW_EH_PE_udata8: case DW_EH_PE_sdata8: {
-        uint64_t v; reader_take(r, &v, 8); value = v; break;
+    case DW_EH_PE_absptr:
+    case DW_EH_PE_udata8:
+    case DW_EH_PE_sdata8: {
+        uint64_t v;
+        reader_take(r, &v, 8);
+        value = v;
+        break;
     }
     case DW_EH_PE_uleb128: value = read_uleb(r); break;
     case DW_EH_PE_sleb128: value = (uint64_t)read_sleb(r); break;
-    case DW_EH_PE_udata2: { uint16_t v; reader_take(r, &v, 2); value = v; break; }
-    case DW_EH_PE_sdata2: { int16_t v; reader_take(r, &v, 2); value = (uint64_t)(int64_t)v; break; }
-    case DW_EH_PE_udata4: { uint32_t v; reader_take(r, &v, 4); value = v; break; }
-    case DW_EH_PE_sdata4: { int32_t v; reader_take(r, &v, 4); value = (uint64_t)(int64_t)v; break; }
+    case DW_EH_PE_udata2: {
+        uint16_t v;
+        reader_take(r, &v, 2);
+        value = v;
+        break;
+    }
+    case DW_EH_PE_sdata2: {
+        int16_t v;
+        reader_take(r, &v, 2);
+        value = (uint64_t)(int64_t)v;
+        break;
+    }
+    case DW_EH_PE_udata4: {
+        uint32_t v;
+        reader_take(r, &v, 4);
+        value = v;
+        break;
+    }
+    case DW_EH_PE_sdata4: {
+        int32_t v;
+        reader_take(r, &v, 4);
+        value = (uint64_t)(int64_t)v;
+        break;
+    }
     default: r->failed = true; return 0;
     }
     switch (encoding & 0x70) {
@@ -146,7 +171,7 @@ typedef struct cie_info {
     uint64_t code_align;
     int64_t data_align;
     uint8_t fde_encoding;
-    bool augmented;   /* 'z': FDEs carry an augmentation length */
+    bool augmented;    /* 'z': FDEs carry an augmentation length */
     bool signal_frame; /* 'S': a signal trampoline's frame, not followed */
     bool usable;
     cfi_state initial;
@@ -259,9 +284,7 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
             reg = low;
             offset = (int64_t)read_uleb(r) * cie->data_align;
             goto save_at_cfa;
-        case 3:
-            reg = low;
-            goto restore;
+        case 3: reg = low; goto restore;
         default: break;
         }
         switch (op) {
@@ -274,9 +297,22 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
             goto advance_pc;
         }
         case 0x02: advance = read_u8(r); goto advance_pc;
-        case 0x03: { uint16_t v; reader_take(r, &v, 2); advance = v; goto advance_pc; }
-        case 0x04: { uint32_t v; reader_take(r, &v, 4); advance = v; goto advance_pc; }
-        case 0x05: reg = read_uleb(r); offset = (int64_t)read_uleb(r) * cie->data_align; goto save_at_cfa;
+        case 0x03: {
+            uint16_t v;
+            reader_take(r, &v, 2);
+            advance = v;
+            goto advance_pc;
+        }
+        case 0x04: {
+            uint32_t v;
+            reader_take(r, &v, 4);
+            advance = v;
+            goto advance_pc;
+        }
+        case 0x05:
+            reg = read_uleb(r);
+            offset = (int64_t)read_uleb(r) * cie->data_align;
+            goto save_at_cfa;
         case 0x06: reg = read_uleb(r); goto restore;
         case 0x07: /* undefined */
         case 0x09: /* register: rbp kept in another register */
@@ -327,7 +363,8 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
         case 0x10: /* expression: the register is saved at the expression's address */
             reg = read_uleb(r);
             if (reg == DW_REG_RBP) {
-                state->rbp_rule = expression_breg6(r, false, &state->rbp_offset) ? CFI_RBP_AT_RBP : CFI_RBP_UNKNOWN;
+                state->rbp_rule =
+                    expression_breg6(r, false, &state->rbp_offset) ? CFI_RBP_AT_RBP : CFI_RBP_UNKNOWN;
             } else {
                 int64_t ignored;
                 expression_breg6(r, false, &ignored);
@@ -341,7 +378,10 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
                 state->rbp_rule = CFI_RBP_UNKNOWN;
             break;
         }
-        case 0x11: reg = read_uleb(r); offset = read_sleb(r) * cie->data_align; goto save_at_cfa;
+        case 0x11:
+            reg = read_uleb(r);
+            offset = read_sleb(r) * cie->data_align;
+            goto save_at_cfa;
         case 0x14: /* val_offset: the value, not a save slot */
         case 0x15:
             reg = read_uleb(r);
@@ -496,8 +536,8 @@ static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache 
             *frame_pointer = true;
     }
     /* Past the function's end: no rule, unless the next FDE begins there. */
-    cfi_state none = {.cfa_by_expression = true, .cfa_expression_rule = CFI_CFA_UNKNOWN,
-                      .rbp_rule = CFI_RBP_UNKNOWN};
+    cfi_state none = {
+        .cfa_by_expression = true, .cfa_expression_rule = CFI_CFA_UNKNOWN, .rbp_rule = CFI_RBP_UNKNOWN};
     if (!ok) {
         /* A program we cannot follow: the whole function gets no rule. */
         b->count = first_row;
@@ -519,7 +559,8 @@ bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
     uint8_t version = read_u8(&r), eh_frame_encoding = read_u8(&r);
     uint8_t count_encoding = read_u8(&r), table_encoding = read_u8(&r);
     /* The search table gcc/ld and lld emit: datarel sdata4 pairs, sorted. */
-    if (version != 1 || count_encoding == DW_EH_PE_omit || table_encoding != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+    if (version != 1 || count_encoding == DW_EH_PE_omit ||
+        table_encoding != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
         return false;
     r.end = hdr + 4 + 16;
     if (!source_readable(source, hdr + 4, 16))

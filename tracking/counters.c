@@ -155,8 +155,8 @@ static void live_bytes_flush(rallo_thread_state *thread) {
         return;
     uint64_t peak = atomic_load_explicit(&live_bytes_peak, memory_order_relaxed);
     while ((uint64_t)now > peak &&
-           !atomic_compare_exchange_weak_explicit(&live_bytes_peak, &peak, (uint64_t)now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+           !atomic_compare_exchange_weak_explicit(&live_bytes_peak, &peak, (uint64_t)now,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
     }
     if ((uint64_t)now > peak) /* this flush raised the peak */
         _rallo_peak_note((uint64_t)now);
@@ -260,7 +260,8 @@ uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) {
             uint32_t end = (chunk + 1) * CHUNK_SITES < sites ? (chunk + 1) * CHUNK_SITES : sites;
             for (uint32_t site = chunk * CHUNK_SITES; site < end; site++) {
                 site_counters *counters = &base[site % CHUNK_SITES];
-                out[site].alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
+                out[site].alloc_count +=
+                    atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
                 out[site].alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
                 out[site].free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
                 out[site].free_bytes += atomic_load_explicit(&counters->free_bytes, memory_order_relaxed);
@@ -325,9 +326,8 @@ static void site_from_sums(uint32_t site_id, const rallo_site_sums *sums, rallo_
     site->free_bytes = sums->free_bytes;
     /* Counters are read one after another while threads go on: a free can be
      * seen before its alloc; never report a negative live figure. */
-    site->live_count = sums->alloc_count > sums->free_count
-                           ? _rallo_count_from_fp(sums->alloc_count - sums->free_count)
-                           : 0;
+    site->live_count =
+        sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0;
     site->live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0;
 }
 

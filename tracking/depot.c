@@ -17,7 +17,7 @@ typedef struct depot_record {
     uintptr_t pcs[];
 } depot_record;
 
-static _Atomic uint32_t *depot_table;          /* slot -> site id, 0 = empty */
+static _Atomic uint32_t *depot_table; /* slot -> site id, 0 = empty */
 static uint64_t depot_table_mask;
 static _Atomic(depot_record *) *depot_by_site; /* site id -> record */
 static uint32_t depot_max_sites;
@@ -33,7 +33,8 @@ static _Atomic int depot_warned = 0;
 
 static void *depot_reserve(uint64_t bytes) {
     /* Touched lazily: only what holds stacks is ever backed by memory. */
-    void *area = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *area =
+        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return area == MAP_FAILED ? NULL : area;
 }
 
@@ -72,7 +73,8 @@ static inline uint64_t depot_hash(const uintptr_t *pcs, uint32_t depth) {
     return _rallo_stack_hash_finish(hash, depth);
 }
 
-static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
+static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs,
+                              uint32_t depth) {
     if (record->hash != hash || record->depth != depth)
         return false;
     /* Inline, not memcmp: stacks are short and this runs on every tracked call. */
@@ -85,12 +87,13 @@ static inline bool depot_same(const depot_record *record, uint64_t hash, const u
 static uint32_t depot_overflow(void) {
     atomic_fetch_add_explicit(&depot_overflowed, 1, memory_order_relaxed);
     if (atomic_exchange_explicit(&depot_warned, 1, memory_order_relaxed) == 0)
-        _rallo_warn("stack depot full (%u sites, %llu bytes): new stacks are counted as [other]", depot_max_sites,
-                    (unsigned long long)depot_pool_size);
+        _rallo_warn("stack depot full (%u sites, %llu bytes): new stacks are counted as [other]",
+                    depot_max_sites, (unsigned long long)depot_pool_size);
     return RALLO_SITE_OTHER;
 }
 
-static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
+static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const uintptr_t *pcs,
+                                            uint32_t depth) {
     uint32_t site_id = atomic_fetch_add_explicit(&depot_next_site, 1, memory_order_relaxed);
     if (site_id >= depot_max_sites)
         return depot_overflow();
@@ -106,8 +109,8 @@ static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const 
     atomic_store_explicit(&depot_by_site[site_id], record, memory_order_release);
     for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
         uint32_t expected = 0;
-        if (atomic_compare_exchange_strong_explicit(&depot_table[slot], &expected, site_id, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
+        if (atomic_compare_exchange_strong_explicit(&depot_table[slot], &expected, site_id,
+                                                    memory_order_acq_rel, memory_order_acquire)) {
             atomic_fetch_add_explicit(&depot_published, 1, memory_order_relaxed);
             return site_id;
         }

@@ -26,7 +26,8 @@ static uint32_t module_hash(uintptr_t map_start) {
 }
 
 static bool module_is(const rallo_module *m, const rallo_module_key *key) {
-    return m->map_start == key->map_start && m->map_end == key->map_end && m->eh_frame_hdr == key->eh_frame_hdr;
+    return m->map_start == key->map_start && m->map_end == key->map_end &&
+           m->eh_frame_hdr == key->eh_frame_hdr;
 }
 
 static rallo_module *module_lookup(const rallo_module_key *key) {
@@ -49,8 +50,8 @@ static rallo_module *module_publish(rallo_module *fresh, const rallo_module_key 
         rallo_module *m = atomic_load_explicit(&module_slots[slot], memory_order_acquire);
         if (m == NULL) {
             rallo_module *expected = NULL;
-            if (atomic_compare_exchange_strong_explicit(&module_slots[slot], &expected, fresh, memory_order_acq_rel,
-                                                        memory_order_acquire))
+            if (atomic_compare_exchange_strong_explicit(&module_slots[slot], &expected, fresh,
+                                                        memory_order_acq_rel, memory_order_acquire))
                 return fresh;
             m = expected;
         }

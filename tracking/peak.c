@@ -16,7 +16,7 @@
 static _Atomic int peak_busy = 0;
 static rallo_site_sums *peak_sums = NULL; /* site i's counters at the last copy */
 static uint32_t peak_capacity = 0, peak_sites = 0;
-static uint64_t peak_copied_at = 0; /* the live bytes the copy was taken at */
+static uint64_t peak_copied_at = 0;    /* the live bytes the copy was taken at */
 static _Atomic uint64_t peak_next = 0; /* the live bytes that call for the next copy */
 
 static bool peak_try_lock(void) {
@@ -56,8 +56,9 @@ uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) {
         sched_yield();
     uint32_t sites = peak_sites < n ? peak_sites : n;
     for (uint32_t i = 0; i < sites; i++)
-        out[i] = peak_sums[i].alloc_bytes > peak_sums[i].free_bytes ? peak_sums[i].alloc_bytes - peak_sums[i].free_bytes
-                                                                    : 0;
+        out[i] = peak_sums[i].alloc_bytes > peak_sums[i].free_bytes
+                     ? peak_sums[i].alloc_bytes - peak_sums[i].free_bytes
+                     : 0;
     *at_peak = peak_copied_at;
     peak_unlock();
     return sites;

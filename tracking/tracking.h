@@ -36,13 +36,13 @@ void _rallo_tracking_set(bool on) rallo_report_api;
 
 /* ---- configuration (options.c): read once at load, bad values ignored ---- */
 typedef struct rallo_options {
-    bool enable_at_start;   /* RALLO_ENABLE */
-    uint64_t sample_bytes;  /* RALLO_SAMPLE: 0 = every allocation */
-    uint32_t depth;         /* RALLO_DEPTH */
-    uint64_t arena_bytes;   /* RALLO_ARENA_SIZE */
-    uint32_t max_sites;     /* RALLO_MAX_SITES */
-    uint64_t depot_bytes;   /* RALLO_DEPOT_SIZE */
-    uint32_t unwind;        /* RALLO_UNWIND: a rallo_unwind_mode */
+    bool enable_at_start;  /* RALLO_ENABLE */
+    uint64_t sample_bytes; /* RALLO_SAMPLE: 0 = every allocation */
+    uint32_t depth;        /* RALLO_DEPTH */
+    uint64_t arena_bytes;  /* RALLO_ARENA_SIZE */
+    uint32_t max_sites;    /* RALLO_MAX_SITES */
+    uint64_t depot_bytes;  /* RALLO_DEPOT_SIZE */
+    uint32_t unwind;       /* RALLO_UNWIND: a rallo_unwind_mode */
 } rallo_options;
 /* How call sites are unwound: frame pointers only; .eh_frame call-frame
  * information only; frame pointers in modules built with them, CFI elsewhere. */
@@ -63,15 +63,15 @@ void _rallo_warn(const char *fmt, ...) rallo_report_api __attribute__((format(pr
  * Set while rallo works on this thread (tracking an allocation, dumping): any
  * allocation the thread makes meanwhile is rallo's own and goes untracked. */
 typedef struct rallo_thread_state {
-    uint32_t guard;            /* > 0: inside rallo */
-    uint32_t stack_known;      /* stack_hi and stack_lo are valid */
-    uint32_t exited;           /* past this thread's exit cleanup */
-    uintptr_t stack_hi;        /* one past the highest address of this thread's stack */
-    uintptr_t stack_lo;        /* lowest address of this thread's stack */
+    uint32_t guard;       /* > 0: inside rallo */
+    uint32_t stack_known; /* stack_hi and stack_lo are valid */
+    uint32_t exited;      /* past this thread's exit cleanup */
+    uintptr_t stack_hi;   /* one past the highest address of this thread's stack */
+    uintptr_t stack_lo;   /* lowest address of this thread's stack */
     int64_t bytes_until_sample;
     uint32_t sample_generation; /* the sampler setting bytes_until_sample was drawn for */
     uint64_t rng;
-    struct rallo_shard *shard; /* this thread's counters, NULL until first use */
+    struct rallo_shard *shard;  /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes; /* not yet added to the process-wide live figure */
     int64_t live_flush_limit;   /* flush pending_live_bytes past this (set at each flush) */
 } rallo_thread_state;

@@ -40,8 +40,8 @@ typedef struct row_cache_entry {
     uintptr_t pc;
     uintptr_t map_start;
     const void *eh_frame_hdr;
-    cfi_row row;          /* row.pc unused; cfa_rule CFI_CFA_UNKNOWN: no row */
-    bool frame_pointers;  /* the module keeps frame pointers */
+    cfi_row row;         /* row.pc unused; cfa_rule CFI_CFA_UNKNOWN: no row */
+    bool frame_pointers; /* the module keeps frame pointers */
 } row_cache_entry;
 static __thread row_cache_entry row_cache[ROW_CACHE_SIZE] __attribute__((tls_model("initial-exec")));
 
@@ -102,7 +102,8 @@ static inline bool row_find(uintptr_t pc, uint32_t depth, unwind_modules *module
         return true;
     }
     row_cache_entry *entry = &row_cache[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
-    if (rallo_likely(entry->pc == pc && entry->map_start == key->map_start && entry->eh_frame_hdr == key->eh_frame_hdr)) {
+    if (rallo_likely(entry->pc == pc && entry->map_start == key->map_start &&
+                     entry->eh_frame_hdr == key->eh_frame_hdr)) {
         *row = entry->row;
         *frame_pointers = entry->frame_pointers;
     } else {
@@ -112,12 +113,18 @@ static inline bool row_find(uintptr_t pc, uint32_t depth, unwind_modules *module
         const cfi_row *found = _rallo_module_row(module, pc - 1);
         *row = found != NULL ? *found : (cfi_row){.cfa_rule = CFI_CFA_UNKNOWN};
         *frame_pointers = module->has_frame_pointers;
-        *entry = (row_cache_entry){.pc = pc, .map_start = key->map_start, .eh_frame_hdr = key->eh_frame_hdr,
-                                   .row = *row, .frame_pointers = module->has_frame_pointers};
+        *entry = (row_cache_entry){.pc = pc,
+                                   .map_start = key->map_start,
+                                   .eh_frame_hdr = key->eh_frame_hdr,
+                                   .row = *row,
+                                   .frame_pointers = module->has_frame_pointers};
     }
     if (memo != NULL)
-        *memo = (stack_memo_entry){.pc = pc, .map_start = key->map_start, .eh_frame_hdr = key->eh_frame_hdr,
-                                   .row = *row, .frame_pointers = *frame_pointers};
+        *memo = (stack_memo_entry){.pc = pc,
+                                   .map_start = key->map_start,
+                                   .eh_frame_hdr = key->eh_frame_hdr,
+                                   .row = *row,
+                                   .frame_pointers = *frame_pointers};
     return true;
 }
 

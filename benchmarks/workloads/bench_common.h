@@ -23,7 +23,9 @@
 #define BENCH_KEEP_FRAME() __asm__ volatile("" ::: "memory")
 
 /* ---- fixed-seed random numbers (splitmix64) ---- */
-typedef struct bench_rng { uint64_t state; } bench_rng;
+typedef struct bench_rng {
+    uint64_t state;
+} bench_rng;
 
 static inline uint64_t bench_next(bench_rng *rng) {
     uint64_t z = (rng->state += 0x9E3779B97F4A7C15ull);
@@ -36,7 +38,9 @@ static inline uint64_t bench_below(bench_rng *rng, uint64_t bound) {
 }
 
 /* ---- the counting wrapper ---- */
-typedef struct bench_counts { uint64_t allocs, bytes, frees; } bench_counts;
+typedef struct bench_counts {
+    uint64_t allocs, bytes, frees;
+} bench_counts;
 
 static _Thread_local bench_counts bench_thread_counts;
 static _Atomic uint64_t bench_total_allocs, bench_total_bytes, bench_total_frees;
@@ -143,8 +147,8 @@ static inline int bench_report(const char *name, int ok, uint64_t checksum) {
     }
     printf("BENCH name=%s ok=%d checksum=%016llx allocs=%llu bytes=%llu frees=%llu %s\n", name, ok,
            (unsigned long long)checksum, (unsigned long long)atomic_load(&bench_total_allocs),
-           (unsigned long long)atomic_load(&bench_total_bytes), (unsigned long long)atomic_load(&bench_total_frees),
-           rallo);
+           (unsigned long long)atomic_load(&bench_total_bytes),
+           (unsigned long long)atomic_load(&bench_total_frees), rallo);
     if (!ok)
         fprintf(stderr, "%s: self-check FAILED\n", name);
     return ok ? 0 : 1;

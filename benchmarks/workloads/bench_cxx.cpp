@@ -21,7 +21,9 @@ extern "C" {
 
 namespace {
 
-struct Counts { uint64_t allocs = 0, bytes = 0, frees = 0; };
+struct Counts {
+    uint64_t allocs = 0, bytes = 0, frees = 0;
+};
 Counts counts;
 
 template <typename T> struct Counting {
@@ -66,7 +68,9 @@ String make_word(Rng &rng) {
     return word;
 }
 
-struct Totals { uint64_t alloc_count, alloc_bytes, free_count, free_bytes, live_count, live_bytes, peak, untracked; };
+struct Totals {
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes, live_count, live_bytes, peak, untracked;
+};
 using TotalsFn = void (*)(Totals *);
 
 } // namespace
@@ -133,6 +137,7 @@ int main(int argc, char **argv) {
                       static_cast<unsigned long long>(after.untracked - before.untracked));
     std::printf("BENCH name=cxx ok=%d checksum=%016llx allocs=%llu bytes=%llu frees=%llu %s\n", ok ? 1 : 0,
                 static_cast<unsigned long long>(checksum), static_cast<unsigned long long>(counts.allocs),
-                static_cast<unsigned long long>(counts.bytes), static_cast<unsigned long long>(counts.frees), rallo);
+                static_cast<unsigned long long>(counts.bytes), static_cast<unsigned long long>(counts.frees),
+                rallo);
     return ok ? 0 : 1;
 }

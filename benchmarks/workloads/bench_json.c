@@ -10,7 +10,11 @@ typedef enum kind { NUM, STR, ARR, OBJ } kind;
 typedef struct value {
     kind kind;
     uint32_t count, capacity; /* ARR/OBJ: children (OBJ: keys[i] names items[i]) */
-    union { int64_t number; char *text; struct value **items; };
+    union {
+        int64_t number;
+        char *text;
+        struct value **items;
+    };
     char **keys;
 } value;
 
@@ -77,7 +81,10 @@ static value *build(bench_rng *rng, int depth) {
 }
 
 /* ---- writer: a growing text buffer ---- */
-typedef struct text { char *data; size_t length, capacity; } text;
+typedef struct text {
+    char *data;
+    size_t length, capacity;
+} text;
 
 static void put(text *out, const char *bytes, size_t length) {
     if (out->length + length + 1 > out->capacity) {

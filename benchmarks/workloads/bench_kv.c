@@ -14,7 +14,10 @@ typedef struct entry {
     uint64_t hash;
 } entry;
 
-typedef struct table { entry **buckets; size_t mask, count; } table;
+typedef struct table {
+    entry **buckets;
+    size_t mask, count;
+} table;
 
 static uint64_t hash_key(const char *key) {
     uint64_t h = 1469598103934665603ull;
@@ -34,7 +37,8 @@ static void fill_value(entry *e) {
 
 static int value_ok(const entry *e) {
     size_t last = e->value_size - 1;
-    return e->value[0] == value_byte(e->hash, e->version, 0) && e->value[last] == value_byte(e->hash, e->version, last);
+    return e->value[0] == value_byte(e->hash, e->version, 0) &&
+           e->value[last] == value_byte(e->hash, e->version, last);
 }
 
 static void make_key(uint64_t id, char *key) {

@@ -12,14 +12,21 @@
 #define RING_SLOTS 4096
 #define HOLD_OBJECTS 200000
 
-typedef struct object { uint64_t tag; uint32_t size; uint8_t body[]; } object;
+typedef struct object {
+    uint64_t tag;
+    uint32_t size;
+    uint8_t body[];
+} object;
 
 static size_t pick_size(bench_rng *rng) {
     uint64_t roll = bench_below(rng, 100);
-    if (roll < 60) return 16 + bench_below(rng, 48);     /* tiny */
-    if (roll < 90) return 64 + bench_below(rng, 192);    /* small */
-    if (roll < 99) return 256 + bench_below(rng, 768);   /* medium */
-    return 1024 + bench_below(rng, 7168);                /* occasional large */
+    if (roll < 60)
+        return 16 + bench_below(rng, 48); /* tiny */
+    if (roll < 90)
+        return 64 + bench_below(rng, 192); /* small */
+    if (roll < 99)
+        return 256 + bench_below(rng, 768); /* medium */
+    return 1024 + bench_below(rng, 7168);   /* occasional large */
 }
 
 static object *make_object(size_t size, uint64_t tag) {
@@ -32,29 +39,35 @@ static object *make_object(size_t size, uint64_t tag) {
 
 static int object_ok(const object *obj, uint64_t tag) {
     size_t body = obj->size - sizeof(object);
-    return obj->tag == tag && (body == 0 || (obj->body[0] == (uint8_t)tag && obj->body[body - 1] == (uint8_t)tag));
+    return obj->tag == tag &&
+           (body == 0 || (obj->body[0] == (uint8_t)tag && obj->body[body - 1] == (uint8_t)tag));
 }
 
 /* Four call chains, ten frames each, so a profiler sees distinct deep stacks. */
-#define CHAIN_LEVEL(chain, level, next)                                                    \
-    BENCH_NOINLINE static object *chain##_##level(size_t size, uint64_t tag) {             \
-        object *obj = next(size, tag);                                                     \
-        BENCH_KEEP_FRAME();                                                                \
-        return obj;                                                                        \
+#define CHAIN_LEVEL(chain, level, next)                                                                      \
+    BENCH_NOINLINE static object *chain##_##level(size_t size, uint64_t tag) {                               \
+        object *obj = next(size, tag);                                                                       \
+        BENCH_KEEP_FRAME();                                                                                  \
+        return obj;                                                                                          \
     }
-#define CHAIN(chain)                                                                       \
-    CHAIN_LEVEL(chain, 9, make_object)                                                     \
-    CHAIN_LEVEL(chain, 8, chain##_9) CHAIN_LEVEL(chain, 7, chain##_8)                      \
-    CHAIN_LEVEL(chain, 6, chain##_7) CHAIN_LEVEL(chain, 5, chain##_6)                      \
-    CHAIN_LEVEL(chain, 4, chain##_5) CHAIN_LEVEL(chain, 3, chain##_4)                      \
-    CHAIN_LEVEL(chain, 2, chain##_3) CHAIN_LEVEL(chain, 1, chain##_2)                      \
-    CHAIN_LEVEL(chain, 0, chain##_1)
-CHAIN(parse) CHAIN(cache) CHAIN(session) CHAIN(render)
+#define CHAIN(chain)                                                                                         \
+    CHAIN_LEVEL(chain, 9, make_object)                                                                       \
+    CHAIN_LEVEL(chain, 8, chain##_9)                                                                         \
+    CHAIN_LEVEL(chain, 7, chain##_8) CHAIN_LEVEL(chain, 6, chain##_7) CHAIN_LEVEL(chain, 5, chain##_6)       \
+        CHAIN_LEVEL(chain, 4, chain##_5) CHAIN_LEVEL(chain, 3, chain##_4) CHAIN_LEVEL(chain, 2, chain##_3)   \
+            CHAIN_LEVEL(chain, 1, chain##_2) CHAIN_LEVEL(chain, 0, chain##_1)
+CHAIN(parse)
+CHAIN(cache) CHAIN(session) CHAIN(render)
 
-typedef object *(*chain_fn)(size_t, uint64_t);
+    typedef object *(*chain_fn)(size_t, uint64_t);
 static const chain_fn chains[4] = {parse_0, cache_0, session_0, render_0};
 
-typedef struct worker { unsigned id; uint64_t churn, grow, hold; uint64_t checksum; int ok; } worker;
+typedef struct worker {
+    unsigned id;
+    uint64_t churn, grow, hold;
+    uint64_t checksum;
+    int ok;
+} worker;
 
 /* Churn: a ring of live objects, each new one evicting the oldest. */
 static void churn_phase(worker *w, bench_rng *rng) {
@@ -146,7 +159,8 @@ int main(int argc, char **argv) {
     pthread_t ids[2];
     pthread_barrier_init(&start_line, NULL, threads + 1);
     for (unsigned t = 0; t < threads; t++) {
-        workers[t] = (worker){.id = t, .ok = 1,
+        workers[t] = (worker){.id = t,
+                              .ok = 1,
                               .churn = (uint64_t)(7000000 * scale) / threads,
                               .grow = (uint64_t)(3000 * scale) / threads,
                               .hold = (uint64_t)(HOLD_OBJECTS * (scale < 1 ? scale : 1.0)) / threads};

@@ -20,16 +20,17 @@ BENCH_NOINLINE static void leaf_free(void *p) {
         free(p);
 }
 
-#define LEVEL(name, next)                                 \
-    BENCH_NOINLINE static void *name(size_t size) {       \
-        void *p = next(size);                             \
-        BENCH_KEEP_FRAME();                               \
-        return p;                                         \
+#define LEVEL(name, next)                                                                                    \
+    BENCH_NOINLINE static void *name(size_t size) {                                                          \
+        void *p = next(size);                                                                                \
+        BENCH_KEEP_FRAME();                                                                                  \
+        return p;                                                                                            \
     }
-LEVEL(level7, leaf_alloc) LEVEL(level6, level7) LEVEL(level5, level6) LEVEL(level4, level5)
-LEVEL(level3, level4) LEVEL(level2, level3) LEVEL(level1, level2)
+LEVEL(level7, leaf_alloc)
+LEVEL(level6, level7) LEVEL(level5, level6) LEVEL(level4, level5) LEVEL(level3, level4) LEVEL(level2, level3)
+    LEVEL(level1, level2)
 
-int main(int argc, char **argv) {
+        int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_pairs N [none]\n");
         return 2;

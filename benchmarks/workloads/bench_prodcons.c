@@ -11,7 +11,11 @@
 
 #define RING 8192
 
-typedef struct message { uint64_t seq; uint32_t size; uint8_t body[]; } message;
+typedef struct message {
+    uint64_t seq;
+    uint32_t size;
+    uint8_t body[];
+} message;
 
 static message *_Atomic ring[RING];
 static _Atomic uint64_t head, tail; /* head: next to write; tail: next to read */
@@ -20,7 +24,9 @@ static uint64_t produced_sum, consumed_sum;
 static int consumer_ok = 1;
 static pthread_barrier_t start_line;
 
-static uint8_t body_byte(uint64_t seq, size_t i) { return (uint8_t)(seq * 7 + i); }
+static uint8_t body_byte(uint64_t seq, size_t i) {
+    return (uint8_t)(seq * 7 + i);
+}
 
 static void *producer(void *arg) {
     (void)arg;
@@ -28,8 +34,9 @@ static void *producer(void *arg) {
     pthread_barrier_wait(&start_line);
     for (uint64_t seq = 0; seq < total_messages; seq++) {
         uint64_t roll = bench_below(&rng, 100);
-        size_t body = roll < 70 ? 8 + bench_below(&rng, 120) : roll < 98 ? 128 + bench_below(&rng, 896)
-                                                                          : 1024 + bench_below(&rng, 15360);
+        size_t body = roll < 70   ? 8 + bench_below(&rng, 120)
+                      : roll < 98 ? 128 + bench_below(&rng, 896)
+                                  : 1024 + bench_below(&rng, 15360);
         message *m = bench_malloc(sizeof *m + body);
         m->seq = seq;
         m->size = (uint32_t)body;

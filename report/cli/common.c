@@ -74,7 +74,8 @@ char *cli_read_file(const char *path, size_t *len) {
 
 static void report_unusable_module(const rallo_prof_mapping *mapping, const char *why, void *arg) {
     const char *profile_path = arg;
-    cli_error("%s: frames in %s stay unsymbolized: %s", profile_path, mapping->path ? mapping->path : "(unnamed)", why);
+    cli_error("%s: frames in %s stay unsymbolized: %s", profile_path,
+              mapping->path ? mapping->path : "(unnamed)", why);
 }
 
 /* Names the frames a profile holds only addresses for, from the mapped files on
@@ -101,8 +102,10 @@ static void cli_symbolize(const char *path, rallo_profile *profile) {
     if (missing == 0)
         return;
     int n = snprintf(symbolize_progress, sizeof symbolize_progress,
-                     "rallo: %s: symbolizing %zu frames from %zu modules...\n", path, missing, profile->nmappings);
-    symbolize_progress_len = n > 0 ? ((size_t)n < sizeof symbolize_progress ? (size_t)n : sizeof symbolize_progress - 1) : 0;
+                     "rallo: %s: symbolizing %zu frames from %zu modules...\n", path, missing,
+                     profile->nmappings);
+    symbolize_progress_len =
+        n > 0 ? ((size_t)n < sizeof symbolize_progress ? (size_t)n : sizeof symbolize_progress - 1) : 0;
     symbolize_progress_shown = 0;
     struct sigaction tick = {.sa_handler = symbolize_progress_tick, .sa_flags = SA_RESTART}, previous;
     sigemptyset(&tick.sa_mask);
@@ -171,7 +174,8 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text, size_t size) {
+static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text,
+                       size_t size) {
     if (location->nlines > 0 && location->lines[0].function != NULL) {
         const rallo_prof_line *line = &location->lines[0];
         if (line->file != NULL && line->line != 0)
@@ -188,7 +192,8 @@ static void frame_name(const rallo_profile *profile, const rallo_prof_location *
         snprintf(text, size, "0x%" PRIx64, offset);
 }
 
-const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size) {
+const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text,
+                          size_t size) {
     if (site->nlocations == 0) {
         snprintf(text, size, "[other: stacks beyond the depot's limit]");
         return text;

@@ -103,8 +103,8 @@ static bool diff_build(rallo_diff *diff) {
     size_t base_map = 0, new_map = 0, cap = 0;
     if (!stack_union_add_mappings(&diff->u, diff->base, &base_map) ||
         !stack_union_add_mappings(&diff->u, diff->fresh, &new_map) ||
-        !add_sites(diff, &cap, diff->fresh, new_map, true) || !add_sites(diff, &cap, diff->base, base_map, false) ||
-        !sort_by_growth(diff))
+        !add_sites(diff, &cap, diff->fresh, new_map, true) ||
+        !add_sites(diff, &cap, diff->base, base_map, false) || !sort_by_growth(diff))
         return false;
     rallo_profile *p = &diff->u.profile;
     for (size_t i = 0; i < diff->count; i++) {
@@ -160,7 +160,8 @@ int cli_diff(int argc, char **argv) {
         rallo_profile_free(&base);
         return 1;
     }
-    rallo_diff diff = {.base_path = argv[optind], .new_path = argv[optind + 1], .base = &base, .fresh = &fresh};
+    rallo_diff diff = {
+        .base_path = argv[optind], .new_path = argv[optind + 1], .base = &base, .fresh = &fresh};
     stack_union_init(&diff.u);
     int result = 1;
     if (!diff_build(&diff)) {

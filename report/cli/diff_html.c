@@ -24,11 +24,13 @@ static void put_totals(rallo_buf *out, const rallo_totals *t) {
                      t->alloc_count, t->alloc_bytes, t->live_count, t->live_bytes, t->peak_live_bytes);
 }
 
-static void put_before(rallo_buf *out, const char *key, const rallo_diff_site *sites, size_t count, size_t field) {
+static void put_before(rallo_buf *out, const char *key, const rallo_diff_site *sites, size_t count,
+                       size_t field) {
     rallo_buf_printf(out, "%s\"%s\":[", field ? "," : "", key);
     for (size_t i = 0; i < count; i++) {
         const rallo_diff_side *before = &sites[i].before;
-        const uint64_t values[4] = {before->live_bytes, before->live_count, before->alloc_bytes, before->alloc_count};
+        const uint64_t values[4] = {before->live_bytes, before->live_count, before->alloc_bytes,
+                                    before->alloc_count};
         rallo_buf_printf(out, "%s%" PRIu64, i ? "," : "", values[field]);
     }
     rallo_buf_putc(out, ']');

@@ -17,10 +17,12 @@ static void write_text(const rallo_diff *diff, rallo_buf *out) {
     const rallo_totals *before = &diff->base->totals, *after = &diff->fresh->totals;
     rallo_buf_puts(out, "live bytes    ");
     signed_bytes(out, (int64_t)after->live_bytes - (int64_t)before->live_bytes);
-    rallo_buf_printf(out, "  (%" PRIu64 " -> %" PRIu64 ")\nlive blocks   %+" PRId64 "\nallocated     ", before->live_bytes,
-                     after->live_bytes, (int64_t)after->live_count - (int64_t)before->live_count);
+    rallo_buf_printf(out, "  (%" PRIu64 " -> %" PRIu64 ")\nlive blocks   %+" PRId64 "\nallocated     ",
+                     before->live_bytes, after->live_bytes,
+                     (int64_t)after->live_count - (int64_t)before->live_count);
     signed_bytes(out, (int64_t)after->alloc_bytes - (int64_t)before->alloc_bytes);
-    rallo_buf_printf(out, "  in %+" PRId64 " allocations\n", (int64_t)after->alloc_count - (int64_t)before->alloc_count);
+    rallo_buf_printf(out, "  in %+" PRId64 " allocations\n",
+                     (int64_t)after->alloc_count - (int64_t)before->alloc_count);
     for (int pass = 0; pass < 2; pass++) {
         rallo_buf_puts(out, pass == 0 ? "\nwhat grew (live bytes):\n" : "\nwhat shrank (live bytes):\n");
         size_t shown = 0;
@@ -60,7 +62,8 @@ static void write_json(const rallo_diff *diff, rallo_buf *out) {
         const rallo_diff_site *site = &diff->sites[i];
         rallo_buf_printf(out,
                          "%s{\"live_bytes_growth\":%" PRId64 ",\"live_count_growth\":%" PRId64
-                         ",\"alloc_bytes_growth\":%" PRId64 ",\"alloc_count_growth\":%" PRId64 ",\"stack\":\"",
+                         ",\"alloc_bytes_growth\":%" PRId64 ",\"alloc_count_growth\":%" PRId64
+                         ",\"stack\":\"",
                          i ? "," : "", rallo_diff_live_growth(site),
                          (int64_t)site->after.live_count - (int64_t)site->before.live_count,
                          (int64_t)site->after.alloc_bytes - (int64_t)site->before.alloc_bytes,
@@ -70,7 +73,6 @@ static void write_json(const rallo_diff *diff, rallo_buf *out) {
     }
     rallo_buf_puts(out, "]}\n");
 }
-
 
 int rallo_diff_write(const rallo_diff *diff, rallo_format format, rallo_buf *out) {
     switch (format) {

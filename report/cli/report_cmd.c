@@ -10,7 +10,6 @@
 
 #include "cli.h"
 
-
 static void report_usage(FILE *out) {
     fputs("usage: rallo report PROFILE [-f FORMAT] [-o OUT]\n"
           "       rallo report DIR [--pid PID] [-o OUT]\n"

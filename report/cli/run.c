@@ -64,8 +64,8 @@ static int find_library(char *path, size_t size) {
     char *slash = strrchr(self, '/');
     if (slash != NULL)
         *slash = '\0';
-    const char *candidates[] = {"%s/librallo.so", "%s/../" RALLO_INSTALL_LIBDIR "/librallo.so", "%s/../lib/librallo.so",
-                                "%s/../lib/x86_64-linux-gnu/librallo.so"};
+    const char *candidates[] = {"%s/librallo.so", "%s/../" RALLO_INSTALL_LIBDIR "/librallo.so",
+                                "%s/../lib/librallo.so", "%s/../lib/x86_64-linux-gnu/librallo.so"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char candidate[PATH_MAX + 64];
         snprintf(candidate, sizeof candidate, candidates[i], self);
@@ -111,7 +111,8 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/rallo.%d.final.pb.gz", dir, (int)pid);
     if (access(path, R_OK) != 0) {
-        cli_error("%s left no final dump (%s): it did not exit normally, or never reached exit", program, path);
+        cli_error("%s left no final dump (%s): it did not exit normally, or never reached exit", program,
+                  path);
         return;
     }
     rallo_profile profile;
@@ -119,11 +120,10 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
         return;
     char a[32], b[32], c[32];
     const rallo_totals *totals = &profile.totals;
-    fprintf(stderr, "rallo: %s allocated %s in %llu blocks; peak live %s; live at exit %s in %llu blocks\n", program,
-            rallo_format_bytes(totals->alloc_bytes, a, sizeof a), (unsigned long long)totals->alloc_count,
-            rallo_format_bytes(totals->peak_live_bytes, b, sizeof b),
-            rallo_format_bytes(totals->live_bytes, c, sizeof c),
-            (unsigned long long)totals->live_count);
+    fprintf(stderr, "rallo: %s allocated %s in %llu blocks; peak live %s; live at exit %s in %llu blocks\n",
+            program, rallo_format_bytes(totals->alloc_bytes, a, sizeof a),
+            (unsigned long long)totals->alloc_count, rallo_format_bytes(totals->peak_live_bytes, b, sizeof b),
+            rallo_format_bytes(totals->live_bytes, c, sizeof c), (unsigned long long)totals->live_count);
     if (profile.sample_interval > 1)
         fprintf(stderr, "rallo: sampled every %llu bytes on average: figures are estimates\n",
                 (unsigned long long)profile.sample_interval);
@@ -166,11 +166,15 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
 }
 
 int cli_run(int argc, char **argv) {
-    static const struct option options[] = {
-        {"output", required_argument, NULL, 'o'}, {"sample", required_argument, NULL, 's'},
-        {"interval", required_argument, NULL, 'i'}, {"formats", required_argument, NULL, 'f'},
-        {"depth", required_argument, NULL, 'd'}, {"unwind", required_argument, NULL, 'u'},
-        {"no-follow", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                            {"sample", required_argument, NULL, 's'},
+                                            {"interval", required_argument, NULL, 'i'},
+                                            {"formats", required_argument, NULL, 'f'},
+                                            {"depth", required_argument, NULL, 'd'},
+                                            {"unwind", required_argument, NULL, 'u'},
+                                            {"no-follow", no_argument, NULL, 'n'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
     const char *dir = ".", *sample = NULL, *interval = NULL, *formats = "html,pprof", *depth = NULL;
     const char *unwind = "auto";
     bool follow = true;
@@ -213,11 +217,12 @@ int cli_run(int argc, char **argv) {
         return 2;
     char all_formats[512];
     snprintf(all_formats, sizeof all_formats, "%s%s", formats, strstr(formats, "pprof") ? "" : ",pprof");
-    if (preload(library) != 0 || set_env("RALLO_ENABLE", "1") != 0 || set_env("RALLO_DUMP_ON_EXIT", "1") != 0 ||
-        set_env("RALLO_DUMP_DIR", absolute_dir) != 0 || set_env("RALLO_DUMP_FORMATS", all_formats) != 0 ||
-        set_env("RALLO_UNWIND", unwind) != 0 || (sample && set_env("RALLO_SAMPLE", sample) != 0) ||
-        (interval && set_env("RALLO_DUMP_INTERVAL", interval) != 0) || (depth && set_env("RALLO_DEPTH", depth) != 0) ||
-        (!follow && set_env("RALLO_FOLLOW", "0") != 0))
+    if (preload(library) != 0 || set_env("RALLO_ENABLE", "1") != 0 ||
+        set_env("RALLO_DUMP_ON_EXIT", "1") != 0 || set_env("RALLO_DUMP_DIR", absolute_dir) != 0 ||
+        set_env("RALLO_DUMP_FORMATS", all_formats) != 0 || set_env("RALLO_UNWIND", unwind) != 0 ||
+        (sample && set_env("RALLO_SAMPLE", sample) != 0) ||
+        (interval && set_env("RALLO_DUMP_INTERVAL", interval) != 0) ||
+        (depth && set_env("RALLO_DEPTH", depth) != 0) || (!follow && set_env("RALLO_FOLLOW", "0") != 0))
         return 2;
 
     pid_t pid = fork();
@@ -257,7 +262,8 @@ int cli_run(int argc, char **argv) {
     print_summary(program[0], absolute_dir, pid);
     if (WIFSIGNALED(status)) {
         int signo = WTERMSIG(status);
-        fprintf(stderr, "rallo: %s: %s%s\n", program[0], strsignal(signo), WCOREDUMP(status) ? " (core dumped)" : "");
+        fprintf(stderr, "rallo: %s: %s%s\n", program[0], strsignal(signo),
+                WCOREDUMP(status) ? " (core dumped)" : "");
         return 128 + signo;
     }
     return WEXITSTATUS(status);

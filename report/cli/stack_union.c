@@ -12,7 +12,6 @@ void stack_union_init(stack_union *u) {
     rallo_profile_init(&u->profile);
 }
 
-
 static uint64_t key_hash(const char *key) {
     uint64_t hash = 1469598103934665603ull;
     for (; *key; key++)
@@ -60,7 +59,8 @@ static bool rehash(stack_union *u) {
 /* The union index of a dump's site, adding it (with copies of its locations
  * and the dump's mappings from mapping_base on) the first time its stack is
  * seen. SIZE_MAX when memory ran out. */
-size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping_base, const rallo_prof_site *site) {
+size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping_base,
+                       const rallo_prof_site *site) {
     rallo_buf key;
     rallo_buf_init(&key);
     rallo_folded_stack(dump, site, &key);
@@ -123,7 +123,8 @@ void stack_union_free(stack_union *u) {
 /* Adds a dump's mappings to the union's; returns the index of its first. */
 bool stack_union_add_mappings(stack_union *u, const rallo_profile *dump, size_t *base) {
     rallo_profile *p = &u->profile;
-    if (!grow((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1, sizeof *p->mappings))
+    if (!grow((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1,
+              sizeof *p->mappings))
         return false;
     *base = p->nmappings;
     for (size_t i = 0; i < dump->nmappings; i++)

@@ -22,7 +22,8 @@ void stack_union_init(stack_union *u);
 bool stack_union_add_mappings(stack_union *u, const rallo_profile *source, size_t *base);
 /* The union's index of a site of `source` (added with its values zero the
  * first time its stack is seen); SIZE_MAX when memory ran out. */
-size_t stack_union_add(stack_union *u, const rallo_profile *source, size_t mapping_base, const rallo_prof_site *site);
+size_t stack_union_add(stack_union *u, const rallo_profile *source, size_t mapping_base,
+                       const rallo_prof_site *site);
 /* Puts the sites in a new order (site i becomes the old site order[i]; order
  * holds each index once) and renumbers the locations to follow it, as if the
  * sites had been added in that order: writers walk locations in array order

@@ -123,13 +123,14 @@ static int choose_pid(const char *dir, const dump_list *list, int wanted, size_t
         if (wanted)
             cli_error("%s: no dumps of pid %d (rallo.%d.<seq>.pb.gz)", dir, wanted, wanted);
         else
-            cli_error("%s: no pprof dumps (rallo.<pid>.<seq>.pb.gz); make them with rallo run --interval SECONDS",
-                      dir);
+            cli_error(
+                "%s: no pprof dumps (rallo.<pid>.<seq>.pb.gz); make them with rallo run --interval SECONDS",
+                dir);
         return -1;
     }
     if (processes > 1 && !wanted)
-        cli_error("%s: %zu processes dumped here; showing pid %d (%zu dumps); --pid chooses another", dir, processes,
-                  list->files[best_first].pid, best_count);
+        cli_error("%s: %zu processes dumped here; showing pid %d (%zu dumps); --pid chooses another", dir,
+                  processes, list->files[best_first].pid, best_count);
     *first = best_first;
     *count = best_count;
     return 0;
@@ -182,10 +183,10 @@ static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const 
         size_t index = stack_union_add(&t->u, dump, mapping_base, s);
         if (index == SIZE_MAX || !note_live(t, index, s->live_bytes))
             return false;
-        rallo_buf_printf(out,
-                         "%s%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-                         comma ? "," : "", index, s->live_bytes, s->live_count, s->alloc_bytes, s->alloc_count,
-                         s->free_count, s->free_bytes, s->peak_live_bytes);
+        rallo_buf_printf(
+            out, "%s%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+            comma ? "," : "", index, s->live_bytes, s->live_count, s->alloc_bytes, s->alloc_count,
+            s->free_count, s->free_bytes, s->peak_live_bytes);
         comma = true;
     }
     rallo_buf_puts(out, "]}");
@@ -234,11 +235,12 @@ static void put_page(rallo_buf *out, const char *dir, const rallo_profile *last,
     rallo_html_assets(out);
     rallo_buf_puts(out, "<style>\n");
     rallo_buf_puts(out, rallo_html_timeline_css);
-    rallo_buf_puts(out, "</style>\n</head>\n<body>\n<noscript>This timeline draws its chart and flame graphs with "
-                        "JavaScript.</noscript>\n<div id=\"rallo-app\"></div>\n"
-                        "<script type=\"application/json\" id=\"rallo-timeline\">");
-    rallo_buf_printf(out, "{\"version\":1,\"pid\":%d,\"sample_interval\":%" PRIu64 ",\"program\":\"", (int)last->pid,
-                     last->sample_interval);
+    rallo_buf_puts(out,
+                   "</style>\n</head>\n<body>\n<noscript>This timeline draws its chart and flame graphs with "
+                   "JavaScript.</noscript>\n<div id=\"rallo-app\"></div>\n"
+                   "<script type=\"application/json\" id=\"rallo-timeline\">");
+    rallo_buf_printf(out, "{\"version\":1,\"pid\":%d,\"sample_interval\":%" PRIu64 ",\"program\":\"",
+                     (int)last->pid, last->sample_interval);
     rallo_html_json_string(out, program);
     rallo_buf_puts(out, "\",\"dir\":\"");
     rallo_html_json_string(out, dir);

@@ -64,21 +64,26 @@ static const struct {
     const char *name;
     int number;
 } signal_names[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},     {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},     {"CHLD", SIGCHLD},   {"CONT", SIGCONT},
-    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU},     {"URG", SIGURG},     {"XCPU", SIGXCPU},
-    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
     {"PWR", SIGPWR},
 };
 
 /* Signals that report a fault, stop or kill: never a dump trigger. */
 static bool signal_allowed(int number) {
     switch (number) {
-    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT:
-    case SIGTRAP: case SIGSYS:
-        return false;
-    default:
-        return number > 0 && number <= SIGRTMAX;
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGSYS: return false;
+    default: return number > 0 && number <= SIGRTMAX;
     }
 }
 
@@ -140,8 +145,10 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
             if (bad_len == 0)
                 _rallo_warn("ignoring RALLO_DUMP_FORMATS: empty list (html, pprof, folded, text, json)");
             else
-                _rallo_warn("ignoring RALLO_DUMP_FORMATS: unknown format \"%.*s\" (html, pprof, folded, text, "
-                            "json)", (int)(bad_len > 64 ? 64 : bad_len), bad);
+                _rallo_warn(
+                    "ignoring RALLO_DUMP_FORMATS: unknown format \"%.*s\" (html, pprof, folded, text, "
+                    "json)",
+                    (int)(bad_len > 64 ? 64 : bad_len), bad);
         }
     }
 
@@ -159,6 +166,7 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
     if (text != NULL && text[0] != '\0') {
         out->signal = _rallo_parse_signal(text);
         if (out->signal == 0)
-            _rallo_warn("ignoring RALLO_DUMP_SIGNAL: not a signal that can trigger a dump (e.g. USR2 or SIGUSR2)");
+            _rallo_warn(
+                "ignoring RALLO_DUMP_SIGNAL: not a signal that can trigger a dump (e.g. USR2 or SIGUSR2)");
     }
 }

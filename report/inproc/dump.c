@@ -52,7 +52,8 @@ static void report_failure(const char *what, const char *path, int err, bool qui
 }
 
 /* Writes one format of a captured profile to path. 0, or -1 with errno. */
-static int write_one(const rallo_profile *profile, rallo_format format, const char *path, bool quiet_repeats) {
+static int write_one(const rallo_profile *profile, rallo_format format, const char *path,
+                     bool quiet_repeats) {
     rallo_buf out;
     rallo_buf_init(&out);
     int rc = rallo_write_profile(profile, format, &out);
@@ -97,8 +98,11 @@ int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set fo
     for (int format = 0; format < RALLO_FORMAT_COUNT; format++) {
         if (!(formats & (1u << format)))
             continue;
-        snprintf(path, cap, "%s%s" "rallo.%ld.%s.%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-                 (long)getpid(), seq, rallo_format_extension((rallo_format)format));
+        snprintf(path, cap,
+                 "%s%s"
+                 "rallo.%ld.%s.%s",
+                 dir, dir[strlen(dir) - 1] == '/' ? "" : "/", (long)getpid(), seq,
+                 rallo_format_extension((rallo_format)format));
         if (write_one(&profile, (rallo_format)format, path, quiet_repeats) != 0 && rc == 0) {
             rc = -1;
             first_error = errno;
@@ -121,10 +125,12 @@ rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
     if (format_name != NULL ? !rallo_format_from_name(format_name, &format)
                             : !rallo_format_from_path(path, &format)) {
         if (format_name != NULL)
-            _rallo_warn("rallo_dump: unknown format \"%.64s\" (html, pprof, folded, text, json)", format_name);
+            _rallo_warn("rallo_dump: unknown format \"%.64s\" (html, pprof, folded, text, json)",
+                        format_name);
         else
             _rallo_warn("rallo_dump: cannot tell the format of %s from its extension "
-                        "(.html .pb.gz .pprof .folded .txt .json)", path);
+                        "(.html .pb.gz .pprof .folded .txt .json)",
+                        path);
         errno = EINVAL;
         return -1;
     }

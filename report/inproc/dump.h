@@ -36,8 +36,8 @@ void _rallo_dump_lock_reinit(void) rallo_internal;
  * DIR/rallo.<pid>.<seq>.<ext> for every format in `formats`. A failure is
  * reported on stderr once per distinct errno when `quiet_repeats`, else always.
  * 0 when every file was written, else -1 with errno of the first failure. */
-int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set formats, bool quiet_repeats)
-    rallo_internal;
+int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set formats,
+                           bool quiet_repeats) rallo_internal;
 /* Forgets which errors were already reported (a forked child starts afresh). */
 void _rallo_dump_forget_warnings(void) rallo_internal;
 
@@ -53,10 +53,10 @@ typedef struct rallo_dump_options {
  * its default. */
 void _rallo_dump_options_load(rallo_dump_options *out) rallo_internal;
 /* Parses "html,pprof,..." (spaces around names allowed, duplicates harmless).
-  * false on an empty list or an unknown name; bad_name and bad_len then point at
+ * false on an empty list or an unknown name; bad_name and bad_len then point at
  * the offending name inside text (length 0 for an empty list). */
-bool _rallo_parse_formats(const char *text, rallo_format_set *out, const char **bad_name, size_t *bad_len)
-    rallo_internal;
+bool _rallo_parse_formats(const char *text, rallo_format_set *out, const char **bad_name,
+                          size_t *bad_len) rallo_internal;
 /* Seconds as a decimal number, finite, 0 or more. */
 bool _rallo_parse_seconds(const char *text, double *out) rallo_internal;
 /* "USR2", "SIGUSR2", "usr2", "RTMIN+3" or a number; only signals that can be

@@ -24,10 +24,10 @@ static rallo_dump_options env; /* as read at load */
 /* Where and how periodic, signal and exit dumps go; under config_lock. */
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    double interval;          /* seconds; 0: no periodic dumps */
-    char *dir;                /* mimalloc memory; NULL: "." */
+    double interval; /* seconds; 0: no periodic dumps */
+    char *dir;       /* mimalloc memory; NULL: "." */
     rallo_format_set formats;
-    uint64_t generation;      /* bumped by rallo_dump_every: the thread restarts its clock */
+    uint64_t generation; /* bumped by rallo_dump_every: the thread restarts its clock */
     bool thread_running;
 } config;
 
@@ -77,7 +77,8 @@ static struct timespec now_plus(double seconds) {
 static bool reached(const struct timespec *deadline) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
 static void *dumper_main(void *unused) {
@@ -154,7 +155,8 @@ rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const
         const char *bad = NULL;
         size_t bad_len = 0;
         if (!_rallo_parse_formats(formats, &set, &bad, &bad_len)) {
-            _rallo_warn("rallo_dump_every: bad format list \"%.64s\" (html, pprof, folded, text, json)", formats);
+            _rallo_warn("rallo_dump_every: bad format list \"%.64s\" (html, pprof, folded, text, json)",
+                        formats);
             errno = EINVAL;
             return -1;
         }

@@ -32,8 +32,8 @@ static struct MHD_Daemon *http_daemon;
 
 typedef enum http_page { PAGE_HEAP, PAGE_ALLOCS, PAGE_HTML } http_page;
 
-static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned status, const char *type, void *data,
-                                  size_t len, bool owned) {
+static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned status, const char *type,
+                                  void *data, size_t len, bool owned) {
     struct MHD_Response *response =
         owned ? MHD_create_response_from_buffer_with_free_callback(len, data, mi_free)
               : MHD_create_response_from_buffer(len, data, MHD_RESPMEM_PERSISTENT);
@@ -64,7 +64,8 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
         rallo_write_html(&profile, &out);
         type = "text/html; charset=utf-8";
     } else {
-        rallo_write_pprof_view(&profile, &out, page == PAGE_HEAP ? RALLO_PPROF_VIEW_HEAP : RALLO_PPROF_VIEW_ALLOCS);
+        rallo_write_pprof_view(&profile, &out,
+                               page == PAGE_HEAP ? RALLO_PPROF_VIEW_HEAP : RALLO_PPROF_VIEW_ALLOCS);
     }
     rallo_profile_free(&profile);
     if (out.failed) {
@@ -75,9 +76,9 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     return http_reply(connection, 200, type, out.data, out.len, true);
 }
 
-static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
-                                   const char *version, const char *upload_data, size_t *upload_data_size,
-                                   void **request_state) {
+static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **request_state) {
     (void)cls;
     (void)version;
     (void)upload_data;
@@ -93,10 +94,11 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
     }
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    if (strcmp(url, "/debug/pprof/heap") == 0 || strcmp(url, "/debug/pprof/allocs") == 0 || strcmp(url, "/") == 0) {
+    if (strcmp(url, "/debug/pprof/heap") == 0 || strcmp(url, "/debug/pprof/allocs") == 0 ||
+        strcmp(url, "/") == 0) {
         if (!get)
             return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
-        return http_profile(connection, url[1] == '\0'                            ? PAGE_HTML
+        return http_profile(connection, url[1] == '\0'                          ? PAGE_HTML
                                         : strcmp(url, "/debug/pprof/heap") == 0 ? PAGE_HEAP
                                                                                 : PAGE_ALLOCS);
     }
@@ -182,11 +184,11 @@ int _rallo_http_start(const char *spec) {
     unsigned flags = MHD_USE_EPOLL;
     if (address.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    http_daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL, MHD_OPTION_SOCK_ADDR, &address,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
-                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_SECONDS, MHD_OPTION_END);
+    http_daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_handle, NULL, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_TIMEOUT_SECONDS, MHD_OPTION_END);
     if (http_daemon == NULL) {
         _rallo_warn("cannot serve RALLO_HTTP: %s", strerror(errno ? errno : EADDRINUSE));
         goto done;

@@ -27,7 +27,8 @@ typedef struct module_list {
     bool failed;
 } module_list;
 
-static const char *note_build_id(rallo_profile *profile, const struct dl_phdr_info *info, const ElfW(Phdr) *note) {
+static const char *note_build_id(rallo_profile *profile, const struct dl_phdr_info *info,
+                                 const ElfW(Phdr) * note) {
     const unsigned char *at = (const unsigned char *)(info->dlpi_addr + note->p_vaddr);
     const unsigned char *end = at + note->p_memsz;
     while (at + sizeof(ElfW(Nhdr)) <= end) {
@@ -156,8 +157,8 @@ static void site_fill(rallo_prof_site *site, const rallo_site_sums *sums) {
     site->free_bytes = sums->free_bytes;
     /* The shards are read one after another while threads go on: a free may be
      * seen before its alloc; a live figure never goes negative. */
-    site->live_count = sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count)
-                                                            : 0;
+    site->live_count =
+        sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0;
     site->live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0;
 }
 
@@ -191,7 +192,8 @@ static int sites_capture(rallo_profile *profile) {
     index.addresses = mi_zalloc(slots * sizeof *index.addresses);
     index.indices = mi_malloc(slots * sizeof *index.indices);
     index.mask = slots - 1;
-    if (profile->sites == NULL || profile->locations == NULL || index.addresses == NULL || index.indices == NULL)
+    if (profile->sites == NULL || profile->locations == NULL || index.addresses == NULL ||
+        index.indices == NULL)
         goto done;
 
     rallo_totals *totals = &profile->totals;
@@ -235,8 +237,8 @@ static rallo_symbolizer *symbolizer_shared;
 #define SYMBOLIZE_HEADROOM ((size_t)64 << 20)
 
 static bool symbolize_has_headroom(void) {
-    void *probe = mmap(NULL, SYMBOLIZE_HEADROOM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
+    void *probe = mmap(NULL, SYMBOLIZE_HEADROOM, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (probe == MAP_FAILED)
         return false;
     munmap(probe, SYMBOLIZE_HEADROOM);
@@ -247,7 +249,8 @@ static void symbolize_self(rallo_profile *profile) {
     if (!symbolize_has_headroom()) {
         static _Atomic int warned_no_headroom;
         if (atomic_exchange(&warned_no_headroom, 1) == 0)
-            _rallo_warn("memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
+            _rallo_warn(
+                "memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
         return;
     }
     /* Report threads only ever meet here. One already busy (or a lock left
@@ -294,7 +297,8 @@ int rallo_profile_capture(rallo_profile *out) {
     if (result == 0)
         result = sites_capture(out);
     const rallo_untracked *u = &out->untracked;
-    out->totals.untracked_count = u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;
+    out->totals.untracked_count =
+        u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;
     if (result == 0)
         symbolize_self(out);
     if (result != 0) {

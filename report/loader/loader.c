@@ -61,7 +61,8 @@ static void report_load(void) {
             report_dump = (report_dump_fn)dlsym(library, "_rallo_report_dump");
             report_dump_every = (report_dump_every_fn)dlsym(library, "_rallo_report_dump_every");
             if (report_dump == NULL || report_dump_every == NULL) {
-                _rallo_warn("%s is not the one this librallo was built with: no reports", report_library_path);
+                _rallo_warn("%s is not the one this librallo was built with: no reports",
+                            report_library_path);
                 errno = ENOSYS;
             } else {
                 atomic_store_explicit(&report_loaded, true, memory_order_release);
@@ -92,7 +93,8 @@ __attribute__((visibility("default"))) int rallo_dump(const char *path, const ch
     return report_ready() ? report_dump(path, format) : -1;
 }
 
-__attribute__((visibility("default"))) int rallo_dump_every(double seconds, const char *dir, const char *formats) {
+__attribute__((visibility("default"))) int rallo_dump_every(double seconds, const char *dir,
+                                                            const char *formats) {
     return report_ready() ? report_dump_every(seconds, dir, formats) : -1;
 }
 
@@ -100,9 +102,9 @@ __attribute__((visibility("default"))) int rallo_dump_every(double seconds, cons
 __attribute__((constructor(150))) static void report_loader_load(void) {
     report_library_locate();
     pthread_atfork(NULL, NULL, report_loader_atfork_child);
-    static const char *const wants_report[] = {"RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT", "RALLO_DUMP_SIGNAL",
-                                               "RALLO_DUMP_DIR",      "RALLO_DUMP_FORMATS", "RALLO_HTTP",
-                                               "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
+    static const char *const wants_report[] = {
+        "RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT", "RALLO_DUMP_SIGNAL",   "RALLO_DUMP_DIR",
+        "RALLO_DUMP_FORMATS",  "RALLO_HTTP",         "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
     for (size_t i = 0; i < sizeof wants_report / sizeof wants_report[0]; i++) {
         const char *value = _rallo_getenv(wants_report[i]);
         if (value != NULL && value[0] != '\0') {

@@ -106,7 +106,8 @@ static void realloc_freed_scenario(void *arg) {
 }
 
 static const bad_case cases[] = {
-    {64, 16, false}, {64, 16, true}, {5000, 16, false}, {100, 4096, false}, {100, 4096, true}, {100000, 64, false},
+    {64, 16, false},    {64, 16, true},    {5000, 16, false},
+    {100, 4096, false}, {100, 4096, true}, {100000, 64, false},
 };
 #define CASES (sizeof cases / sizeof cases[0])
 
@@ -115,8 +116,8 @@ static void run_cases(void (*scenario)(void *), const char *name) {
     for (size_t i = 0; i < CASES; i++) {
         int code = sandbox_exit_code(sandbox_run(scenario, (void *)&cases[i]));
         if (code != 0) {
-            print_error("%s: size %zu alignment %zu%s: child exit %d\n", name, cases[i].size, cases[i].alignment,
-                        cases[i].disable_first ? " (after rallo_disable)" : "", code);
+            print_error("%s: size %zu alignment %zu%s: child exit %d\n", name, cases[i].size,
+                        cases[i].alignment, cases[i].disable_first ? " (after rallo_disable)" : "", code);
             failed++;
         }
     }

@@ -99,12 +99,30 @@ typedef struct entry {
     size_t min_alignment; /* smallest alignment the entry accepts */
 } entry;
 
-static void *e_malloc(size_t n, size_t a) { (void)a; return malloc(n); }
-static void *e_calloc(size_t n, size_t a) { (void)a; return calloc(1, n); }
-static void *e_calloc_n(size_t n, size_t a) { (void)a; return calloc(n, 1); }
-static void *e_realloc(size_t n, size_t a) { (void)a; return realloc(NULL, n); }
-static void *e_reallocarray(size_t n, size_t a) { (void)a; return reallocarray(NULL, 1, n); }
-static void *e_reallocf(size_t n, size_t a) { (void)a; return reallocf(NULL, n); }
+static void *e_malloc(size_t n, size_t a) {
+    (void)a;
+    return malloc(n);
+}
+static void *e_calloc(size_t n, size_t a) {
+    (void)a;
+    return calloc(1, n);
+}
+static void *e_calloc_n(size_t n, size_t a) {
+    (void)a;
+    return calloc(n, 1);
+}
+static void *e_realloc(size_t n, size_t a) {
+    (void)a;
+    return realloc(NULL, n);
+}
+static void *e_reallocarray(size_t n, size_t a) {
+    (void)a;
+    return reallocarray(NULL, 1, n);
+}
+static void *e_reallocf(size_t n, size_t a) {
+    (void)a;
+    return reallocf(NULL, n);
+}
 static void *e_reallocarr(size_t n, size_t a) {
     (void)a;
     void *p = NULL;
@@ -120,17 +138,46 @@ static void *e___posix_memalign(size_t n, size_t a) {
     void *p = NULL;
     return __posix_memalign(&p, a, n) == 0 ? p : NULL;
 }
-static void *e_aligned_alloc(size_t n, size_t a) { return aligned_alloc(a, n); }
-static void *e_memalign(size_t n, size_t a) { return memalign(a, n); }
-static void *e__aligned_malloc(size_t n, size_t a) { return _aligned_malloc(n, a); }
-static void *e_valloc(size_t n, size_t a) { (void)a; return valloc(n); }
-static void *e_pvalloc(size_t n, size_t a) { (void)a; return pvalloc(n); }
-static void *e___libc_malloc(size_t n, size_t a) { (void)a; return __libc_malloc(n); }
-static void *e___libc_calloc(size_t n, size_t a) { (void)a; return __libc_calloc(n, 1); }
-static void *e___libc_realloc(size_t n, size_t a) { (void)a; return __libc_realloc(NULL, n); }
-static void *e___libc_memalign(size_t n, size_t a) { return __libc_memalign(a, n); }
-static void *e___libc_valloc(size_t n, size_t a) { (void)a; return __libc_valloc(n); }
-static void *e___libc_pvalloc(size_t n, size_t a) { (void)a; return __libc_pvalloc(n); }
+static void *e_aligned_alloc(size_t n, size_t a) {
+    return aligned_alloc(a, n);
+}
+static void *e_memalign(size_t n, size_t a) {
+    return memalign(a, n);
+}
+static void *e__aligned_malloc(size_t n, size_t a) {
+    return _aligned_malloc(n, a);
+}
+static void *e_valloc(size_t n, size_t a) {
+    (void)a;
+    return valloc(n);
+}
+static void *e_pvalloc(size_t n, size_t a) {
+    (void)a;
+    return pvalloc(n);
+}
+static void *e___libc_malloc(size_t n, size_t a) {
+    (void)a;
+    return __libc_malloc(n);
+}
+static void *e___libc_calloc(size_t n, size_t a) {
+    (void)a;
+    return __libc_calloc(n, 1);
+}
+static void *e___libc_realloc(size_t n, size_t a) {
+    (void)a;
+    return __libc_realloc(NULL, n);
+}
+static void *e___libc_memalign(size_t n, size_t a) {
+    return __libc_memalign(a, n);
+}
+static void *e___libc_valloc(size_t n, size_t a) {
+    (void)a;
+    return __libc_valloc(n);
+}
+static void *e___libc_pvalloc(size_t n, size_t a) {
+    (void)a;
+    return __libc_pvalloc(n);
+}
 
 static const entry entries[] = {
     {"malloc", e_malloc, ALIGN_DEFAULT, false, 0},
@@ -431,11 +478,21 @@ static void expect_filled(const unsigned char *p, size_t n, unsigned seed) {
 }
 
 typedef void *(*resize_fn)(void *p, size_t size);
-static void *r_realloc(void *p, size_t n) { return realloc(p, n); }
-static void *r_libc_realloc(void *p, size_t n) { return __libc_realloc(p, n); }
-static void *r_reallocarray(void *p, size_t n) { return reallocarray(p, n, 1); }
-static void *r_reallocf(void *p, size_t n) { return reallocf(p, n); }
-static void *r_reallocarr(void *p, size_t n) { return reallocarr(&p, 1, n) == 0 ? p : NULL; }
+static void *r_realloc(void *p, size_t n) {
+    return realloc(p, n);
+}
+static void *r_libc_realloc(void *p, size_t n) {
+    return __libc_realloc(p, n);
+}
+static void *r_reallocarray(void *p, size_t n) {
+    return reallocarray(p, n, 1);
+}
+static void *r_reallocf(void *p, size_t n) {
+    return reallocf(p, n);
+}
+static void *r_reallocarr(void *p, size_t n) {
+    return reallocarr(&p, 1, n) == 0 ? p : NULL;
+}
 
 static void test_realloc_keeps_contents(void **state) {
     (void)state;
@@ -560,16 +617,53 @@ static void test_huge_blocks(void **state) {
 /* The process's allocation symbols resolve to librallo, whichever way it was loaded. */
 static void test_symbols_resolve_to_rallo(void **state) {
     (void)state;
-    static const char *const names[] = {
-        "malloc", "free", "calloc", "realloc", "reallocarray", "reallocf", "reallocarr", "posix_memalign",
-        "__posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size", "malloc_size",
-        "malloc_good_size", "cfree", "vfree", "_aligned_malloc", "__libc_malloc", "__libc_calloc", "__libc_realloc",
-        "__libc_free", "__libc_cfree", "__libc_memalign", "__libc_valloc", "__libc_pvalloc", "_Znwm", "_Znam",
-        "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
-        "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t", "_ZdlPv", "_ZdaPv", "_ZdlPvm",
-        "_ZdaPvm", "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
-        "_ZdaPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
-        "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+    static const char *const names[] = {"malloc",
+                                        "free",
+                                        "calloc",
+                                        "realloc",
+                                        "reallocarray",
+                                        "reallocf",
+                                        "reallocarr",
+                                        "posix_memalign",
+                                        "__posix_memalign",
+                                        "aligned_alloc",
+                                        "memalign",
+                                        "valloc",
+                                        "pvalloc",
+                                        "malloc_usable_size",
+                                        "malloc_size",
+                                        "malloc_good_size",
+                                        "cfree",
+                                        "vfree",
+                                        "_aligned_malloc",
+                                        "__libc_malloc",
+                                        "__libc_calloc",
+                                        "__libc_realloc",
+                                        "__libc_free",
+                                        "__libc_cfree",
+                                        "__libc_memalign",
+                                        "__libc_valloc",
+                                        "__libc_pvalloc",
+                                        "_Znwm",
+                                        "_Znam",
+                                        "_ZnwmRKSt9nothrow_t",
+                                        "_ZnamRKSt9nothrow_t",
+                                        "_ZnwmSt11align_val_t",
+                                        "_ZnamSt11align_val_t",
+                                        "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                                        "_ZnamSt11align_val_tRKSt9nothrow_t",
+                                        "_ZdlPv",
+                                        "_ZdaPv",
+                                        "_ZdlPvm",
+                                        "_ZdaPvm",
+                                        "_ZdlPvSt11align_val_t",
+                                        "_ZdaPvSt11align_val_t",
+                                        "_ZdlPvmSt11align_val_t",
+                                        "_ZdaPvmSt11align_val_t",
+                                        "_ZdlPvRKSt9nothrow_t",
+                                        "_ZdaPvRKSt9nothrow_t",
+                                        "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+                                        "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         void *address = dlsym(RTLD_DEFAULT, names[i]);
         Dl_info info;
@@ -626,6 +720,6 @@ int main(int argc, char **argv) {
         T(test_malloc_good_size),
         T(test_huge_blocks),
     };
-    return cmocka_run_group_tests_name(tracking ? "conformance (tracking on)" : "conformance (tracking off)", tests,
-                                       NULL, NULL);
+    return cmocka_run_group_tests_name(tracking ? "conformance (tracking on)" : "conformance (tracking off)",
+                                       tests, NULL, NULL);
 }

@@ -37,21 +37,21 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 
 static uint64_t exercise_forms(int round) {
     uint64_t h = 0xcbf29ce484222325ull;
-    int *one = new int(round);                       // _Znwm, sized delete _ZdlPvm
-    int *many = new int[100 + round];                // _Znam, _ZdaPv
-    int *maybe = new (std::nothrow) int(7);          // nothrow
-    int *maybe_many = new (std::nothrow) int[33];    // nothrow array
-    Wide *wide = new Wide();                         // align_val_t, sized aligned delete
-    Wide *wides = new Wide[3];                       // array align_val_t
-    Line *line = new (std::nothrow) Line{42};        // align_val_t nothrow
-    Line *lines = new (std::nothrow) Line[5];        // array align_val_t nothrow
-    Plain *poly = new Derived();                     // virtual destructor: sized delete through the base
+    int *one = new int(round);                    // _Znwm, sized delete _ZdlPvm
+    int *many = new int[100 + round];             // _Znam, _ZdaPv
+    int *maybe = new (std::nothrow) int(7);       // nothrow
+    int *maybe_many = new (std::nothrow) int[33]; // nothrow array
+    Wide *wide = new Wide();                      // align_val_t, sized aligned delete
+    Wide *wides = new Wide[3];                    // array align_val_t
+    Line *line = new (std::nothrow) Line{42};     // align_val_t nothrow
+    Line *lines = new (std::nothrow) Line[5];     // array align_val_t nothrow
+    Plain *poly = new Derived();                  // virtual destructor: sized delete through the base
     for (int i = 0; i < 100 + round; i++)
         many[i] = i * round;
     wide->values[39] = 39;
     wides[2].values[0] = 2;
-    h = mix(h, (uint64_t)*one + (uint64_t)many[99] + (uint64_t)*maybe + wide->values[39] + wides[2].values[0] +
-                   line->value + ((uintptr_t)wide % 256) + ((uintptr_t)line % 64));
+    h = mix(h, (uint64_t)*one + (uint64_t)many[99] + (uint64_t)*maybe + wide->values[39] +
+                   wides[2].values[0] + line->value + ((uintptr_t)wide % 256) + ((uintptr_t)line % 64));
     maybe_many[32] = 1;
     lines[4].value = 4;
     h = mix(h, (uint64_t)maybe_many[32] + lines[4].value);
@@ -69,9 +69,9 @@ static uint64_t exercise_forms(int round) {
     ::operator delete(raw, 100);
     raw = ::operator new[](100);
     ::operator delete[](raw, 100);
-    raw = ::operator new(100, std::align_val_t{4096});
+    raw = ::operator new (100, std::align_val_t{4096});
     h = mix(h, (uintptr_t)raw % 4096);
-    ::operator delete(raw, std::align_val_t{4096}, std::nothrow);
+    ::operator delete (raw, std::align_val_t{4096}, std::nothrow);
     raw = ::operator new[](100, std::align_val_t{128}, std::nothrow);
     ::operator delete[](raw, 100, std::align_val_t{128});
     raw = ::operator new(10, std::nothrow);
@@ -126,7 +126,8 @@ int main() {
     std::thread other([&] { results[1] = exercise_containers(2); });
     results[0] = exercise_containers(1);
     other.join();
-    std::printf("containers %016llx %016llx\n", (unsigned long long)results[0], (unsigned long long)results[1]);
+    std::printf("containers %016llx %016llx\n", (unsigned long long)results[0],
+                (unsigned long long)results[1]);
     // new of an impossible size throws std::bad_alloc, as the standard says.
     try {
         volatile size_t huge = SIZE_MAX / 4;

@@ -32,10 +32,26 @@ void *__libc_pvalloc(size_t size);
 int __posix_memalign(void **out, size_t alignment, size_t size);
 
 /* new-forms.cpp: form is one of the NEW_* values; delete_form one of DELETE_*. */
-enum { NEW_PLAIN, NEW_ARRAY, NEW_NOTHROW, NEW_ARRAY_NOTHROW, NEW_ALIGNED, NEW_ARRAY_ALIGNED,
-       NEW_ALIGNED_NOTHROW, NEW_ARRAY_ALIGNED_NOTHROW, NEW_FORMS };
-enum { DELETE_PLAIN, DELETE_SIZED, DELETE_NOTHROW, DELETE_ALIGNED, DELETE_SIZED_ALIGNED, DELETE_ALIGNED_NOTHROW,
-       DELETE_FORMS };
+enum {
+    NEW_PLAIN,
+    NEW_ARRAY,
+    NEW_NOTHROW,
+    NEW_ARRAY_NOTHROW,
+    NEW_ALIGNED,
+    NEW_ARRAY_ALIGNED,
+    NEW_ALIGNED_NOTHROW,
+    NEW_ARRAY_ALIGNED_NOTHROW,
+    NEW_FORMS
+};
+enum {
+    DELETE_PLAIN,
+    DELETE_SIZED,
+    DELETE_NOTHROW,
+    DELETE_ALIGNED,
+    DELETE_SIZED_ALIGNED,
+    DELETE_ALIGNED_NOTHROW,
+    DELETE_FORMS
+};
 void *test_new(int form, size_t size, size_t alignment);
 /* Frees with a delete form that matches how the block was made (array or not,
  * aligned or not). */

@@ -68,7 +68,7 @@ extern "C" void test_delete(int new_form, int delete_form, void *p, size_t size,
 
 extern "C" bool test_new_throws_bad_alloc(size_t size, bool aligned) {
     try {
-        void *p = aligned ? ::operator new(size, std::align_val_t{64}) : ::operator new(size);
+        void *p = aligned ? ::operator new (size, std::align_val_t{64}) : ::operator new(size);
         escape(p);
         return false;
     } catch (const std::bad_alloc &) {

@@ -125,8 +125,9 @@ static void test_sort(void **state) {
                 (unsigned long long)(x % 100000), (unsigned long long)(x % 977));
     }
     fclose(f);
-    expect_same_output("LC_ALL=C sort unsorted.txt | md5sum; LC_ALL=C sort -n -k2 -s unsorted.txt | tail -c 100000; "
-                       "LC_ALL=C sort -u -k3,3 unsorted.txt | wc -l");
+    expect_same_output(
+        "LC_ALL=C sort unsorted.txt | md5sum; LC_ALL=C sort -n -k2 -s unsorted.txt | tail -c 100000; "
+        "LC_ALL=C sort -u -k3,3 unsorted.txt | wc -l");
 }
 
 static void test_git(void **state) {
@@ -162,8 +163,13 @@ int main(int argc, char **argv) {
     cxx_program = argv[2];
     source_dir = argv[3];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_preload_takes_effect), cmocka_unit_test(test_python3), cmocka_unit_test(test_perl),
-        cmocka_unit_test(test_sort),                 cmocka_unit_test(test_git),     cmocka_unit_test(test_cxx_program),
+        cmocka_unit_test(test_preload_takes_effect),
+        cmocka_unit_test(test_python3),
+        cmocka_unit_test(test_perl),
+        cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_git),
+        cmocka_unit_test(test_cxx_program),
     };
-    return cmocka_run_group_tests_name("real programs under LD_PRELOAD", tests, make_work_dir, remove_work_dir);
+    return cmocka_run_group_tests_name("real programs under LD_PRELOAD", tests, make_work_dir,
+                                       remove_work_dir);
 }

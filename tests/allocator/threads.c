@@ -165,8 +165,9 @@ static void exiting_scenario(void *arg) {
     rallo_get_totals(&totals);
     if (tracking)
         CHECK(totals.live_count == (uint64_t)THREADS * BLOCKS && totals.live_bytes == bytes,
-              "live after exit: %llu blocks, %llu bytes (want %u, %llu)", (unsigned long long)totals.live_count,
-              (unsigned long long)totals.live_bytes, THREADS * BLOCKS, (unsigned long long)bytes);
+              "live after exit: %llu blocks, %llu bytes (want %u, %llu)",
+              (unsigned long long)totals.live_count, (unsigned long long)totals.live_bytes, THREADS * BLOCKS,
+              (unsigned long long)bytes);
     pthread_barrier_wait(&freers_barrier);
     for (unsigned i = 0; i < THREADS / 2; i++)
         pthread_join(freers[i], NULL);
@@ -292,6 +293,6 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_threads_exit_with_live_blocks),
         cmocka_unit_test(test_fork_from_threaded_program),
     };
-    return cmocka_run_group_tests_name(tracking ? "threads (tracking on)" : "threads (tracking off)", tests, NULL,
-                                       NULL);
+    return cmocka_run_group_tests_name(tracking ? "threads (tracking on)" : "threads (tracking off)", tests,
+                                       NULL, NULL);
 }

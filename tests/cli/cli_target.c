@@ -25,7 +25,8 @@ static void *kept[1024];
 static int nkept;
 
 static int dump(const char *path) {
-    int (*rallo_dump)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT, "rallo_dump");
+    int (*rallo_dump)(const char *, const char *) =
+        (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT, "rallo_dump");
     if (rallo_dump == NULL) {
         fprintf(stderr, "cli_target: rallo_dump not found (librallo not preloaded?)\n");
         exit(90);
@@ -137,8 +138,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(mode, "env") == 0) {
-        execl("/bin/sh", "sh", "-c", "echo \"LD_PRELOAD=${LD_PRELOAD-unset} RALLO_ENABLE=${RALLO_ENABLE-unset} "
-                                     "RALLO_DUMP_DIR=${RALLO_DUMP_DIR-unset}\"", (char *)NULL);
+        execl("/bin/sh", "sh", "-c",
+              "echo \"LD_PRELOAD=${LD_PRELOAD-unset} RALLO_ENABLE=${RALLO_ENABLE-unset} "
+              "RALLO_DUMP_DIR=${RALLO_DUMP_DIR-unset}\"",
+              (char *)NULL);
         return 99;
     }
     fprintf(stderr, "usage: cli_target sites EXIT|segv|leak DIR|phases DIR|toggle|serve|env\n");

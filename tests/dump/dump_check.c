@@ -139,8 +139,7 @@ bool check_pprof(const char *path, const char *work_dir, char *raw_out, size_t r
         return false;
     snprintf(raw_path, sizeof raw_path, "%s/pprof-raw.txt", work_dir);
     /* go wants a home and a build cache even to read a profile. */
-    snprintf(command, sizeof command,
-             "HOME='%s' GOCACHE='%s/gocache' go tool pprof -raw '%s' > '%s' 2>&1",
+    snprintf(command, sizeof command, "HOME='%s' GOCACHE='%s/gocache' go tool pprof -raw '%s' > '%s' 2>&1",
              work_dir, work_dir, path, raw_path);
     bool ok = run_quiet(command);
     char local[16384];

@@ -68,14 +68,16 @@ static void allocate_for(double seconds) {
  * (no tail call), so every path is its own stack. */
 typedef void *(*level_fn)(unsigned code, int level);
 static level_fn levels[10];
-#define LEVEL(n)                                                                    \
-    __attribute__((noinline)) static void *level##n(unsigned code, int level) {     \
-        void *p = level == 0 ? malloc(24 + n) : levels[code % 10](code / 10, level - 1); \
-        __asm__ volatile("" ::"r"(p) : "memory");                                   \
-        return p;                                                                   \
+#define LEVEL(n)                                                                                             \
+    __attribute__((noinline)) static void *level##n(unsigned code, int level) {                              \
+        void *p = level == 0 ? malloc(24 + n) : levels[code % 10](code / 10, level - 1);                     \
+        __asm__ volatile("" ::"r"(p) : "memory");                                                            \
+        return p;                                                                                            \
     }
-LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
-static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
+LEVEL(0)
+LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8)
+    LEVEL(9) static level_fn levels[10] = {level0, level1, level2, level3, level4,
+                                           level5, level6, level7, level8, level9};
 
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 static const char *const formats[] = {"html", "pprof", "folded", "text", "json"};
@@ -125,8 +127,12 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "dump") == 0 && argc >= 3) {
         errno = 0;
         int rc = find_dump()(argv[2], argc >= 4 ? argv[3] : NULL);
-        const char *name = errno == ENOSPC ? "ENOSPC" : errno == ENOENT ? "ENOENT" : errno == EACCES ? "EACCES"
-                         : errno == EINVAL ? "EINVAL" : errno == 0 ? "0" : "other";
+        const char *name = errno == ENOSPC   ? "ENOSPC"
+                           : errno == ENOENT ? "ENOENT"
+                           : errno == EACCES ? "EACCES"
+                           : errno == EINVAL ? "EINVAL"
+                           : errno == 0      ? "0"
+                                             : "other";
         printf("rc=%d errno=%s\n", rc, rc == 0 ? "0" : name);
         return 0;
     }

@@ -48,7 +48,8 @@ static void missing_dir(void **state) {
     char dir_var[4300], expected[4300];
     /* printf directives in the name: printed as they are, never interpreted. */
     snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s/no-such-dir-%%n%%s", work);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.1", "RALLO_DUMP_FORMATS=json", dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.1", "RALLO_DUMP_FORMATS=json", dir_var,
+                         NULL};
     const char *args[] = {"run", "1", "5", NULL};
     run_target(work, env, args, &run);
     assert_int_equal(run.exit_code, 5);
@@ -206,8 +207,8 @@ static void garbage_variables(void **state) {
     assert_int_equal(run.exit_code, 4);
     expect_one_line(run.err, "RALLO_DUMP_SIGNAL", NULL);
 
-    const char *env3[] = {"RALLO_ENABLE=1", "RALLO_DUMP_FORMATS=html,%s%s%n", "RALLO_DUMP_ON_EXIT=maybe", dir_var,
-                          NULL};
+    const char *env3[] = {"RALLO_ENABLE=1", "RALLO_DUMP_FORMATS=html,%s%s%n", "RALLO_DUMP_ON_EXIT=maybe",
+                          dir_var, NULL};
     run_target(work, env3, args, &run);
     assert_int_equal(run.exit_code, 4);
     assert_string_equal(run.out, "ready\ndone\n");

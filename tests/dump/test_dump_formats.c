@@ -16,10 +16,13 @@
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 
 /* A -raw sample line: "  objects  bytes  objects  bytes: locations". */
-static bool raw_has_sample(const char *raw, unsigned long long inuse_objects, unsigned long long inuse_bytes) {
-    for (const char *line = raw; line != NULL && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+static bool raw_has_sample(const char *raw, unsigned long long inuse_objects,
+                           unsigned long long inuse_bytes) {
+    for (const char *line = raw; line != NULL && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         unsigned long long a, b, c, d;
-        if (sscanf(line, " %llu %llu %llu %llu:", &a, &b, &c, &d) == 4 && c == inuse_objects && d == inuse_bytes)
+        if (sscanf(line, " %llu %llu %llu %llu:", &a, &b, &c, &d) == 4 && c == inuse_objects &&
+            d == inuse_bytes)
             return true;
     }
     return false;

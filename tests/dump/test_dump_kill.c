@@ -65,8 +65,8 @@ static void kill_during_dumps_leaves_no_partial_file(void **state) {
     snprintf(dump_dir, sizeof dump_dir, "%s/dumps", work);
     assert_int_equal(mkdir(dump_dir, 0755), 0);
     snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s", dump_dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.05", "RALLO_DUMP_FORMATS=html,pprof,folded,text,json",
-                         dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.05",
+                         "RALLO_DUMP_FORMATS=html,pprof,folded,text,json", dir_var, NULL};
     const char *args[] = {"churn", dump_dir, NULL};
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     int total_finals = 0;

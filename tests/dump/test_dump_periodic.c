@@ -27,8 +27,8 @@ static void interval_gives_about_ten_dumps(void **state) {
     char *dir = make_temp_dir("periodic");
     char dir_var[4200];
     env_dir(dir_var, sizeof dir_var, dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.2", "RALLO_DUMP_FORMATS=json,pprof,folded,text",
-                         dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.2",
+                         "RALLO_DUMP_FORMATS=json,pprof,folded,text", dir_var, NULL};
     const char *args[] = {"run", "2", NULL};
     run_target(dir, env, args, &run);
     assert_int_equal(run.exit_code, 0);
@@ -51,7 +51,8 @@ static void signal_wakes_a_dump(void **state) {
     char *dir = make_temp_dir("signal");
     char dir_var[4200], ready[4200], first[4200], second[4200];
     env_dir(dir_var, sizeof dir_var, dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_SIGNAL=USR2", "RALLO_DUMP_FORMATS=json,pprof", dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_SIGNAL=USR2", "RALLO_DUMP_FORMATS=json,pprof", dir_var,
+                         NULL};
     const char *args[] = {"run", "30", NULL};
     pid_t pid = start_target(dir, env, args, false);
     snprintf(ready, sizeof ready, "%s/stdout", dir);
@@ -95,8 +96,8 @@ static void exit_dump_is_final(void **state) {
     char *dir = make_temp_dir("exit");
     char dir_var[4200], path[4400];
     env_dir(dir_var, sizeof dir_var, dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_ON_EXIT=1", "RALLO_DUMP_FORMATS=html,pprof,folded,text,json",
-                         dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_ON_EXIT=1",
+                         "RALLO_DUMP_FORMATS=html,pprof,folded,text,json", dir_var, NULL};
     const char *args[] = {"run", "0.1", "3", NULL};
     run_target(dir, env, args, &run);
     assert_int_equal(run.exit_code, 3); /* the program's own exit code */
@@ -120,7 +121,8 @@ static void forked_child_gets_periodic_dumps(void **state) {
     char *dir = make_temp_dir("fork");
     char dir_var[4200];
     env_dir(dir_var, sizeof dir_var, dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.2", "RALLO_DUMP_FORMATS=json", dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.2", "RALLO_DUMP_FORMATS=json", dir_var,
+                         NULL};
     const char *args[] = {"fork", "1.5", NULL};
     run_target(dir, env, args, &run);
     assert_int_equal(run.exit_code, 0);

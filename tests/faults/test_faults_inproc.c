@@ -126,24 +126,24 @@ static void enomem_under_rlimit_as(void **state) {
     int dump_rc = 0, lines = 0;
     char err[4096] = "";
     if (dump_at_limit) {
-    capture_start();
-    errno = 0;
-    dump_rc = rallo_dump(json_path, "json");
-    int dump_errno = errno;
-    capture_stop(err, sizeof err);
-    lines = count_lines(err, "rallo: ");
-    if (dump_rc == 0) {
-        /* Written without symbols (libdw is not run without headroom): at most
-         * the one line that says so. Checked as JSON once the limit is raised:
-         * python3 itself cannot start under it. */
-        assert_true(lines <= 1);
-        char checked_path[sizeof json_path + 8];
-        snprintf(checked_path, sizeof checked_path, "%s.limit", json_path);
-        assert_int_equal(rename(json_path, checked_path), 0);
-    } else {
-        assert_int_equal(dump_errno, ENOMEM);
-        assert_int_equal(lines, 1);
-    }
+        capture_start();
+        errno = 0;
+        dump_rc = rallo_dump(json_path, "json");
+        int dump_errno = errno;
+        capture_stop(err, sizeof err);
+        lines = count_lines(err, "rallo: ");
+        if (dump_rc == 0) {
+            /* Written without symbols (libdw is not run without headroom): at most
+             * the one line that says so. Checked as JSON once the limit is raised:
+             * python3 itself cannot start under it. */
+            assert_true(lines <= 1);
+            char checked_path[sizeof json_path + 8];
+            snprintf(checked_path, sizeof checked_path, "%s.limit", json_path);
+            assert_int_equal(rename(json_path, checked_path), 0);
+        } else {
+            assert_int_equal(dump_errno, ENOMEM);
+            assert_int_equal(lines, 1);
+        }
     }
 
     for (int i = 0; i < n; i++) {
@@ -183,10 +183,14 @@ static void enomem_under_rlimit_as(void **state) {
     rallo_get_untracked(&untracked);
     print_message("enomem: %d MiB blocks before NULL; dump at the limit rc=%d (%s), stderr lines %d%s%s"
                   "; tracked allocs %llu frees %llu, untracked %llu (arena_full %llu), live %llu/%llu\n",
-                  n, dump_rc, !dump_at_limit ? "skipped" : dump_rc == 0 ? "worked" : "failed", lines, lines ? ": " : "", lines ? err : "",
-                  (unsigned long long)totals.alloc_count, (unsigned long long)totals.free_count,
-                  (unsigned long long)totals.untracked_count, (unsigned long long)untracked.arena_full,
-                  (unsigned long long)totals.live_count, (unsigned long long)totals.live_bytes);
+                  n, dump_rc,
+                  !dump_at_limit ? "skipped"
+                  : dump_rc == 0 ? "worked"
+                                 : "failed",
+                  lines, lines ? ": " : "", lines ? err : "", (unsigned long long)totals.alloc_count,
+                  (unsigned long long)totals.free_count, (unsigned long long)totals.untracked_count,
+                  (unsigned long long)untracked.arena_full, (unsigned long long)totals.live_count,
+                  (unsigned long long)totals.live_bytes);
     assert_int_equal(totals.live_count, 0);
     assert_int_equal(totals.live_bytes, 0);
     assert_int_equal(totals.alloc_count, totals.free_count);

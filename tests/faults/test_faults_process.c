@@ -82,7 +82,8 @@ static void dir_vanishes_mid_run(void **state) {
     snprintf(dump_dir, sizeof dump_dir, "%s/dumps", work);
     assert_int_equal(mkdir(dump_dir, 0755), 0);
     snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s", dump_dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.1", "RALLO_DUMP_FORMATS=json,text", dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.1", "RALLO_DUMP_FORMATS=json,text", dir_var,
+                         NULL};
     const char *args[] = {"run", "4", NULL};
     pid_t pid = start_target(work, env, args, false);
 
@@ -158,8 +159,12 @@ static void sigkill_keeps_periodic_dumps(void **state) {
     snprintf(dump_dir, sizeof dump_dir, "%s/dumps", work);
     assert_int_equal(mkdir(dump_dir, 0755), 0);
     snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s", dump_dir);
-    const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_ON_EXIT=1", "RALLO_DUMP_INTERVAL=0.1",
-                         "RALLO_DUMP_FORMATS=json,text,folded", dir_var, NULL};
+    const char *env[] = {"RALLO_ENABLE=1",
+                         "RALLO_DUMP_ON_EXIT=1",
+                         "RALLO_DUMP_INTERVAL=0.1",
+                         "RALLO_DUMP_FORMATS=json,text,folded",
+                         dir_var,
+                         NULL};
     const char *args[] = {"hold", NULL};
     pid_t pid = start_target(work, env, args, false);
     assert_true(wait_for_json(dump_dir, pid, 2, 30) > 2);

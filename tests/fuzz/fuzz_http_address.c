@@ -42,8 +42,7 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
 int rallo_enable(void) {
     return 0;
 }
-void rallo_disable(void) {
-}
+void rallo_disable(void) {}
 bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
     (void)text;
     (void)mode;

@@ -24,7 +24,7 @@ bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
     return true;
 }
 
-static const char *const names[] = {"RALLO_ENABLE", "RALLO_SAMPLE", "RALLO_DEPTH", "RALLO_ARENA_SIZE",
+static const char *const names[] = {"RALLO_ENABLE",    "RALLO_SAMPLE",     "RALLO_DEPTH", "RALLO_ARENA_SIZE",
                                     "RALLO_MAX_SITES", "RALLO_DEPOT_SIZE", "RALLO_UNWIND"};
 enum { NAMES = sizeof names / sizeof names[0] };
 
@@ -40,10 +40,14 @@ static bool reference_size(const char *text, uint64_t *out) {
     }
     unsigned shift = 0;
     switch (*text) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    case 't': case 'T': shift = 40; break;
+    case 'k':
+    case 'K': shift = 10; break;
+    case 'm':
+    case 'M': shift = 20; break;
+    case 'g':
+    case 'G': shift = 30; break;
+    case 't':
+    case 'T': shift = 40; break;
     default: break;
     }
     if (shift != 0) {

@@ -45,9 +45,11 @@ static void build_known(rallo_profile *p) {
     p->sample_interval = 0;
     p->nmappings = 2;
     p->mappings = rallo_profile_alloc(p, 2 * sizeof *p->mappings);
-    p->mappings[0] = (rallo_prof_mapping){0x400000, 0x500000, 0, rallo_profile_strdup(p, "/opt/demo/bin/demo-app"), NULL};
-    p->mappings[1] = (rallo_prof_mapping){0x7f0000000000, 0x7f0000100000, 0x1000,
-                                          rallo_profile_strdup(p, "/usr/lib/x86_64-linux-gnu/libfoo.so.1"), NULL};
+    p->mappings[0] =
+        (rallo_prof_mapping){0x400000, 0x500000, 0, rallo_profile_strdup(p, "/opt/demo/bin/demo-app"), NULL};
+    p->mappings[1] =
+        (rallo_prof_mapping){0x7f0000000000, 0x7f0000100000, 0x1000,
+                             rallo_profile_strdup(p, "/usr/lib/x86_64-linux-gnu/libfoo.so.1"), NULL};
     enum { L_START, L_MAIN, L_PUSH, L_INSERT, L_FOO, L_EVIL, NLOC };
     p->nlocations = NLOC;
     p->locations = rallo_profile_alloc(p, NLOC * sizeof *p->locations);
@@ -198,9 +200,11 @@ static void test_known_page_escapes_names(void **state) {
      * injected name must not end the data element or add an element. */
     assert_int_equal(count_of(page, "</script>"), 3);
     assert_null(strstr(page, "<img"));
-    assert_non_null(strstr(page, "std::vector\\u003cint, std::allocator\\u003cint\\u003e \\u003e::push_back"));
+    assert_non_null(
+        strstr(page, "std::vector\\u003cint, std::allocator\\u003cint\\u003e \\u003e::push_back"));
     assert_non_null(strstr(page, "Table\\u003cK, V\\u003e::insert(K const\\u0026, V\\u0026\\u0026)"));
-    assert_non_null(strstr(page, "\\u003c/script\\u003e\\u003cimg src=x onerror=\\\"document.title='pwned'\\\""));
+    assert_non_null(
+        strstr(page, "\\u003c/script\\u003e\\u003cimg src=x onerror=\\\"document.title='pwned'\\\""));
     assert_non_null(strstr(page, "\"libfoo.so.1+0x2345\""));
     assert_non_null(strstr(page, "\"demo-app+0x1040\""));
     /* Nothing refers to the network. */

@@ -40,8 +40,9 @@ static void add_location(rallo_profile *p, size_t i, uint64_t address, uint32_t 
     }
 }
 
-static void add_site(rallo_profile *p, size_t i, uint64_t alloc_count, uint64_t alloc_bytes, uint64_t live_count,
-                     uint64_t live_bytes, uint64_t peak, uint32_t nlocations, const uint32_t *locations) {
+static void add_site(rallo_profile *p, size_t i, uint64_t alloc_count, uint64_t alloc_bytes,
+                     uint64_t live_count, uint64_t live_bytes, uint64_t peak, uint32_t nlocations,
+                     const uint32_t *locations) {
     rallo_prof_site *s = &p->sites[i];
     s->alloc_count = alloc_count;
     s->alloc_bytes = alloc_bytes;
@@ -67,8 +68,9 @@ static void build_known(rallo_profile *p) {
     p->program = rallo_profile_strdup(p, "/usr/bin/knownsites");
     p->nmappings = 2;
     p->mappings = rallo_profile_alloc(p, 2 * sizeof *p->mappings);
-    p->mappings[0] = (rallo_prof_mapping){0x400000, 0x500000, 0, rallo_profile_strdup(p, "/usr/bin/knownsites"),
-                                          rallo_profile_strdup(p, "0123456789abcdef0123456789abcdef01234567")};
+    p->mappings[0] =
+        (rallo_prof_mapping){0x400000, 0x500000, 0, rallo_profile_strdup(p, "/usr/bin/knownsites"),
+                             rallo_profile_strdup(p, "0123456789abcdef0123456789abcdef01234567")};
     p->mappings[1] = (rallo_prof_mapping){0x7f0000000000, 0x7f0000100000, 0x1000,
                                           rallo_profile_strdup(p, "/usr/lib/libfoo.so.1"), NULL};
     p->nlocations = 5;
@@ -173,16 +175,19 @@ static void consumer_go_raw(void **state) {
     char *raw = run("go tool pprof -raw -symbolize=none '%s' 2>&1", fx->heap_path);
     /* Each sample's four values, in the order written, and its stack (pprof
      * numbers locations by first use: main is 2, the libfoo frame 4). */
-    const char *expect_samples[] = {"10      10240          4       4096: 1 2 \n", "3        300          3        300: 3 2 \n",
+    const char *expect_samples[] = {"10      10240          4       4096: 1 2 \n",
+                                    "3        300          3        300: 3 2 \n",
                                     "7      70000          0          0: 4 5 2 \n"};
     for (size_t i = 0; i < 3; i++)
         if (strstr(raw, expect_samples[i]) == NULL)
             fail_msg("sample %zu (%s) not in:\n%s", i, expect_samples[i], raw);
-    assert_non_null(strstr(raw, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]"));
+    assert_non_null(
+        strstr(raw, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]"));
     assert_non_null(strstr(raw, "PeriodType: space bytes\nPeriod: 524288\n"));
     assert_non_null(strstr(raw, "peak_live_bytes:[8192 bytes]"));
     /* Inlined lines: innermost first, then the function they were inlined in. */
-    assert_non_null(strstr(raw, "1: 0x401010 M=1 inlined_helper src/a.c:12 s=0\n             alloc_site_a src/a.c:40"));
+    assert_non_null(
+        strstr(raw, "1: 0x401010 M=1 inlined_helper src/a.c:12 s=0\n             alloc_site_a src/a.c:40"));
     assert_non_null(strstr(raw, TEMPLATE_NAME));
     assert_non_null(strstr(raw, "4: 0x7f0000001234 M=2 \n")); /* unsymbolized: address + mapping */
     assert_non_null(strstr(raw, "1: 0x400000/0x500000/0x0 /usr/bin/knownsites "
@@ -200,7 +205,8 @@ static void consumer_go_raw(void **state) {
 
 /* The flat value `go tool pprof -top` shows for a function name, or -1. */
 static long long top_flat(const char *top, const char *name) {
-    for (const char *line = top; line != NULL && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = top; line != NULL && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         char flat[32], f1[16], f2[16], cum[32], f3[16];
         int used = 0;
         if (sscanf(line, "%31s %15s %15s %31s %15s %n", flat, f1, f2, cum, f3, &used) != 5 || used == 0)
@@ -224,15 +230,16 @@ static void consumer_go_top(void **state) {
                  {"inuse_space", 4396, 4096, 300, 0}};
     for (size_t i = 0; i < 4; i++) {
         char *top = run("go tool pprof -top -nodefraction=0 -symbolize=none %s -sample_index=%s '%s' 2>&1",
-                        strstr(cases[i].index, "space") ? "-unit=B" : "", cases[i].index,
-                        fx->heap_path);
+                        strstr(cases[i].index, "space") ? "-unit=B" : "", cases[i].index, fx->heap_path);
         char total[96];
-        snprintf(total, sizeof total, "of %lld%s total", cases[i].total, strstr(cases[i].index, "space") ? "B" : "");
+        snprintf(total, sizeof total, "of %lld%s total", cases[i].total,
+                 strstr(cases[i].index, "space") ? "B" : "");
         if (strstr(top, total) == NULL)
             fail_msg("%s: want '%s' in:\n%s", cases[i].index, total, top);
-        if (top_flat(top, "inlined_helper (inline)") != cases[i].a || top_flat(top, TEMPLATE_NAME) != cases[i].b)
-            fail_msg("%s: want flat %lld for inlined_helper, %lld for push_back in:\n%s", cases[i].index, cases[i].a,
-                     cases[i].b, top);
+        if (top_flat(top, "inlined_helper (inline)") != cases[i].a ||
+            top_flat(top, TEMPLATE_NAME) != cases[i].b)
+            fail_msg("%s: want flat %lld for inlined_helper, %lld for push_back in:\n%s", cases[i].index,
+                     cases[i].a, cases[i].b, top);
         assert_int_equal(top_flat(top, "inlined_helper (inline)"), cases[i].a);
         assert_int_equal(top_flat(top, TEMPLATE_NAME), cases[i].b);
         /* pprof names an unsymbolized frame by its module; a zero flat row
@@ -264,12 +271,13 @@ static char *expected_decode(const rallo_profile *p, const char *default_type) {
     append(&t, &len, "types alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes\n");
     append(&t, &len, "default %s\nperiod space/bytes %" PRIu64 "\ntime %" PRIu64 "\n", default_type,
            p->sample_interval, p->time_unix_ns);
-    append(&t, &len, "mapping 1 /usr/bin/knownsites 0123456789abcdef0123456789abcdef01234567 0x400000 fn=1 inline=1\n");
+    append(&t, &len,
+           "mapping 1 /usr/bin/knownsites 0123456789abcdef0123456789abcdef01234567 0x400000 fn=1 inline=1\n");
     append(&t, &len, "mapping 2 /usr/lib/libfoo.so.1  0x7f0000000000 fn=0 inline=0\n");
     for (size_t i = 0; i < p->nsites; i++) {
         const rallo_prof_site *s = &p->sites[i];
-        append(&t, &len, "sample %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " |", s->alloc_count, s->alloc_bytes,
-               s->live_count, s->live_bytes);
+        append(&t, &len, "sample %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " |", s->alloc_count,
+               s->alloc_bytes, s->live_count, s->live_bytes);
         for (uint32_t l = 0; l < s->nlocations; l++) {
             const rallo_prof_location *loc = &p->locations[s->locations[l]];
             append(&t, &len, "%s", l ? " ; " : " ");
@@ -604,7 +612,8 @@ static void wrong_wire_and_huge_lengths(void **state) {
     /* field 2 (sample) whose nested length runs past the end */
     static const unsigned char nested_past_end[] = {0x12, 0x05, 0x0a, 0x7f, 0x01};
     /* a varint that never ends */
-    static const unsigned char endless_varint[] = {0x48, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const unsigned char endless_varint[] = {0x48, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     static const char text[] = "this is not a profile";
     assert_int_equal(read_checked(wire_type, sizeof wire_type), -1);
     assert_int_equal(read_checked(huge_len, sizeof huge_len), -1);
@@ -647,7 +656,8 @@ static int write_seeds(const char *dir) {
     rallo_buf heap, allocs;
     rallo_buf_init(&heap);
     rallo_buf_init(&allocs);
-    if (rallo_write_pprof(&p, &heap) != 0 || rallo_write_pprof_view(&p, &allocs, RALLO_PPROF_VIEW_ALLOCS) != 0)
+    if (rallo_write_pprof(&p, &heap) != 0 ||
+        rallo_write_pprof_view(&p, &allocs, RALLO_PPROF_VIEW_ALLOCS) != 0)
         return 1;
     char path[512];
     size_t raw_len;
@@ -675,16 +685,11 @@ int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[1], "--seeds") == 0)
         return write_seeds(argv[2]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),
-        cmocka_unit_test(every_allocation_period),
-        cmocka_unit_test(malformed_truncated),
-        cmocka_unit_test(malformed_bit_flips),
-        cmocka_unit_test(wrong_ids_and_types),
-        cmocka_unit_test(wrong_wire_and_huge_lengths),
-        cmocka_unit_test(decompression_bomb),
-        cmocka_unit_test(consumer_go_raw),
-        cmocka_unit_test(consumer_go_top),
-        cmocka_unit_test(consumer_pprof_format),
+        cmocka_unit_test(round_trip),          cmocka_unit_test(every_allocation_period),
+        cmocka_unit_test(malformed_truncated), cmocka_unit_test(malformed_bit_flips),
+        cmocka_unit_test(wrong_ids_and_types), cmocka_unit_test(wrong_wire_and_huge_lengths),
+        cmocka_unit_test(decompression_bomb),  cmocka_unit_test(consumer_go_raw),
+        cmocka_unit_test(consumer_go_top),     cmocka_unit_test(consumer_pprof_format),
     };
     if (argc > 2 && strcmp(argv[1], "--skip") == 0)
         cmocka_set_skip_filter(argv[2]);

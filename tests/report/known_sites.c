@@ -67,7 +67,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: known_sites DIR\n");
         return 2;
     }
-    int (*dump)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT, "rallo_dump");
+    int (*dump)(const char *, const char *) =
+        (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT, "rallo_dump");
     if (dump == NULL) {
         fprintf(stderr, "known_sites: rallo_dump not found: run with librallo preloaded\n");
         return 3;
@@ -81,7 +82,8 @@ int main(int argc, char **argv) {
     pthread_join(thread, NULL);
     peak_E();
     after_F();
-    static const char *formats[][2] = {{"json", "known.json"}, {"folded", "known.folded"}, {"text", "known.txt"}};
+    static const char *formats[][2] = {
+        {"json", "known.json"}, {"folded", "known.folded"}, {"text", "known.txt"}};
     for (int i = 0; i < 3; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", argv[1], formats[i][1]);

@@ -86,7 +86,8 @@ static int module_visit(struct dl_phdr_info *info, size_t size, void *arg) {
         m->start = info->dlpi_addr + segment->p_vaddr - skew;
         m->limit = info->dlpi_addr + segment->p_vaddr + segment->p_memsz;
         m->file_offset = segment->p_offset - skew;
-        m->path = main_program ? search->profile->program : rallo_profile_strdup(search->profile, info->dlpi_name);
+        m->path =
+            main_program ? search->profile->program : rallo_profile_strdup(search->profile, info->dlpi_name);
         m->build_id = build_id_hex(search->profile, info);
         break;
     }

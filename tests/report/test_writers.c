@@ -15,8 +15,8 @@ static void hand_profile(rallo_profile *p) {
     rallo_profile_init(p);
     p->pid = 42;
     p->mappings = rallo_profile_alloc(p, sizeof *p->mappings);
-    p->mappings[0] = (rallo_prof_mapping){.start = 0x1000, .limit = 0x9000, .file_offset = 0x2000,
-                                          .path = "/lib/libx.so", .build_id = "abcd"};
+    p->mappings[0] = (rallo_prof_mapping){
+        .start = 0x1000, .limit = 0x9000, .file_offset = 0x2000, .path = "/lib/libx.so", .build_id = "abcd"};
     p->nmappings = 1;
     p->locations = rallo_profile_alloc(p, 2 * sizeof *p->locations);
     p->nlocations = 2;
@@ -27,13 +27,23 @@ static void hand_profile(rallo_profile *p) {
     p->locations[1] = (rallo_prof_location){.address = 0x1010, .mapping = 0};
     p->sites = rallo_profile_alloc(p, sizeof *p->sites);
     p->nsites = 1;
-    p->sites[0] = (rallo_prof_site){.alloc_count = 5, .alloc_bytes = 500, .free_count = 2, .free_bytes = 200,
-                                    .live_count = 3, .live_bytes = 300, .nlocations = 2};
+    p->sites[0] = (rallo_prof_site){.alloc_count = 5,
+                                    .alloc_bytes = 500,
+                                    .free_count = 2,
+                                    .free_bytes = 200,
+                                    .live_count = 3,
+                                    .live_bytes = 300,
+                                    .nlocations = 2};
     p->sites[0].locations = rallo_profile_alloc(p, 2 * sizeof(uint32_t));
     p->sites[0].locations[0] = 0;
     p->sites[0].locations[1] = 1;
-    p->totals = (rallo_totals){.alloc_count = 5, .alloc_bytes = 500, .free_count = 2, .free_bytes = 200,
-                               .live_count = 3, .live_bytes = 300, .peak_live_bytes = 400};
+    p->totals = (rallo_totals){.alloc_count = 5,
+                               .alloc_bytes = 500,
+                               .free_count = 2,
+                               .free_bytes = 200,
+                               .live_count = 3,
+                               .live_bytes = 300,
+                               .peak_live_bytes = 400};
 }
 
 static void test_folded(void **state) {
@@ -71,10 +81,11 @@ static void test_json_frames(void **state) {
     rallo_buf out;
     rallo_buf_init(&out);
     assert_int_equal(rallo_write_json(&p, &out), 0);
-    assert_non_null(strstr(out.data, "\"frames\":[{\"addr\":\"0x5000\",\"function\":\"inl<a;b>\",\"file\":\"x.c\","
-                                     "\"line\":7},{\"addr\":\"0x5000\",\"function\":\"outer\",\"file\":\"x.c\","
-                                     "\"line\":20},{\"addr\":\"0x1010\",\"function\":\"libx.so+0x2010\","
-                                     "\"file\":null,\"line\":0}]"));
+    assert_non_null(strstr(out.data,
+                           "\"frames\":[{\"addr\":\"0x5000\",\"function\":\"inl<a;b>\",\"file\":\"x.c\","
+                           "\"line\":7},{\"addr\":\"0x5000\",\"function\":\"outer\",\"file\":\"x.c\","
+                           "\"line\":20},{\"addr\":\"0x1010\",\"function\":\"libx.so+0x2010\","
+                           "\"file\":null,\"line\":0}]"));
     assert_non_null(strstr(out.data, "\"live_bytes\":300"));
     assert_non_null(strstr(out.data, "\"peak_live_bytes\":400"));
     rallo_buf_free(&out);
@@ -90,7 +101,8 @@ static void test_text(void **state) {
     assert_int_equal(rallo_write_text(&p, &out), 0);
     assert_memory_equal(out.data, "rallo text report v1\n", 21);
     assert_non_null(strstr(out.data, "1. 300 B live in 3 objects (100.0%)"));
-    assert_non_null(strstr(out.data, "inl<a;b> (x.c:7) [inlined]\n        outer (x.c:20)\n        libx.so+0x2010\n"));
+    assert_non_null(
+        strstr(out.data, "inl<a;b> (x.c:7) [inlined]\n        outer (x.c:20)\n        libx.so+0x2010\n"));
     rallo_buf_free(&out);
     rallo_profile_free(&p);
 }

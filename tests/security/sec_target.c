@@ -62,8 +62,8 @@ typedef struct census_count {
 static int add_census(const rallo_site *site, void *arg) {
     ((census_count *)arg)->objects += site->live_count;
     if (getenv("SEC_TRACE"))
-        fprintf(stderr, "census site %u live %llu bytes %llu\n", site->site_id, (unsigned long long)site->live_count,
-                (unsigned long long)site->live_bytes);
+        fprintf(stderr, "census site %u live %llu bytes %llu\n", site->site_id,
+                (unsigned long long)site->live_count, (unsigned long long)site->live_bytes);
     return 0;
 }
 

@@ -75,7 +75,8 @@ static size_t random_size(uint64_t *rng) {
     uint64_t r = next_random(rng);
     switch (r & 7) {
     case 0: return 4096 + (r >> 8) % 200000; /* large */
-    case 1: case 2: return 256 + (r >> 8) % 4000;
+    case 1:
+    case 2: return 256 + (r >> 8) % 4000;
     default: return 16 + (r >> 8) % 240;
     }
 }
@@ -295,7 +296,7 @@ static int exec_child(const char *dir) {
  * dynamic loader's blocks may be (the TLS vectors of thread stacks glibc
  * keeps cached for reuse, allocated by ld.so inside pthread_create). */
 typedef struct live_left {
-    uint64_t count, bytes;          /* at sites whose leaf frame is not in ld.so */
+    uint64_t count, bytes; /* at sites whose leaf frame is not in ld.so */
     uint64_t loader_count, loader_bytes;
 } live_left;
 
@@ -312,12 +313,13 @@ static int note_live_site(const rallo_site *site, void *arg) {
     }
     left->count += site->live_count;
     left->bytes += site->live_bytes;
-    fprintf(stderr, "stress: site %u live %llu (%llu B):", site->site_id, (unsigned long long)site->live_count,
-            (unsigned long long)site->live_bytes);
+    fprintf(stderr, "stress: site %u live %llu (%llu B):", site->site_id,
+            (unsigned long long)site->live_count, (unsigned long long)site->live_bytes);
     for (uint32_t i = 0; i < site->depth; i++) {
         Dl_info info;
         if (dladdr(site->frames[i], &info) != 0 && info.dli_fname != NULL)
-            fprintf(stderr, " %s:%s", strrchr(info.dli_fname, '/') ? strrchr(info.dli_fname, '/') + 1 : info.dli_fname,
+            fprintf(stderr, " %s:%s",
+                    strrchr(info.dli_fname, '/') ? strrchr(info.dli_fname, '/') + 1 : info.dli_fname,
                     info.dli_sname ? info.dli_sname : "?");
         else
             fprintf(stderr, " %p", site->frames[i]);

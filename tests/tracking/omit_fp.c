@@ -22,8 +22,8 @@ __attribute__((noinline)) void *clobbered_rbp_malloc(size_t size, uintptr_t garb
                      : "=a"(result), "+D"(size)
                      : [garbage] "r"(garbage)
                      : "rbx", "rsi", "rdx", "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1",
-                       "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-                       "xmm13", "xmm14", "xmm15");
+                       "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                       "xmm12", "xmm13", "xmm14", "xmm15");
     return result;
 }
 #else

@@ -20,8 +20,12 @@ static sites_snapshot snap;
 enum { BLOCKS = 160, BLOCK = 1 << 20 }; /* 160 MiB live: more than a 64 MiB arena holds */
 static char *blocks[BLOCKS];
 
-NOINLINE char *filling_site(size_t size) { return malloc(size); }
-NOINLINE char *growing_site(char *p, size_t size) { return realloc(p, size); }
+NOINLINE char *filling_site(size_t size) {
+    return malloc(size);
+}
+NOINLINE char *growing_site(char *p, size_t size) {
+    return realloc(p, size);
+}
 
 static void use_and_free_all(void) {
     for (int i = 0; i < BLOCKS; i++) {

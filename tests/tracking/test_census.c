@@ -31,7 +31,8 @@ static void census_matches_counters(const char *when) {
         }
         live_sites++;
         const rallo_site *census = site_by_id(&walked, site->site_id);
-        if (census == NULL || census->live_count != site->live_count || census->live_bytes != site->live_bytes)
+        if (census == NULL || census->live_count != site->live_count ||
+            census->live_bytes != site->live_bytes)
             fprintf(stderr, "%s: site %u counters %llu/%llu census %llu/%llu\n", when, site->site_id,
                     (unsigned long long)site->live_count, (unsigned long long)site->live_bytes,
                     census ? (unsigned long long)census->live_count : 0ull,
@@ -49,11 +50,21 @@ static void census_matches_counters(const char *when) {
 enum { KEEP = 4000 };
 static void *kept[KEEP];
 
-NOINLINE void *small_site(size_t i) { return malloc(8 + i % 200); }
-NOINLINE void *zero_site(size_t i) { return calloc(1 + i % 7, 33); }
-NOINLINE void *grow_site(void *p, size_t i) { return realloc(p, 100 + i * 3); }
-NOINLINE void *big_site(size_t i) { return malloc(100000 + i * 4096); }
-NOINLINE void *aligned_site(size_t i) { return aligned_alloc((size_t)64 << (i % 8), 24 + i); }
+NOINLINE void *small_site(size_t i) {
+    return malloc(8 + i % 200);
+}
+NOINLINE void *zero_site(size_t i) {
+    return calloc(1 + i % 7, 33);
+}
+NOINLINE void *grow_site(void *p, size_t i) {
+    return realloc(p, 100 + i * 3);
+}
+NOINLINE void *big_site(size_t i) {
+    return malloc(100000 + i * 4096);
+}
+NOINLINE void *aligned_site(size_t i) {
+    return aligned_alloc((size_t)64 << (i % 8), 24 + i);
+}
 
 static void test_census_agrees(void **state) {
     (void)state;

@@ -47,7 +47,8 @@ static void read_all(int fd, char *buf, size_t size) {
 
 /* Runs `program child` with the RALLO_* variables cleared, then `assignment`
  * (NAME=VALUE, or NULL) added. */
-static void run_child(const char *program, const char *assignment, const char *assignment2, child_output *result) {
+static void run_child(const char *program, const char *assignment, const char *assignment2,
+                      child_output *result) {
     int out[2], err[2];
     assert_int_equal(pipe(out), 0);
     assert_int_equal(pipe(err), 0);
@@ -58,8 +59,8 @@ static void run_child(const char *program, const char *assignment, const char *a
         dup2(err[1], 2);
         close(out[0]);
         close(err[0]);
-        static const char *const vars[] = {"RALLO_ENABLE", "RALLO_SAMPLE", "RALLO_DEPTH", "RALLO_ARENA_SIZE",
-                                           "RALLO_MAX_SITES", "RALLO_DEPOT_SIZE"};
+        static const char *const vars[] = {"RALLO_ENABLE",     "RALLO_SAMPLE",    "RALLO_DEPTH",
+                                           "RALLO_ARENA_SIZE", "RALLO_MAX_SITES", "RALLO_DEPOT_SIZE"};
         for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
             unsetenv(vars[i]);
         if (assignment != NULL)

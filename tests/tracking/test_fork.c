@@ -41,8 +41,12 @@ NOINLINE void *busy(void *arg) {
     return NULL;
 }
 
-NOINLINE void *parent_site(size_t i) { return malloc(100 + i); }
-NOINLINE void *child_site(size_t i) { return malloc(200 + i); }
+NOINLINE void *parent_site(size_t i) {
+    return malloc(100 + i);
+}
+NOINLINE void *child_site(size_t i) {
+    return malloc(200 + i);
+}
 
 /* Runs in the child; returns the line that failed, or 0. */
 static int child_checks(void **kept) {

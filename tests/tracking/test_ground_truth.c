@@ -133,10 +133,18 @@ void test_ground_truth(void **state) {
 }
 
 /* ---- realloc across modes ---- */
-NOINLINE void *untracked_alloc(size_t size) { return malloc(size); }
-NOINLINE void *realloc_while_on(void *p, size_t size) { return realloc(p, size); }
-NOINLINE void *tracked_alloc(size_t size) { return malloc(size); }
-NOINLINE void *realloc_while_off(void *p, size_t size) { return realloc(p, size); }
+NOINLINE void *untracked_alloc(size_t size) {
+    return malloc(size);
+}
+NOINLINE void *realloc_while_on(void *p, size_t size) {
+    return realloc(p, size);
+}
+NOINLINE void *tracked_alloc(size_t size) {
+    return malloc(size);
+}
+NOINLINE void *realloc_while_off(void *p, size_t size) {
+    return realloc(p, size);
+}
 
 static void fill(char *p, size_t n, int seed) {
     for (size_t i = 0; i < n; i++)
@@ -216,7 +224,9 @@ static int in_big_mapping(const void *p) {
 }
 
 enum { ALIGN_KINDS = 21 }; /* 1 B .. 1 MiB */
-NOINLINE void *aligned_site(size_t alignment, size_t size) { return aligned_alloc(alignment, size); }
+NOINLINE void *aligned_site(size_t alignment, size_t size) {
+    return aligned_alloc(alignment, size);
+}
 NOINLINE void *memalign_site(size_t alignment, size_t size) {
     void *p = NULL;
     return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
@@ -297,7 +307,8 @@ void test_clobbered_frame_pointer(void **state);
 void test_clobbered_frame_pointer(void **state) {
     (void)state;
 #if defined(__x86_64__)
-    static const uintptr_t garbage[] = {0, 8, 0xfffffffffffffff0ull, 0xdeadbeefdeadbeefull, 0x7fff00000000ull};
+    static const uintptr_t garbage[] = {0, 8, 0xfffffffffffffff0ull, 0xdeadbeefdeadbeefull,
+                                        0x7fff00000000ull};
     assert_int_equal(rallo_enable(), 0);
     void *blocks[5];
     for (int i = 0; i < 5; i++) {

@@ -76,16 +76,18 @@ static double variance_count(double size, double count) {
     return count * (1 - p) / p;
 }
 
-static void check_site(const char *name, double true_bytes, double var_bytes, double true_count, double var_count) {
+static void check_site(const char *name, double true_bytes, double var_bytes, double true_count,
+                       double var_count) {
     int how_many;
     const rallo_site *site = site_by_leaf(&snap, name, &how_many);
     assert_int_equal(how_many, 1);
     double bytes_error = (double)site->alloc_bytes - true_bytes;
     double count_error = (double)site->alloc_count - true_count;
-    print_message("%-10s bytes %12.0f est %12llu (%+.2f%%, %+.2f sigma)  count %9.0f est %9llu (%+.2f sigma)\n",
-                  name, true_bytes, (unsigned long long)site->alloc_bytes, 100 * bytes_error / true_bytes,
-                  bytes_error / sqrt(var_bytes), true_count, (unsigned long long)site->alloc_count,
-                  count_error / sqrt(var_count));
+    print_message(
+        "%-10s bytes %12.0f est %12llu (%+.2f%%, %+.2f sigma)  count %9.0f est %9llu (%+.2f sigma)\n", name,
+        true_bytes, (unsigned long long)site->alloc_bytes, 100 * bytes_error / true_bytes,
+        bytes_error / sqrt(var_bytes), true_count, (unsigned long long)site->alloc_count,
+        count_error / sqrt(var_count));
     assert_true(fabs(bytes_error) <= 5 * sqrt(var_bytes));
     /* +1: the count is rounded to a whole number when read. */
     assert_true(fabs(count_error) <= 5 * sqrt(var_count) + 1);
@@ -114,7 +116,8 @@ void test_sampled_estimates(void **state) {
     for (int i = 0; i < 3; i++) {
         double bytes = (double)fixed[i].size * fixed[i].count;
         double var = variance_bytes((double)fixed[i].size, fixed[i].count);
-        check_site(fixed[i].name, bytes, var, fixed[i].count, variance_count((double)fixed[i].size, fixed[i].count));
+        check_site(fixed[i].name, bytes, var, fixed[i].count,
+                   variance_count((double)fixed[i].size, fixed[i].count));
         total_true += bytes;
         total_var += var;
     }
@@ -124,7 +127,8 @@ void test_sampled_estimates(void **state) {
         mixed_var += variance_bytes((double)size, mixed_rounds);
         mixed_count_var += variance_count((double)size, mixed_rounds);
     }
-    check_site("mixed_site", mixed_bytes, mixed_var, (4096.0 - MIXED_MIN + 1) * mixed_rounds, mixed_count_var);
+    check_site("mixed_site", mixed_bytes, mixed_var, (4096.0 - MIXED_MIN + 1) * mixed_rounds,
+               mixed_count_var);
     total_true += mixed_bytes;
     total_var += mixed_var;
 

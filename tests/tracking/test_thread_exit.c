@@ -107,8 +107,12 @@ typedef struct done_result {
     void *tracked_before, *after[64];
 } done_result;
 
-NOINLINE void *before_done_site(void) { return malloc(40); }
-NOINLINE void *after_done_site(size_t size) { return malloc(size); }
+NOINLINE void *before_done_site(void) {
+    return malloc(40);
+}
+NOINLINE void *after_done_site(size_t size) {
+    return malloc(size);
+}
 
 NOINLINE void *thread_done_by_hand(void *arg) {
     done_result *result = arg;

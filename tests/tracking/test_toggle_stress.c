@@ -134,7 +134,8 @@ static void test_toggle_under_load(void **state) {
         toggles++;
         nanosleep(&pause, NULL);
         clock_gettime(CLOCK_MONOTONIC, &now);
-    } while ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) * 1e-9 < RUN_SECONDS);
+    } while ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) * 1e-9 <
+             RUN_SECONDS);
     atomic_store(&stop, 1);
     for (int i = 0; i < WORKERS; i++)
         pthread_join(workers[i], NULL);

@@ -80,7 +80,8 @@ static void *writer(void *arg) {
         if (epoch == 0)
             atomic_fetch_add(&counted_allocs, 1);
         /* Hand it to whoever takes the slot next; free what was there. */
-        fake_block *old = atomic_exchange_explicit(&slots[next_random(&rng) % SLOTS], block, memory_order_acq_rel);
+        fake_block *old =
+            atomic_exchange_explicit(&slots[next_random(&rng) % SLOTS], block, memory_order_acq_rel);
         if (old != NULL)
             count_freed(old);
     }
@@ -128,7 +129,8 @@ static void run_rounds(void) {
     for (int round = 0; round < ROUNDS; round++) {
         pthread_t threads[WRITERS];
         for (uintptr_t i = 0; i < WRITERS; i++)
-            assert_int_equal(pthread_create(&threads[i], NULL, writer, (void *)(i + 1 + (uintptr_t)round * 100)), 0);
+            assert_int_equal(
+                pthread_create(&threads[i], NULL, writer, (void *)(i + 1 + (uintptr_t)round * 100)), 0);
         for (int i = 0; i < WRITERS; i++)
             pthread_join(threads[i], NULL); /* exit recycles each writer's shard */
     }
@@ -180,7 +182,8 @@ static void tracking_structures_under_threads(void **state) {
     _rallo_depot_stats(&stats);
     assert_int_equal(stats.sites, STACKS);
     assert_int_equal(stats.overflowed, 0);
-    printf("tsan: %d writer threads x %d rounds x 2 phases, %u sites, %d allocations counted exactly in phase 1\n",
+    printf("tsan: %d writer threads x %d rounds x 2 phases, %u sites, %d allocations counted exactly in "
+           "phase 1\n",
            WRITERS, ROUNDS, stats.sites, ROUNDS * WRITERS * STEPS);
 }
 

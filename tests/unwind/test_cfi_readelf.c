@@ -61,7 +61,8 @@ static void libc_rows_match_readelf(void **state) {
     while (fgets(line, sizeof line, in) != NULL) {
         char *words[64];
         int n = 0;
-        for (char *save = NULL, *w = strtok_r(line, " \n", &save); w != NULL && n < 64; w = strtok_r(NULL, " \n", &save))
+        for (char *save = NULL, *w = strtok_r(line, " \n", &save); w != NULL && n < 64;
+             w = strtok_r(NULL, " \n", &save))
             words[n++] = w;
         if (n == 0)
             continue;
@@ -101,7 +102,10 @@ static void libc_rows_match_readelf(void **state) {
             continue;
         }
         char ours[64];
-        snprintf(ours, sizeof ours, "%s+%d", row->cfa_rule == CFI_CFA_RSP ? "rsp" : row->cfa_rule == CFI_CFA_RBP ? "rbp" : "?",
+        snprintf(ours, sizeof ours, "%s+%d",
+                 row->cfa_rule == CFI_CFA_RSP   ? "rsp"
+                 : row->cfa_rule == CFI_CFA_RBP ? "rbp"
+                                                : "?",
                  row->cfa_offset);
         bool ok = strcmp(ours, cfa) == 0;
         if (strcmp(rbp, "u") == 0)
@@ -110,13 +114,13 @@ static void libc_rows_match_readelf(void **state) {
             ok = ok && row->rbp_rule == CFI_RBP_AT_CFA && row->rbp_offset == atoi(rbp + 1);
         }
         if (!ok && mismatched++ < 10)
-            print_message("  %s: readelf CFA %s rbp %s, ours %s rbp rule %d offset %d\n", words[0], cfa, rbp, ours,
-                          row->rbp_rule, row->rbp_offset);
+            print_message("  %s: readelf CFA %s rbp %s, ours %s rbp rule %d offset %d\n", words[0], cfa, rbp,
+                          ours, row->rbp_rule, row->rbp_offset);
     }
     pclose(in);
     print_message("  libc: %llu rows compared, %llu mismatched, %llu without a rule of ours, %llu skipped\n",
-                  (unsigned long long)compared, (unsigned long long)mismatched, (unsigned long long)unsupported,
-                  (unsigned long long)skipped);
+                  (unsigned long long)compared, (unsigned long long)mismatched,
+                  (unsigned long long)unsupported, (unsigned long long)skipped);
     assert_true(compared > 10000);
     assert_int_equal(mismatched, 0);
     assert_true(unsupported * 100 < compared);

@@ -42,8 +42,8 @@ __attribute__((noinline)) void *prog_level1(size_t size) {
     return p;
 }
 
-static const char *const chain_names[6] = {"lib_level6", "prog_level5", "lib_level4",
-                                           "prog_level3", "lib_level2", "prog_level1"};
+static const char *const chain_names[6] = {"lib_level6",  "prog_level5", "lib_level4",
+                                           "prog_level3", "lib_level2",  "prog_level1"};
 
 typedef struct site_search {
     uint64_t size;

@@ -35,8 +35,12 @@ __attribute__((noinline)) void *prog_callback(void *(*inner)(size_t), size_t siz
 }
 
 /* A function's range at one load of the library. */
-typedef struct range { uintptr_t start, end; } range;
-typedef struct load { range level_a, level_b; } load;
+typedef struct range {
+    uintptr_t start, end;
+} range;
+typedef struct load {
+    range level_a, level_b;
+} load;
 static load loads[ROUNDS];
 static int load_count;
 static _Atomic int loader_done;
@@ -85,7 +89,10 @@ static bool in(range r, const void *pc) {
     return (uintptr_t)pc > r.start && (uintptr_t)pc <= r.end; /* a return address: after the call */
 }
 
-typedef struct check { int sites, right; uint64_t allocations; } check;
+typedef struct check {
+    int sites, right;
+    uint64_t allocations;
+} check;
 
 static int check_site(const rallo_site *site, void *arg) {
     check *c = arg;

@@ -31,8 +31,9 @@ static const char script[] = "def level_c(n):\n"
 
 typedef struct stacks {
     uint32_t sites;
-    uint32_t deepest;         /* most frames of any site */
-    uint32_t deep_eval_sites; /* sites with the eval loop 3+ frames above the leaf and Py_BytesMain further up */
+    uint32_t deepest; /* most frames of any site */
+    uint32_t
+        deep_eval_sites; /* sites with the eval loop 3+ frames above the leaf and Py_BytesMain further up */
     uint32_t most_python_frames; /* most frames of one site in the interpreter binary */
 } stacks;
 
@@ -66,7 +67,8 @@ static stacks run_python(const char *mode) {
         strtok_r(NULL, " \n", &save); /* depth */
         uint32_t depth = 0, python_frames = 0;
         int eval_at = -1, main_at = -1;
-        for (char *frame = strtok_r(NULL, " \n", &save); frame != NULL; frame = strtok_r(NULL, " \n", &save)) {
+        for (char *frame = strtok_r(NULL, " \n", &save); frame != NULL;
+             frame = strtok_r(NULL, " \n", &save)) {
             if (strncmp(frame, "python3", 7) == 0 || strncmp(frame, "libpython3", 10) == 0) {
                 python_frames++;
                 const char *symbol = strchr(frame, ':') + 1;
@@ -86,9 +88,10 @@ static stacks run_python(const char *mode) {
     }
     fclose(in);
     unlink(out_path);
-    print_message("  %s: %u sites, deepest %u frames, %u python frames in one stack, %u sites from the eval loop "
-                  "(3+ above the leaf) to Py_BytesMain\n",
-                  mode, s.sites, s.deepest, s.most_python_frames, s.deep_eval_sites);
+    print_message(
+        "  %s: %u sites, deepest %u frames, %u python frames in one stack, %u sites from the eval loop "
+        "(3+ above the leaf) to Py_BytesMain\n",
+        mode, s.sites, s.deepest, s.most_python_frames, s.deep_eval_sites);
     return s;
 }
 
