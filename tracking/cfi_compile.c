@@ -84,7 +84,7 @@ static int64_t read_sleb(reader *r) {
         shift += 7;
     } while ((byte & 0x80) && !r->failed && shift < 70);
     if (shift < 64 && (byte & 0x40))
-        value |= -((int64_t)1 << shift);
+        value = (int64_t)((uint64_t)value | ~(uint64_t)0 << shift); /* sign-extend */
     return value;
 }
 
@@ -157,12 +157,12 @@ static bool record_open(const cfi_source *source, const uint8_t *p, reader *r) {
 
 /* The rules at one point of a function's program. */
 typedef struct cfi_state {
+    int64_t cfa_offset;
+    int64_t rbp_offset;
     uint8_t cfa_register; /* DWARF number, when cfa_expression is CFI_CFA_UNKNOWN and not set */
     bool cfa_by_expression;
     uint8_t cfa_expression_rule; /* a cfi_cfa_rule when cfa_by_expression */
-    int64_t cfa_offset;
     uint8_t rbp_rule;
-    int64_t rbp_offset;
     bool outermost; /* the return address is undefined: the stack ends here (_start, thread start) */
 } cfi_state;
 
