@@ -320,15 +320,13 @@ void rallo_get_totals(rallo_totals *out) {
 static void site_from_sums(uint32_t site_id, const rallo_site_sums *sums, rallo_site *site) {
     site->site_id = site_id;
     site->frames = (const void *const *)_rallo_site_frames(site_id, &site->depth);
-    site->alloc_count = _rallo_count_from_fp(sums->alloc_count);
-    site->free_count = _rallo_count_from_fp(sums->free_count);
-    site->alloc_bytes = sums->alloc_bytes;
-    site->free_bytes = sums->free_bytes;
-    /* Counters are read one after another while threads go on: a free can be
-     * seen before its alloc; never report a negative live figure. */
-    site->live_count =
-        sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0;
-    site->live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0;
+    rallo_site_figures figures = _rallo_site_figures(sums);
+    site->alloc_count = figures.alloc_count;
+    site->alloc_bytes = figures.alloc_bytes;
+    site->free_count = figures.free_count;
+    site->free_bytes = figures.free_bytes;
+    site->live_count = figures.live_count;
+    site->live_bytes = figures.live_bytes;
 }
 
 int rallo_for_each_site(rallo_site_fn fn, void *arg) {

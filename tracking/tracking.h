@@ -176,6 +176,13 @@ void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) rallo_internal;
 /* Copies every site's sums into out[0..n) (out[i] is site i); returns how many
  * sites were copied. The caller owns `out`. */
 uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) rallo_report_api;
+/* A site's figures as every reader shows them, from its summed shards. The
+ * shards are read one after another while threads go on, so a free may be
+ * seen before its alloc: a live figure never goes negative. */
+typedef struct rallo_site_figures {
+    uint64_t alloc_count, alloc_bytes, free_count, free_bytes, live_count, live_bytes;
+} rallo_site_figures;
+static inline rallo_site_figures _rallo_site_figures(const rallo_site_sums *sums);
 uint64_t _rallo_peak_live_bytes(void) rallo_report_api;
 /* A lock the census and snapshots take against fork, and the atfork handlers. */
 void _rallo_counters_atfork_prepare(void) rallo_internal;
@@ -196,6 +203,19 @@ static inline void _rallo_weight_of(rallo_epoch epoch, uint64_t size, uint64_t *
 
 static inline uint64_t _rallo_count_from_fp(uint64_t fp) {
     return (fp + RALLO_COUNT_ONE / 2) >> 16;
+}
+
+static inline rallo_site_figures _rallo_site_figures(const rallo_site_sums *sums) {
+    rallo_site_figures figures = {
+        .alloc_count = _rallo_count_from_fp(sums->alloc_count),
+        .alloc_bytes = sums->alloc_bytes,
+        .free_count = _rallo_count_from_fp(sums->free_count),
+        .free_bytes = sums->free_bytes,
+        .live_count =
+            sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0,
+        .live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0,
+    };
+    return figures;
 }
 
 /* ---- peak consumers (peak.c) ----

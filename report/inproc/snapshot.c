@@ -151,15 +151,13 @@ static uint32_t location_intern(rallo_profile *profile, location_index *index, u
 }
 
 static void site_fill(rallo_prof_site *site, const rallo_site_sums *sums) {
-    site->alloc_count = _rallo_count_from_fp(sums->alloc_count);
-    site->free_count = _rallo_count_from_fp(sums->free_count);
-    site->alloc_bytes = sums->alloc_bytes;
-    site->free_bytes = sums->free_bytes;
-    /* The shards are read one after another while threads go on: a free may be
-     * seen before its alloc; a live figure never goes negative. */
-    site->live_count =
-        sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0;
-    site->live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0;
+    rallo_site_figures figures = _rallo_site_figures(sums);
+    site->alloc_count = figures.alloc_count;
+    site->alloc_bytes = figures.alloc_bytes;
+    site->free_count = figures.free_count;
+    site->free_bytes = figures.free_bytes;
+    site->live_count = figures.live_count;
+    site->live_bytes = figures.live_bytes;
 }
 
 static int sites_capture(rallo_profile *profile) {
