@@ -60,32 +60,48 @@ static rallo_noinline void stack_bounds_learn(rallo_thread_state *thread) {
     pthread_attr_destroy(&attr);
 }
 
-uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
-    rallo_thread_state *thread = &_rallo_thread;
-    if (rallo_unlikely(!thread->stack_known))
-        stack_bounds_learn(thread);
-    uintptr_t fp = (uintptr_t)frame;
-    uintptr_t hi = thread->stack_hi;
-    /* Not on this thread's own stack (a signal stack, a coroutine): no stack
-     * rather than a guess. */
-    if (fp < thread->stack_lo || fp >= hi)
-        return 0;
-    uint32_t depth = 0;
-    while (depth < max) {
-        /* fp > hi - 16, not fp + 16 > hi: garbage near 2^64 must not wrap. */
-        if ((fp & (sizeof(uintptr_t) - 1)) != 0 || fp > hi - 2 * sizeof(uintptr_t))
-            break;
+/* The frame-pointer walk: from the record at fp (checked by the caller), up to
+ * max return addresses into pcs, hashed on the way (*hash). Every record read
+ * lies between fp and the last place one can start below the stack's top;
+ * frames strictly increase and stay aligned, so garbage in rbp (code built
+ * without frame pointers) ends the walk early instead of reading elsewhere. */
+static inline uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max, uint64_t *hash) {
+    uintptr_t *out = pcs, *end = pcs + max;
+    uint64_t h = *hash;
+    while (out < end) {
         const uintptr_t *record = (const uintptr_t *)fp;
         uintptr_t next = record[0];
         uintptr_t pc = record[1];
-        if (pc < 4096)
+        if (rallo_unlikely(pc < 4096))
             break;
-        pcs[depth++] = pc;
-        if (next <= fp)
+        *out++ = pc;
+        h = _rallo_stack_hash_step(h, pc);
+        if (rallo_unlikely((next <= fp) | ((next & (sizeof(uintptr_t) - 1)) != 0) | (next > last_record)))
             break;
         fp = next;
     }
-    return depth;
+    *hash = h;
+    return (uint32_t)(out - pcs);
+}
+
+/* Where this thread may read frame records: [stack_lo, *last_record]. The
+ * highest start is checked rather than fp + 16 against the top, which garbage
+ * near 2^64 would wrap. False when fp is not on this thread's own stack (a
+ * signal stack, a coroutine): no stack rather than a guess. */
+static inline bool fp_start(uintptr_t fp, uintptr_t *last_record) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_unlikely(!thread->stack_known))
+        stack_bounds_learn(thread);
+    *last_record = thread->stack_hi - 2 * sizeof(uintptr_t);
+    return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
+}
+
+uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
+    uintptr_t last_record;
+    uint64_t unused_hash = 0;
+    if (!fp_start((uintptr_t)frame, &last_record))
+        return 0;
+    return fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
 }
 
 /* Follows librallo's own frame records (it is built with frame pointers) to
@@ -119,18 +135,10 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
  * must strictly increase, so garbage in rbp (code built without frame
  * pointers) ends the stack early instead of reading outside it. */
 static uint32_t capture_fp(uintptr_t *pcs, uint32_t keep) {
-    rallo_thread_state *thread = &_rallo_thread;
-    if (rallo_unlikely(!thread->stack_known))
-        stack_bounds_learn(thread);
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    /* The highest address a frame record may start at: a check of fp against
-     * it, not of fp + 16 against the top, cannot wrap with garbage near 2^64. */
-    uintptr_t last_record = thread->stack_hi - 2 * sizeof(uintptr_t);
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), last_record;
     uint64_t hash = RALLO_STACK_HASH_SEED;
-    uintptr_t *out = pcs, *end = pcs + keep;
-    /* Not on this thread's own stack (a signal stack, a coroutine): no stack
-     * rather than a guess. */
-    if (fp < thread->stack_lo || fp > last_record)
+    uint32_t depth = 0;
+    if (!fp_start(fp, &last_record))
         goto done;
     /* librallo's own frames first: the entry point and the tracked path. */
     for (int own = 0;; own++) {
@@ -142,21 +150,8 @@ static uint32_t capture_fp(uintptr_t *pcs, uint32_t keep) {
             goto done;
         fp = next;
     }
-    while (out < end) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        uintptr_t pc = record[1];
-        if (rallo_unlikely(pc < 4096))
-            break;
-        *out++ = pc;
-        hash = _rallo_stack_hash_step(hash, pc);
-        /* Frames strictly increase, stay aligned and inside the stack. */
-        if (rallo_unlikely((next <= fp) | ((next & (sizeof(uintptr_t) - 1)) != 0) | (next > last_record)))
-            break;
-        fp = next;
-    }
-done:;
-    uint32_t depth = (uint32_t)(out - pcs);
+    depth = fp_walk(fp, last_record, pcs, keep, &hash);
+done:
     return _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
 }
 
