@@ -10,7 +10,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libunwind-dev
   python3 perl git coreutils procps curl
   golang-go chromium valgrind clang llvm libclang-rt-14-dev
-  heaptrack libjemalloc2 libjemalloc-dev google-perftools libgoogle-perftools-dev
+  heaptrack libjemalloc2 libjemalloc-dev google-perftools libgoogle-perftools-dev time
 )
 missing=()
 for package in "${packages[@]}"; do
