@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/churn.h"
+
 typedef int (*dump_fn)(const char *path, const char *format);
 
 static dump_fn find_dump(void) {
@@ -41,28 +43,6 @@ __attribute__((noinline)) static void hold_known_blocks(void) {
     }
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Allocation churn so there is something to count: a ring of 256 blocks. */
-static void allocate_for(double seconds) {
-    void *ring[256] = {0};
-    double end = now_seconds() + seconds;
-    unsigned i = 0;
-    while (now_seconds() < end) {
-        for (int k = 0; k < 1000; k++, i++) {
-            free(ring[i % 256]);
-            ring[i % 256] = malloc(16 + i % 512);
-        }
-        usleep(1000);
-    }
-    for (int k = 0; k < 256; k++)
-        free(ring[k]);
-}
-
 /* Distinct call sites: a four-level walk through ten functions makes up to
  * 10,000 different stacks. The barrier after each call keeps it a real call
  * (no tail call), so every path is its own stack. */
@@ -75,9 +55,9 @@ static level_fn levels[10];
         return p;                                                                                            \
     }
 LEVEL(0)
-LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8)
-    LEVEL(9) static level_fn levels[10] = {level0, level1, level2, level3, level4,
-                                           level5, level6, level7, level8, level9};
+LEVEL(1)
+LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9) static level_fn levels[10] = {
+    level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
 
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 static const char *const formats[] = {"html", "pprof", "folded", "text", "json"};
@@ -120,7 +100,7 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "run") == 0 && argc >= 3) {
         printf("ready\n");
         fflush(stdout);
-        allocate_for(atof(argv[2]));
+        churn_for(atof(argv[2]));
         printf("done\n");
         return argc >= 4 ? atoi(argv[3]) : 0;
     }
@@ -154,7 +134,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         pid_t child = fork();
         if (child == 0) {
-            allocate_for(atof(argv[2]));
+            churn_for(atof(argv[2]));
             _exit(0);
         }
         int status = 0;
@@ -172,7 +152,7 @@ int main(int argc, char **argv) {
         printf("bad=%d einval=%d\n", bad, errno == EINVAL);
         if (every(0.2, argv[2], "json,text") != 0)
             return 4;
-        allocate_for(1.2);
+        churn_for(1.2);
         every(0, NULL, NULL);
         int at_stop = count_json_dumps(argv[2]);
         usleep(800 * 1000);

@@ -10,29 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/churn.h"
+
 static void *held[1000];
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A ring of 256 blocks churned, so every dump has something moving. */
-static void allocate_for(double seconds) {
-    void *ring[256] = {0};
-    double end = now_seconds() + seconds;
-    unsigned i = 0;
-    while (seconds < 0 || now_seconds() < end) {
-        for (int k = 0; k < 1000; k++, i++) {
-            free(ring[i % 256]);
-            ring[i % 256] = malloc(16 + i % 512);
-        }
-        usleep(1000);
-    }
-    for (int k = 0; k < 256; k++)
-        free(ring[k]);
-}
 
 int main(int argc, char **argv) {
     if (argc < 2)
@@ -44,10 +24,10 @@ int main(int argc, char **argv) {
     printf("ready\n");
     fflush(stdout);
     if (strcmp(argv[1], "hold") == 0)
-        allocate_for(-1);
+        churn_for(-1);
     if (argc < 3)
         return 2;
-    allocate_for(atof(argv[2]));
+    churn_for(atof(argv[2]));
     printf("done\n");
     fflush(stdout);
     if (strcmp(argv[1], "quit") == 0)
