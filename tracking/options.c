@@ -83,6 +83,18 @@ bool _rallo_parse_size(const char *text, uint64_t *out) {
     return true;
 }
 
+bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
+    if (strcmp(text, "fp") == 0)
+        *mode = RALLO_UNWIND_FP;
+    else if (strcmp(text, "dwarf") == 0)
+        *mode = RALLO_UNWIND_DWARF;
+    else if (strcmp(text, "auto") == 0)
+        *mode = RALLO_UNWIND_AUTO;
+    else
+        return false;
+    return true;
+}
+
 typedef enum option_kind { OPTION_BOOL, OPTION_SIZE, OPTION_U32, OPTION_UNWIND } option_kind;
 
 typedef struct option_desc {

@@ -11,18 +11,6 @@
 
 #include "unwind_dwarf.h"
 
-bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
-    if (strcmp(text, "fp") == 0)
-        *mode = RALLO_UNWIND_FP;
-    else if (strcmp(text, "dwarf") == 0)
-        *mode = RALLO_UNWIND_DWARF;
-    else if (strcmp(text, "auto") == 0)
-        *mode = RALLO_UNWIND_AUTO;
-    else
-        return false;
-    return true;
-}
-
 /* A word of the stack at `address`, if it lies in [floor, top). */
 static inline bool stack_read(uintptr_t address, uintptr_t floor, uintptr_t top, uintptr_t *value) {
     if (address < floor || address > top - sizeof(uintptr_t) || (address & (sizeof(uintptr_t) - 1)) != 0)

@@ -43,11 +43,6 @@ int rallo_enable(void) {
     return 0;
 }
 void rallo_disable(void) {}
-bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
-    (void)text;
-    (void)mode;
-    return false;
-}
 
 /* Numeric hosts only: names fail as if unknown. */
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {

@@ -11,19 +11,6 @@
 
 #include "tracking.h"
 
-/* unwind_dwarf.c's parser, which the option table calls: the real one. */
-bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
-    if (strcmp(text, "fp") == 0)
-        *mode = RALLO_UNWIND_FP;
-    else if (strcmp(text, "dwarf") == 0)
-        *mode = RALLO_UNWIND_DWARF;
-    else if (strcmp(text, "auto") == 0)
-        *mode = RALLO_UNWIND_AUTO;
-    else
-        return false;
-    return true;
-}
-
 static const char *const names[] = {"RALLO_ENABLE",    "RALLO_SAMPLE",     "RALLO_DEPTH", "RALLO_ARENA_SIZE",
                                     "RALLO_MAX_SITES", "RALLO_DEPOT_SIZE", "RALLO_UNWIND"};
 enum { NAMES = sizeof names / sizeof names[0] };
