@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include <rallo.h>
+#include "../common/random.h"
 
 enum { WORKERS = 8, EXCHANGE = 4096, CHURN_BLOCKS = 64 };
 
@@ -61,14 +62,6 @@ static void check(const unsigned char *p) {
         fprintf(stderr, "stress: corrupted block %p of %zu bytes\n", (const void *)p, size);
         abort();
     }
-}
-
-static uint64_t next_random(uint64_t *state) {
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
 }
 
 static size_t random_size(uint64_t *rng) {

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "sites.h"
+#include "../common/random.h"
 
 #define NOINLINE __attribute__((noinline, used))
 
@@ -35,13 +36,6 @@ static void check(const char *p) {
     memcpy(&size, p, sizeof size);
     assert_true(size >= sizeof size && size < (1u << 20));
     assert_int_equal((unsigned char)p[size - 1], (unsigned char)(char)size);
-}
-
-static uint64_t next_random(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
 }
 
 static size_t random_size(uint64_t *rng) {

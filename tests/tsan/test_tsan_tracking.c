@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "tracking.h"
+#include "../common/random.h"
 
 enum { WRITERS = 6, ROUNDS = 4, STEPS = 3000, STACKS = 400, SLOTS = 1024 };
 
@@ -40,14 +41,6 @@ static void make_stack(unsigned which, uintptr_t *pcs, uint32_t *depth) {
     *depth = 2 + which % 9;
     for (uint32_t i = 0; i < *depth; i++)
         pcs[i] = 0x400000u + which * 0x1000u + i * 16u;
-}
-
-static uint64_t next_random(uint64_t *state) {
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
 }
 
 static void count_freed(fake_block *block) {
