@@ -6,11 +6,13 @@
  * dl_iterate_phdr's callback, where the loader keeps it mapped, so a dlclose
  * on another thread can never unmap the .eh_frame being read. Records are
  * never freed: a module loaded again at another address gets a new one. No
- * lock of ours is ever held, so no signal or fork can leave one held. */
+ * lock of ours is ever held, so no signal or fork can leave one held. Modules
+ * that can never be unloaded while librallo is loaded are marked pinned. */
 #include <dlfcn.h>
 #include <link.h>
 #include <mimalloc.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "unwind_dwarf.h"
 
@@ -66,6 +68,57 @@ static rallo_module *module_publish(rallo_module *fresh, const rallo_module_key 
     return NULL;
 }
 
+/* The pinned modules: the main program, and those holding a function of
+ * libc, the loader, libmimalloc and librallo (its dependencies stay as long as
+ * it does). Found once; until then (or in a child forked while another thread
+ * was finding them) no module counts as pinned, which is only slower. */
+#define PINNED_MAX 5
+static rallo_module_key pinned_keys[PINNED_MAX];
+static uint32_t pinned_count;
+static _Atomic int pinned_state = 0; /* 0: not yet, 1: being found, 2: found */
+
+/* dl_iterate_phdr visits the main program first: one address inside it. */
+static int main_program_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+            *(uintptr_t *)arg = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            break;
+        }
+    return 1;
+}
+
+/* Called with the guard held (dl_iterate_phdr may allocate). */
+static rallo_noinline void pinned_find(void) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&pinned_state, &expected, 1))
+        return;
+    uintptr_t probes[PINNED_MAX] = {0, (uintptr_t)&getpid, (uintptr_t)&_dl_find_object, (uintptr_t)&mi_free,
+                                    (uintptr_t)&_rallo_module_identify};
+    dl_iterate_phdr(main_program_visit, &probes[0]);
+    for (uint32_t i = 0; i < PINNED_MAX; i++) {
+        rallo_module_key key;
+        if (probes[i] == 0 || !_rallo_module_identify(probes[i], &key))
+            continue;
+        bool known = false;
+        for (uint32_t j = 0; j < pinned_count; j++)
+            known |= pinned_keys[j].map_start == key.map_start;
+        if (!known)
+            pinned_keys[pinned_count++] = key;
+    }
+    atomic_store_explicit(&pinned_state, 2, memory_order_release);
+}
+
+static bool module_pinned(const rallo_module_key *key) {
+    if (atomic_load_explicit(&pinned_state, memory_order_acquire) != 2)
+        return false;
+    for (uint32_t i = 0; i < pinned_count; i++)
+        if (pinned_keys[i].map_start == key->map_start && pinned_keys[i].map_end == key->map_end &&
+            pinned_keys[i].eh_frame_hdr == key->eh_frame_hdr)
+            return true;
+    return false;
+}
+
 typedef struct module_search {
     uintptr_t pc;
     const rallo_module_key *key;
@@ -107,12 +160,15 @@ static rallo_noinline rallo_module *module_compile(uintptr_t pc, const rallo_mod
                         MODULE_SLOTS / 4 * 3);
         return NULL;
     }
+    if (atomic_load_explicit(&pinned_state, memory_order_relaxed) == 0)
+        pinned_find();
     rallo_module *fresh = mi_zalloc(sizeof *fresh);
     if (fresh == NULL)
         return NULL;
     fresh->map_start = key->map_start;
     fresh->map_end = key->map_end;
     fresh->eh_frame_hdr = key->eh_frame_hdr;
+    fresh->pinned = module_pinned(key);
     module_search search = {.pc = pc, .key = key, .module = fresh};
     if (key->eh_frame_hdr != NULL && dl_iterate_phdr(module_compile_visit, &search) == 0) {
         /* Unloaded between the two look-ups: nothing to record. */

@@ -5,47 +5,82 @@
  * stepped through by its frame records instead. Every stack read is checked
  * to lie between the first caller's sp and the top of this thread's stack,
  * the CFA must rise with each frame, and depth is bounded: a bad table or a
- * corrupt stack gives a shorter stack, never a fault. No allocation and no
- * lock on this path once a module has been compiled. */
+ * corrupt stack gives a shorter stack, never a fault. Rows found are kept in
+ * per-thread caches, allocated (from mimalloc directly) on a thread's first
+ * unwind and freed when it exits: a thread that never unwinds by CFI pays one
+ * pointer of TLS. No allocation and no lock on this path once a module has
+ * been compiled and the thread's caches exist. */
+#include <mimalloc.h>
 #include <string.h>
 
 #include "unwind_dwarf.h"
+/* A row as this thread's caches keep it, with what the walk needs to know of
+ * its module. An entry holds for the module it was found in: unless that
+ * module is pinned (never unloaded), the module holding pc now is looked up
+ * and compared, so a module unloaded and another loaded in its place never
+ * reuses a row. 24 bytes. */
+typedef struct cached_row {
+    uintptr_t pc;               /* the return address it is for; 0: empty */
+    const rallo_module *module; /* where it was found */
+    int32_t cfa_offset;
+    int16_t rbp_offset;
+    uint8_t cfa_rule;           /* CFI_CFA_UNKNOWN: no row covers pc */
+    uint8_t rbp_rule : 2;       /* a cfi_rbp_rule */
+    uint8_t frame_pointers : 1; /* the module keeps frame pointers */
+    uint8_t pinned : 1;         /* the module is pinned: pc alone identifies the row */
+} cached_row;
+_Static_assert(sizeof(cached_row) == 24, "cached_row is meant to be 24 bytes");
+_Static_assert(CFI_RBP_UNKNOWN < 4, "rbp rules fit in cached_row.rbp_rule");
 
-/* A word of the stack at `address`, if it lies in [floor, top). */
-static inline bool stack_read(uintptr_t address, uintptr_t floor, uintptr_t top, uintptr_t *value) {
-    if (address < floor || address > top - sizeof(uintptr_t) || (address & (sizeof(uintptr_t) - 1)) != 0)
-        return false;
-    *value = *(const uintptr_t *)address;
-    return true;
+/* A thread's caches. memo: the rows of its previous unwind, by depth:
+ * consecutive allocations mostly share most of their stack, and looking there
+ * first needs no address computed from the pc just read, so the loads of a
+ * whole stack can overlap instead of waiting on one another. rows: pc -> row,
+ * so a stack not seen just before costs no binary searches either. */
+#define ROW_CACHE_SIZE 256
+typedef struct unwind_cache {
+    cached_row memo[RALLO_MAX_DEPTH];
+    cached_row rows[ROW_CACHE_SIZE];
+} unwind_cache;
+
+/* NULL until the thread's first unwind; CACHE_RETIRED once its exit cleanup
+ * has freed its caches (an unwind after that goes without). */
+#define CACHE_RETIRED ((unwind_cache *)1)
+static __thread unwind_cache *thread_cache __attribute__((tls_model("initial-exec")));
+
+/* glibc runs these when the thread's start routine returns (for the main
+ * thread, at exit()), before mimalloc's own thread cleanup (a pthread key
+ * destructor), so the cache still goes back to this thread's heap. */
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
+extern void *__dso_handle;
+
+static void cache_retire(void *cache) {
+    thread_cache = CACHE_RETIRED;
+    mi_free(cache);
 }
 
-/* A per-thread cache of pc -> row, so a hot stack costs no binary searches.
- * An entry holds for the module it was found in: its key is checked against
- * what _dl_find_object says now, so a module unloaded and another loaded in
- * its place never reuses a row. Thread-local: no lock, no sharing. */
-#define ROW_CACHE_SIZE 256
-typedef struct row_cache_entry {
-    uintptr_t pc;
-    uintptr_t map_start;
-    const void *eh_frame_hdr;
-    cfi_row row;         /* row.pc unused; cfa_rule CFI_CFA_UNKNOWN: no row */
-    bool frame_pointers; /* the module keeps frame pointers */
-} row_cache_entry;
-static __thread row_cache_entry row_cache[ROW_CACHE_SIZE] __attribute__((tls_model("initial-exec")));
+/* The guard is held by our caller (both calls may allocate through malloc).
+ * NULL when there is no memory: this unwind, and the next, go without. */
+static rallo_noinline unwind_cache *cache_create(void) {
+    if (_rallo_thread.exited)
+        return NULL; /* past the thread's exit cleanup: a cache would never be freed */
+    unwind_cache *cache = mi_zalloc(sizeof *cache);
+    if (cache == NULL)
+        return NULL;
+    if (__cxa_thread_atexit_impl(cache_retire, cache, &__dso_handle) != 0) {
+        mi_free(cache);
+        return NULL;
+    }
+    thread_cache = cache;
+    return cache;
+}
 
-/* The rows of this thread's previous unwind, by depth: consecutive
- * allocations mostly share most of their stack, and looking here first needs
- * no address computed from the pc just read, so the loads of a whole stack
- * can overlap instead of waiting on one another. Checked like the cache. */
-#define STACK_MEMO_DEPTH 128
-typedef struct stack_memo_entry {
-    uintptr_t pc;
-    uintptr_t map_start;
-    const void *eh_frame_hdr;
-    cfi_row row;
-    bool frame_pointers;
-} stack_memo_entry;
-static __thread stack_memo_entry stack_memo[STACK_MEMO_DEPTH] __attribute__((tls_model("initial-exec")));
+static inline unwind_cache *cache_of_thread(void) {
+    unwind_cache *cache = thread_cache;
+    if (rallo_likely(cache > CACHE_RETIRED))
+        return cache;
+    return cache == NULL ? cache_create() : NULL;
+}
 
 /* The modules met so far in this unwind, most recent first (map_end 0: none
  * yet). Each has a live frame on this very stack, so no dlclose can unload it
@@ -74,96 +109,121 @@ static inline const rallo_module_key *module_key(unwind_modules *modules, uintpt
     return &modules->recent[0];
 }
 
-/* The row for return address `pc`, through the memo and the cache; false
- * when pc is in no module. */
-static inline bool row_find(uintptr_t pc, uint32_t depth, unwind_modules *modules, cfi_row *row,
-                            bool *frame_pointers) {
+/* The cached row is the one for return address `pc` in the module there now. */
+static inline bool cached_row_holds(const cached_row *entry, uintptr_t pc, unwind_modules *modules) {
+    if (entry->pc != pc)
+        return false;
+    if (rallo_likely(entry->pinned))
+        return true;
+    const rallo_module_key *key = module_key(modules, pc - 1);
+    return key != NULL && entry->module->map_start == key->map_start && entry->module->map_end == key->map_end &&
+           entry->module->eh_frame_hdr == key->eh_frame_hdr;
+}
+
+/* The row for return address `pc` from its module's table (compiled on first
+ * use); false when pc is in no module or the module could not be compiled. */
+static rallo_noinline bool row_lookup(uintptr_t pc, unwind_modules *modules, cached_row *out) {
     /* A return address: the call is the instruction before it. */
     const rallo_module_key *key = module_key(modules, pc - 1);
     if (key == NULL)
         return false;
-    stack_memo_entry *memo = depth < STACK_MEMO_DEPTH ? &stack_memo[depth] : NULL;
-    if (rallo_likely(memo != NULL && memo->pc == pc && memo->map_start == key->map_start &&
-                     memo->eh_frame_hdr == key->eh_frame_hdr)) {
-        *row = memo->row;
-        *frame_pointers = memo->frame_pointers;
-        return true;
-    }
-    row_cache_entry *entry = &row_cache[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
-    if (rallo_likely(entry->pc == pc && entry->map_start == key->map_start &&
-                     entry->eh_frame_hdr == key->eh_frame_hdr)) {
-        *row = entry->row;
-        *frame_pointers = entry->frame_pointers;
+    const rallo_module *module = _rallo_module_get(pc - 1, key);
+    if (module == NULL)
+        return false;
+    const cfi_row *found = _rallo_module_row(module, pc - 1);
+    cached_row row = {.pc = pc, .module = module, .frame_pointers = module->has_frame_pointers, .pinned = module->pinned};
+    if (found != NULL) {
+        row.cfa_offset = found->cfa_offset;
+        row.rbp_offset = found->rbp_offset;
+        row.cfa_rule = found->cfa_rule;
+        row.rbp_rule = found->rbp_rule & 3;
     } else {
-        const rallo_module *module = _rallo_module_get(pc - 1, key);
-        if (module == NULL)
-            return false;
-        const cfi_row *found = _rallo_module_row(module, pc - 1);
-        *row = found != NULL ? *found : (cfi_row){.cfa_rule = CFI_CFA_UNKNOWN};
-        *frame_pointers = module->has_frame_pointers;
-        *entry = (row_cache_entry){.pc = pc,
-                                   .map_start = key->map_start,
-                                   .eh_frame_hdr = key->eh_frame_hdr,
-                                   .row = *row,
-                                   .frame_pointers = module->has_frame_pointers};
+        row.cfa_rule = CFI_CFA_UNKNOWN;
     }
-    if (memo != NULL)
-        *memo = (stack_memo_entry){.pc = pc,
-                                   .map_start = key->map_start,
-                                   .eh_frame_hdr = key->eh_frame_hdr,
-                                   .row = *row,
-                                   .frame_pointers = *frame_pointers};
+    *out = row;
     return true;
 }
 
-uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
-                           uint32_t mode) {
+/* The row for return address `pc` at `depth`, through the memo and the row
+ * cache (or, without caches, in `scratch`); NULL when there is none. */
+static inline const cached_row *row_find(uintptr_t pc, uint32_t depth, unwind_modules *modules,
+                                         unwind_cache *cache, cached_row *scratch) {
+    if (rallo_unlikely(cache == NULL))
+        return row_lookup(pc, modules, scratch) ? scratch : NULL;
+    cached_row *memo = &cache->memo[depth];
+    if (rallo_likely(cached_row_holds(memo, pc, modules)))
+        return memo;
+    cached_row *entry = &cache->rows[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
+    if (!cached_row_holds(entry, pc, modules) && !row_lookup(pc, modules, entry))
+        return NULL;
+    *memo = *entry;
+    return memo;
+}
+
+/* A word of the stack at `address`, if it lies in [floor, floor + span + 8)
+ * and is aligned: one compare for the range. */
+static inline bool stack_read(uintptr_t address, uintptr_t floor, uintptr_t span, uintptr_t *value) {
+    if (address - floor > span || (address & (sizeof(uintptr_t) - 1)) != 0)
+        return false;
+    *value = *(const uintptr_t *)address;
+    return true;
+}
+
+uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
+                                  uint32_t mode, uint64_t *hash) {
     const rallo_thread_state *thread = &_rallo_thread;
     uintptr_t top = thread->stack_hi;
     /* Everything between our own sp and the top is mapped and in use; the
-     * first caller's sp is above our own. */
-    uintptr_t floor = sp;
-    if (sp < thread->stack_lo || sp >= top)
+     * first caller's sp is above our own. Reads lie in [floor, top). */
+    if (sp < thread->stack_lo || sp >= top || top - sp < sizeof(uintptr_t))
         return 0;
-    bool rbp_known = true;
-    uint32_t depth = 0;
+    uintptr_t floor = sp, span = top - sizeof(uintptr_t) - floor;
+    unwind_cache *cache = cache_of_thread();
     unwind_modules modules = {0};
+    cached_row scratch;
+    bool rbp_known = true;
+    uint64_t h = *hash;
+    uint32_t depth = 0;
+    if (max > RALLO_MAX_DEPTH)
+        max = RALLO_MAX_DEPTH;
     while (depth < max && pc >= 4096) {
         pcs[depth++] = pc;
-        cfi_row row;
-        bool frame_pointers;
-        if (depth == max || !row_find(pc, depth - 1, &modules, &row, &frame_pointers))
+        h = _rallo_stack_hash_step(h, pc);
+        if (depth == max)
+            break;
+        const cached_row *row = row_find(pc, depth - 1, &modules, cache, &scratch);
+        if (row == NULL)
             break;
         uintptr_t cfa, next_rbp = rbp, next_pc;
-        if (mode == RALLO_UNWIND_AUTO && frame_pointers && rbp_known && rbp >= sp &&
-            stack_read(rbp + sizeof(uintptr_t), floor, top, &next_pc)) {
+        if (mode == RALLO_UNWIND_AUTO && row->frame_pointers && rbp_known && rbp >= sp &&
+            stack_read(rbp + sizeof(uintptr_t), floor, span, &next_pc)) {
             /* A frame record: [rbp] = caller's rbp, [rbp + 8] = return address. */
-            stack_read(rbp, floor, top, &next_rbp);
+            stack_read(rbp, floor, span, &next_rbp);
             cfa = rbp + 2 * sizeof(uintptr_t);
         } else {
-            switch (row.cfa_rule) {
-            case CFI_CFA_RSP: cfa = sp + (intptr_t)row.cfa_offset; break;
+            switch (row->cfa_rule) {
+            case CFI_CFA_RSP: cfa = sp + (intptr_t)row->cfa_offset; break;
             case CFI_CFA_RBP:
                 if (!rbp_known)
-                    return depth;
-                cfa = rbp + (intptr_t)row.cfa_offset;
+                    goto done;
+                cfa = rbp + (intptr_t)row->cfa_offset;
                 break;
             case CFI_CFA_DEREF_RBP:
-                if (!rbp_known || !stack_read(rbp + (intptr_t)row.cfa_offset, floor, top, &cfa))
-                    return depth;
+                if (!rbp_known || !stack_read(rbp + (intptr_t)row->cfa_offset, floor, span, &cfa))
+                    goto done;
                 break;
-            default: return depth;
+            default: goto done;
             }
-            if (cfa <= sp || !stack_read(cfa - sizeof(uintptr_t), floor, top, &next_pc))
+            if (cfa <= sp || !stack_read(cfa - sizeof(uintptr_t), floor, span, &next_pc))
                 break;
-            switch (row.rbp_rule) {
+            switch (row->rbp_rule) {
             case CFI_RBP_SAME: break;
             case CFI_RBP_AT_CFA:
-                if (!stack_read(cfa + row.rbp_offset, floor, top, &next_rbp))
+                if (!stack_read(cfa + row->rbp_offset, floor, span, &next_rbp))
                     rbp_known = false;
                 break;
             case CFI_RBP_AT_RBP:
-                if (!rbp_known || !stack_read(rbp + row.rbp_offset, floor, top, &next_rbp))
+                if (!rbp_known || !stack_read(rbp + row->rbp_offset, floor, span, &next_rbp))
                     rbp_known = false;
                 break;
             default: rbp_known = false; break;
@@ -175,5 +235,13 @@ uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t 
         rbp = next_rbp;
         pc = next_pc;
     }
+done:
+    *hash = h;
     return depth;
+}
+
+uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
+                           uint32_t mode) {
+    uint64_t unused_hash = RALLO_STACK_HASH_SEED;
+    return _rallo_unwind_cfi_hashed(pc, sp, rbp, pcs, max, mode, &unused_hash);
 }

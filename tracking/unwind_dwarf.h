@@ -43,6 +43,11 @@ typedef struct rallo_module {
     const cfi_row *rows; /* sorted by pc; NULL when the module has no usable CFI */
     uint32_t row_count;
     bool has_frame_pointers; /* nearly every function keeps rbp as a frame pointer */
+    /* Never unloaded while librallo is: the main program and librallo's own
+     * dependencies (libc, the loader, libmimalloc, librallo). A return address
+     * once found in one is found there for good, so a cached row for it needs
+     * no look-up of the module to be trusted again. */
+    bool pinned;
 } rallo_module;
 
 /* The input to a compile: the module's load bias and its readable segments,
@@ -79,9 +84,16 @@ const cfi_row *_rallo_module_row(const rallo_module *module, uintptr_t pc) rallo
 /* unwind_dwarf.c: unwinds from the caller state (pc = a return address, sp =
  * the caller's stack pointer at that return, rbp = its rbp) by call-frame
  * information (mode RALLO_UNWIND_DWARF) or frame pointers where the module
- * keeps them and CFI elsewhere (RALLO_UNWIND_AUTO). pcs[0] is pc. Reads only
- * inside this thread's stack; the caller has learned the stack bounds. */
+ * keeps them and CFI elsewhere (RALLO_UNWIND_AUTO). pcs[0] is pc; at most
+ * min(max, RALLO_MAX_DEPTH) frames. Reads only inside this thread's stack; the
+ * caller has learned the stack bounds. On a thread's first call it allocates
+ * the thread's caches (with malloc's help: hold the guard). */
 uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
                            uint32_t mode) rallo_internal;
+/* The same, also stepping *hash (_rallo_stack_hash_step, tracking.h) over each
+ * frame found, as it is found, so the depot need not walk the stack again:
+ * start from RALLO_STACK_HASH_SEED and finish with _rallo_stack_hash_finish. */
+uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
+                                  uint32_t mode, uint64_t *hash) rallo_internal;
 
 #endif
