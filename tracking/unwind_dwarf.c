@@ -54,9 +54,17 @@ static __thread unwind_cache *thread_cache __attribute__((tls_model("initial-exe
 extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
 extern void *__dso_handle;
 
+/* Caches allocated and not yet freed: one per live thread that has unwound. */
+static _Atomic uint32_t caches_live = 0;
+
 static void cache_retire(void *cache) {
     thread_cache = CACHE_RETIRED;
     mi_free(cache);
+    atomic_fetch_sub_explicit(&caches_live, 1, memory_order_relaxed);
+}
+
+uint32_t _rallo_unwind_caches_live(void) {
+    return atomic_load_explicit(&caches_live, memory_order_relaxed);
 }
 
 /* The guard is held by our caller (both calls may allocate through malloc).
@@ -71,6 +79,7 @@ static rallo_noinline unwind_cache *cache_create(void) {
         mi_free(cache);
         return NULL;
     }
+    atomic_fetch_add_explicit(&caches_live, 1, memory_order_relaxed);
     thread_cache = cache;
     return cache;
 }

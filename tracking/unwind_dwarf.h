@@ -96,4 +96,7 @@ uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t 
 uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
                                   uint32_t mode, uint64_t *hash) rallo_internal;
 
+/* How many threads hold unwind caches now (each frees its own at exit). */
+uint32_t _rallo_unwind_caches_live(void) rallo_internal;
+
 #endif
