@@ -51,7 +51,7 @@ static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool ze
 
 void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
     rallo_epoch epoch;
-    if (_rallo_thread.guard != 0 || !_rallo_sample(size, &epoch))
+    if (_rallo_thread.guard != 0 || !_rallo_sample_now(size, &epoch))
         return plain_alloc(size, alignment, zero);
     if (rallo_unlikely(size > RALLO_SIZE_MAX)) {
         _rallo_count_untracked(RALLO_UNTRACKED_TOO_LARGE);
@@ -137,7 +137,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
         _rallo_thread.guard == 0 && size <= RALLO_SIZE_MAX) {
         rallo_epoch epoch;
         mi_heap_t *heap = NULL;
-        if (_rallo_sample(size, &epoch) && (heap = _rallo_arena_heap()) != NULL) {
+        if (_rallo_sample_now(size, &epoch) && (heap = _rallo_arena_heap()) != NULL) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();

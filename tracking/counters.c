@@ -11,26 +11,13 @@
 
 #include "tracking.h"
 
-#define CHUNK_SITES 256u /* 8 KiB of counters a chunk */
-
-typedef struct site_counters {
-    _Atomic uint64_t alloc_count_fp, alloc_bytes, free_count_fp, free_bytes;
-} site_counters;
-
-typedef struct rallo_shard {
-    struct rallo_shard *next_all;  /* every shard ever made, never freed */
-    struct rallo_shard *next_free; /* shards of exited threads, to reuse */
-    bool shared;                   /* the orphan shard: written with atomic adds */
-    _Atomic(site_counters *) chunks[];
-} rallo_shard;
-
 /* Guards the lists of shards (taken once per thread, never per allocation). */
 static pthread_mutex_t shards_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(rallo_shard *) shards_all = NULL;
 static rallo_shard *shards_free = NULL;
 /* Frees on threads past their exit cleanup land here, with atomic adds. */
 static rallo_shard *shard_orphan = NULL;
-static uint32_t shard_chunk_count = 0;
+uint32_t _rallo_shard_chunk_count = 0;
 
 /* The process-wide live bytes, fed in batches by each thread, and its peak. */
 static _Atomic int64_t live_bytes_flushed = 0;
@@ -39,9 +26,9 @@ static _Atomic uint64_t live_bytes_peak = 0;
 static _Atomic uint64_t untracked_by_reason[RALLO_UNTRACKED_REASONS];
 
 static rallo_shard *shard_new(bool shared) {
-    if (shard_chunk_count == 0)
-        shard_chunk_count = (_rallo_options.max_sites + CHUNK_SITES - 1) / CHUNK_SITES;
-    rallo_shard *shard = mi_zalloc(sizeof(rallo_shard) + shard_chunk_count * sizeof(shard->chunks[0]));
+    if (_rallo_shard_chunk_count == 0)
+        _rallo_shard_chunk_count = (_rallo_options.max_sites + RALLO_CHUNK_SITES - 1) / RALLO_CHUNK_SITES;
+    rallo_shard *shard = mi_zalloc(sizeof(rallo_shard) + _rallo_shard_chunk_count * sizeof(shard->chunks[0]));
     if (shard == NULL)
         return NULL;
     shard->shared = shared;
@@ -70,11 +57,11 @@ static rallo_shard *shard_orphan_get(void) {
     return shard;
 }
 
-static rallo_noinline site_counters *chunk_create(rallo_shard *shard, uint32_t chunk) {
-    site_counters *fresh = mi_zalloc_aligned(CHUNK_SITES * sizeof(site_counters), 64);
+static rallo_noinline rallo_site_counters *chunk_create(rallo_shard *shard, uint32_t chunk) {
+    rallo_site_counters *fresh = mi_zalloc_aligned(RALLO_CHUNK_SITES * sizeof(rallo_site_counters), 64);
     if (fresh == NULL)
         return NULL;
-    site_counters *expected = NULL;
+    rallo_site_counters *expected = NULL;
     /* Only the orphan shard can race here; the loser frees its copy. */
     if (!atomic_compare_exchange_strong(&shard->chunks[chunk], &expected, fresh)) {
         mi_free(fresh);
@@ -83,25 +70,24 @@ static rallo_noinline site_counters *chunk_create(rallo_shard *shard, uint32_t c
     return fresh;
 }
 
-static inline site_counters *counters_for(rallo_shard *shard, uint32_t site_id) {
-    uint32_t chunk = site_id / CHUNK_SITES;
-    if (rallo_unlikely(chunk >= shard_chunk_count))
+static inline rallo_site_counters *counters_for(rallo_shard *shard, uint32_t site_id) {
+    uint32_t chunk = site_id / RALLO_CHUNK_SITES;
+    if (rallo_unlikely(chunk >= _rallo_shard_chunk_count))
         return NULL;
-    site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+    rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
     if (rallo_unlikely(base == NULL)) {
         base = chunk_create(shard, chunk);
         if (base == NULL)
             return NULL;
     }
-    return &base[site_id % CHUNK_SITES];
+    return &base[site_id % RALLO_CHUNK_SITES];
 }
 
 static inline void counter_add(bool shared, _Atomic uint64_t *counter, uint64_t value) {
     if (shared)
         atomic_fetch_add_explicit(counter, value, memory_order_relaxed);
-    else /* the owner is the only writer: a plain add, published for readers */
-        atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + value,
-                              memory_order_relaxed);
+    else
+        _rallo_counter_bump(counter, value);
 }
 
 /* The shard this thread writes to, and whether writes must be atomic: a
@@ -122,6 +108,7 @@ static rallo_shard *shard_of_this_thread(bool *shared) {
     rallo_shard *shard = shard_acquire();
     _rallo_thread_watch();
     thread->shard = shard;
+    thread->site_cache = shard != NULL ? shard->site_cache : NULL;
     _rallo_guard_leave();
     return shard;
 }
@@ -144,7 +131,7 @@ void _rallo_thread_watch(void) {
     __cxa_thread_atexit_impl(thread_exit_run, NULL, &__dso_handle);
 }
 
-static void live_bytes_flush(rallo_thread_state *thread) {
+void _rallo_live_bytes_flush(rallo_thread_state *thread) {
     int64_t pending = thread->pending_live_bytes;
     thread->pending_live_bytes = 0;
     int64_t now = atomic_fetch_add_explicit(&live_bytes_flushed, pending, memory_order_relaxed) + pending;
@@ -169,15 +156,15 @@ static inline void live_bytes_add(rallo_thread_state *thread, int64_t delta) {
     thread->pending_live_bytes += delta;
     int64_t limit = thread->live_flush_limit;
     if (thread->pending_live_bytes > limit || thread->pending_live_bytes < -limit)
-        live_bytes_flush(thread);
+        _rallo_live_bytes_flush(thread);
 }
 
-void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+void _rallo_count_alloc_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
     _rallo_weight_of(epoch, size, &count_fp, &bytes);
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);
-    site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
+    rallo_site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return; /* rallo's own memory ran out: the site's figure stays short, never wrong-signed */
     counter_add(shared, &counters->alloc_count_fp, count_fp);
@@ -188,13 +175,13 @@ void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
         live_bytes_add(&_rallo_thread, (int64_t)bytes);
 }
 
-void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+void _rallo_count_free_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     uint64_t count_fp, bytes;
     _rallo_weight_of(epoch, size, &count_fp, &bytes);
     rallo_thread_state *thread = &_rallo_thread;
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);
-    site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
+    rallo_site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return;
     counter_add(shared, &counters->free_count_fp, count_fp);
@@ -208,9 +195,10 @@ void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
 void _rallo_thread_exit(void) {
     rallo_thread_state *thread = &_rallo_thread;
     if (thread->pending_live_bytes != 0)
-        live_bytes_flush(thread);
+        _rallo_live_bytes_flush(thread);
     rallo_shard *shard = thread->shard;
     thread->shard = NULL;
+    thread->site_cache = NULL;
     thread->exited = 1;
     if (shard == NULL)
         return;
@@ -228,13 +216,13 @@ void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) {
     memset(out, 0, sizeof *out);
     for (rallo_shard *shard = atomic_load_explicit(&shards_all, memory_order_acquire); shard != NULL;
          shard = shard->next_all) {
-        uint32_t chunk = site_id / CHUNK_SITES;
-        if (chunk >= shard_chunk_count)
+        uint32_t chunk = site_id / RALLO_CHUNK_SITES;
+        if (chunk >= _rallo_shard_chunk_count)
             return;
-        site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+        rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
         if (base == NULL)
             continue;
-        site_counters *counters = &base[site_id % CHUNK_SITES];
+        rallo_site_counters *counters = &base[site_id % RALLO_CHUNK_SITES];
         out->alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
         out->alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
         out->free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
@@ -253,13 +241,14 @@ uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) {
      * allocating threads are never held up. */
     for (rallo_shard *shard = atomic_load_explicit(&shards_all, memory_order_acquire); shard != NULL;
          shard = shard->next_all) {
-        for (uint32_t chunk = 0; chunk * CHUNK_SITES < sites && chunk < shard_chunk_count; chunk++) {
-            site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+        for (uint32_t chunk = 0; chunk * RALLO_CHUNK_SITES < sites && chunk < _rallo_shard_chunk_count;
+             chunk++) {
+            rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
             if (base == NULL)
                 continue;
-            uint32_t end = (chunk + 1) * CHUNK_SITES < sites ? (chunk + 1) * CHUNK_SITES : sites;
-            for (uint32_t site = chunk * CHUNK_SITES; site < end; site++) {
-                site_counters *counters = &base[site % CHUNK_SITES];
+            uint32_t end = (chunk + 1) * RALLO_CHUNK_SITES < sites ? (chunk + 1) * RALLO_CHUNK_SITES : sites;
+            for (uint32_t site = chunk * RALLO_CHUNK_SITES; site < end; site++) {
+                rallo_site_counters *counters = &base[site % RALLO_CHUNK_SITES];
                 out[site].alloc_count +=
                     atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
                 out[site].alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);

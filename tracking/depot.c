@@ -66,13 +66,6 @@ bool _rallo_depot_init(void) {
     return true;
 }
 
-static inline uint64_t depot_hash(const uintptr_t *pcs, uint32_t depth) {
-    uint64_t hash = RALLO_STACK_HASH_SEED;
-    for (uint32_t i = 0; i < depth; i++)
-        hash = _rallo_stack_hash_step(hash, pcs[i]);
-    return _rallo_stack_hash_finish(hash, depth);
-}
-
 static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs,
                               uint32_t depth) {
     if (record->hash != hash || record->depth != depth)
@@ -124,7 +117,7 @@ static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const 
 }
 
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) {
-    return _rallo_depot_intern_hashed(pcs, depth, depot_hash(pcs, depth));
+    return _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash(pcs, depth));
 }
 
 uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {

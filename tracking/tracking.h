@@ -71,9 +71,10 @@ typedef struct rallo_thread_state {
     int64_t bytes_until_sample;
     uint32_t sample_generation; /* the sampler setting bytes_until_sample was drawn for */
     uint64_t rng;
-    struct rallo_shard *shard;  /* this thread's counters, NULL until first use */
-    int64_t pending_live_bytes; /* not yet added to the process-wide live figure */
-    int64_t live_flush_limit;   /* flush pending_live_bytes past this (set at each flush) */
+    struct rallo_shard *shard;                 /* this thread's counters, NULL until first use */
+    int64_t pending_live_bytes;                /* not yet added to the process-wide live figure */
+    int64_t live_flush_limit;                  /* flush pending_live_bytes past this (set at each flush) */
+    struct rallo_site_cache_entry *site_cache; /* this thread's stack hash -> site id memo (in its shard) */
 } rallo_thread_state;
 extern __thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec"))) rallo_report_api;
 
@@ -99,6 +100,14 @@ typedef uint8_t rallo_epoch;
 bool _rallo_sample(size_t size, rallo_epoch *epoch) rallo_internal;
 /* (generation << 8) | epoch in force; the generation counts setting changes. */
 extern _Atomic uint64_t _rallo_sampler_state rallo_internal;
+/* _rallo_sample with its common case, sampling off (epoch 0), inline. */
+static inline bool _rallo_sample_now(size_t size, rallo_epoch *epoch) {
+    if (rallo_likely((atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed) & 0xff) == 0)) {
+        *epoch = 0;
+        return true;
+    }
+    return _rallo_sample(size, epoch);
+}
 /* The sampler's common case, inline on the allocation path: while this thread's
  * countdown (drawn for the setting still in force) stays above the size, the
  * allocation is not sampled and only the countdown moves. Every other case,
@@ -134,18 +143,49 @@ uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) rallo_interna
  * walks) with the steps below. */
 uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64_t hash) rallo_internal;
 #define RALLO_STACK_HASH_SEED 0x84222325cbf29ce4ull
-/* Two instructions a frame while walking; the finish mixes every bit into
- * every other (a full compare on a hit guards against collisions anyway). */
+/* Two instructions a frame while walking, then a finish that spreads the
+ * bits (see _rallo_site_of_stack on how far the hash alone is trusted). */
 static inline uint64_t _rallo_stack_hash_step(uint64_t hash, uintptr_t pc) {
     return (hash + pc) * 0x9E3779B97F4A7C15ull;
 }
 static inline uint64_t _rallo_stack_hash_finish(uint64_t hash, uint32_t depth) {
+    /* Each step is invertible (xor-shift, odd multiply), so stacks collide
+     * only where the walk's sums did; this brings the high bits, which every
+     * frame reached, down to the low ones that index the tables. */
     hash ^= depth;
-    hash ^= hash >> 33;
-    hash *= 0xff51afd7ed558ccdull;
-    hash ^= hash >> 33;
-    hash *= 0xc4ceb9fe1a85ec53ull;
-    return hash ^ (hash >> 33);
+    hash ^= hash >> 29;
+    hash *= 0xbf58476d1ce4e5b9ull;
+    return hash ^ (hash >> 32);
+}
+static inline uint64_t _rallo_stack_hash(const uintptr_t *pcs, uint32_t depth) {
+    uint64_t hash = RALLO_STACK_HASH_SEED;
+    for (uint32_t i = 0; i < depth; i++)
+        hash = _rallo_stack_hash_step(hash, pcs[i]);
+    return _rallo_stack_hash_finish(hash, depth);
+}
+/* A per-thread, direct-mapped memo of the depot: stack hash -> site id. It
+ * trusts the 64-bit hash alone (the depot behind it compares whole stacks):
+ * with the hash's finish a bijection, two of n distinct stacks share a hash
+ * with odds about n^2 / 2^65, under 10^-9 for 100,000 stacks, and the cost of
+ * that would be one stack's figures shown under the other's frames. In
+ * exchange, a repeated call site costs one load and compare instead of a walk
+ * through the depot's table and a compare of every frame. */
+#define RALLO_SITE_CACHE_SLOTS 512u
+typedef struct rallo_site_cache_entry {
+    uint64_t hash;
+    uint32_t site_id; /* 0: empty */
+} rallo_site_cache_entry;
+static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
+    rallo_site_cache_entry *cache = _rallo_thread.site_cache;
+    if (rallo_unlikely(cache == NULL))
+        return _rallo_depot_intern_hashed(pcs, depth, hash);
+    rallo_site_cache_entry *entry = &cache[hash & (RALLO_SITE_CACHE_SLOTS - 1)];
+    if (rallo_likely(entry->hash == hash) && rallo_likely(entry->site_id != 0))
+        return entry->site_id;
+    uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, hash);
+    entry->hash = hash;
+    entry->site_id = site_id;
+    return site_id;
 }
 typedef struct rallo_depot_stats {
     uint32_t sites, max_sites; /* distinct stacks stored, and the limit */
@@ -155,9 +195,31 @@ typedef struct rallo_depot_stats {
 void _rallo_depot_stats(rallo_depot_stats *out) rallo_internal;
 bool _rallo_depot_init(void) rallo_internal;
 
-/* ---- counters (counters.c) ---- */
-void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
-void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
+/* ---- counters (counters.c) ----
+ * A shard: one thread's counters for every site, in chunks made on first use.
+ * The common case of counting (an unsampled block, this thread's own shard,
+ * its chunk made) is inline at the end of this file; the rest is in counters.c. */
+#define RALLO_CHUNK_SITES 256u /* 8 KiB of counters a chunk */
+typedef struct rallo_site_counters {
+    _Atomic uint64_t alloc_count_fp, alloc_bytes, free_count_fp, free_bytes;
+} rallo_site_counters;
+typedef struct rallo_shard {
+    struct rallo_shard *next_all;  /* every shard ever made, never freed */
+    struct rallo_shard *next_free; /* shards of exited threads, to reuse */
+    bool shared;                   /* the orphan shard: written with atomic adds */
+    /* The owning thread's memo of the depot: it lives with the shard, so a
+     * thread that reuses the shard reuses it, still valid (site ids are never
+     * taken back), and nothing is left behind by exited threads. */
+    rallo_site_cache_entry site_cache[RALLO_SITE_CACHE_SLOTS];
+    _Atomic(rallo_site_counters *) chunks[];
+} rallo_shard;
+extern uint32_t _rallo_shard_chunk_count rallo_internal; /* chunks a shard can have */
+void _rallo_count_alloc_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
+void _rallo_count_free_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) rallo_internal;
+/* Adds this thread's pending live bytes to the process-wide figure (and peak). */
+void _rallo_live_bytes_flush(rallo_thread_state *thread) rallo_internal;
+static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch);
+static inline void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch);
 typedef enum rallo_untracked_reason {
     RALLO_UNTRACKED_ARENA_FULL,
     RALLO_UNTRACKED_NO_ARENA,
@@ -211,8 +273,9 @@ static inline rallo_site_figures _rallo_site_figures(const rallo_site_sums *sums
         .alloc_bytes = sums->alloc_bytes,
         .free_count = _rallo_count_from_fp(sums->free_count),
         .free_bytes = sums->free_bytes,
-        .live_count =
-            sums->alloc_count > sums->free_count ? _rallo_count_from_fp(sums->alloc_count - sums->free_count) : 0,
+        .live_count = sums->alloc_count > sums->free_count
+                          ? _rallo_count_from_fp(sums->alloc_count - sums->free_count)
+                          : 0,
         .live_bytes = sums->alloc_bytes > sums->free_bytes ? sums->alloc_bytes - sums->free_bytes : 0,
     };
     return figures;
@@ -227,5 +290,51 @@ void _rallo_peak_note(uint64_t live_bytes) rallo_internal; /* from live_bytes_fl
  * site i), zeroing the rest; *at_peak: the process-wide live bytes then.
  * Returns how many sites the peak copy covers (0: none taken yet). */
 uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) rallo_report_api;
+
+/* This thread's counters of a site when they can be written with plain
+ * stores: its own shard, the site's chunk already made. */
+static inline rallo_site_counters *_rallo_own_counters(rallo_thread_state *thread, uint32_t site_id) {
+    rallo_shard *shard = thread->shard;
+    uint32_t chunk = site_id / RALLO_CHUNK_SITES;
+    if (rallo_unlikely(shard == NULL) || rallo_unlikely(chunk >= _rallo_shard_chunk_count))
+        return NULL;
+    rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_relaxed);
+    return rallo_likely(base != NULL) ? &base[site_id % RALLO_CHUNK_SITES] : NULL;
+}
+
+/* The owner is the only writer: a plain add, published for readers. */
+static inline void _rallo_counter_bump(_Atomic uint64_t *counter, uint64_t value) {
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + value,
+                          memory_order_relaxed);
+}
+
+static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+    rallo_thread_state *thread = &_rallo_thread;
+    rallo_site_counters *counters = _rallo_own_counters(thread, site_id);
+    if (rallo_unlikely(counters == NULL) || rallo_unlikely(epoch != 0)) {
+        _rallo_count_alloc_slow(site_id, size, epoch);
+        return;
+    }
+    _rallo_counter_bump(&counters->alloc_count_fp, RALLO_COUNT_ONE);
+    _rallo_counter_bump(&counters->alloc_bytes, size);
+    /* Batched: see live_bytes_flush. An allocation only raises the figure. */
+    thread->pending_live_bytes += (int64_t)size;
+    if (rallo_unlikely(thread->pending_live_bytes > thread->live_flush_limit))
+        _rallo_live_bytes_flush(thread);
+}
+
+static inline void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+    rallo_thread_state *thread = &_rallo_thread;
+    rallo_site_counters *counters = _rallo_own_counters(thread, site_id);
+    if (rallo_unlikely(counters == NULL) || rallo_unlikely(epoch != 0)) {
+        _rallo_count_free_slow(site_id, size, epoch);
+        return;
+    }
+    _rallo_counter_bump(&counters->free_count_fp, RALLO_COUNT_ONE);
+    _rallo_counter_bump(&counters->free_bytes, size);
+    thread->pending_live_bytes -= (int64_t)size;
+    if (rallo_unlikely(thread->pending_live_bytes < -thread->live_flush_limit))
+        _rallo_live_bytes_flush(thread);
+}
 
 #endif

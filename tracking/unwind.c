@@ -65,7 +65,8 @@ static rallo_noinline void stack_bounds_learn(rallo_thread_state *thread) {
  * lies between fp and the last place one can start below the stack's top;
  * frames strictly increase and stay aligned, so garbage in rbp (code built
  * without frame pointers) ends the walk early instead of reading elsewhere. */
-static inline uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max, uint64_t *hash) {
+static inline uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
+                               uint64_t *hash) {
     uintptr_t *out = pcs, *end = pcs + max;
     uint64_t h = *hash;
     while (out < end) {
@@ -76,7 +77,12 @@ static inline uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *p
             break;
         *out++ = pc;
         h = _rallo_stack_hash_step(h, pc);
-        if (rallo_unlikely((next <= fp) | ((next & (sizeof(uintptr_t) - 1)) != 0) | (next > last_record)))
+        /* Three branches, not one test of or'ed flags: a compare and jump each. */
+        if (rallo_unlikely(next <= fp))
+            break;
+        if (rallo_unlikely(next > last_record))
+            break;
+        if (rallo_unlikely((next & (sizeof(uintptr_t) - 1)) != 0))
             break;
         fp = next;
     }
@@ -152,7 +158,7 @@ static uint32_t capture_fp(uintptr_t *pcs, uint32_t keep) {
     }
     depth = fp_walk(fp, last_record, pcs, keep, &hash);
 done:
-    return _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
+    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash_finish(hash, depth));
 }
 
 uint32_t _rallo_capture_site(void) {
@@ -165,5 +171,5 @@ uint32_t _rallo_capture_site(void) {
     uint32_t depth = 0;
     if (own_frames_leave((uintptr_t)__builtin_frame_address(0), &pc, &sp, &rbp))
         depth = _rallo_unwind_cfi(pc, sp, rbp, pcs, keep, _rallo_options.unwind);
-    return _rallo_depot_intern(pcs, depth);
+    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash(pcs, depth));
 }
