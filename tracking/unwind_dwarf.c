@@ -155,19 +155,14 @@ static rallo_noinline bool row_lookup(uintptr_t pc, unwind_modules *modules, cac
 
 /* The row for return address `pc` at `depth`, through the memo and the row
  * cache (or, without caches, in `scratch`); NULL when there is none. */
-#include <stdio.h>
-static unsigned long st_memo, st_cache, st_miss, st_frames;
-__attribute__((destructor)) static void st_print(void) { fprintf(stderr, "frames %lu memo %lu cache %lu miss %lu\n", st_frames, st_memo, st_cache, st_miss); }
 static inline const cached_row *row_find(uintptr_t pc, uint32_t depth, unwind_modules *modules,
                                          unwind_cache *cache, cached_row *scratch) {
     if (rallo_unlikely(cache == NULL))
         return row_lookup(pc, modules, scratch) ? scratch : NULL;
     cached_row *memo = &cache->memo[depth];
-    st_frames++;
     if (rallo_likely(cached_row_holds(memo, pc, modules)))
-        return st_memo++, memo;
+        return memo;
     cached_row *entry = &cache->rows[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
-    if (cached_row_holds(entry, pc, modules)) st_cache++; else st_miss++;
     if (!cached_row_holds(entry, pc, modules) && !row_lookup(pc, modules, entry))
         return NULL;
     *memo = *entry;
