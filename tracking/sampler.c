@@ -3,7 +3,6 @@
  * sampled block weighted by the inverse of its chance of being sampled so that
  * every figure is an unbiased estimate. */
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -35,7 +34,7 @@ static uint64_t sampler_next_random(rallo_thread_state *thread) {
 static int64_t sampler_draw_gap(rallo_thread_state *thread, uint64_t interval) {
     /* U in (0, 1]; -ln(U) * mean is exponential with that mean. */
     double u = (double)((sampler_next_random(thread) >> 11) + 1) * 0x1.0p-53;
-    double gap = -log(u) * (double)interval;
+    double gap = -_rallo_ln(u) * (double)interval;
     if (gap < 1.0)
         gap = 1.0;
     if (gap > 0x1.0p62)
@@ -74,12 +73,13 @@ void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_
         return;
     }
     double interval = (double)sampler_epoch_interval[epoch];
-    double chance = size == 0 ? 1.0 / interval : -expm1(-(double)size / interval);
+    double chance = size == 0 ? 1.0 / interval : _rallo_one_minus_exp_neg((double)size / interval);
     if (chance > 1.0)
         chance = 1.0;
     double weight = 1.0 / chance;
-    *count_fp = (uint64_t)llround(weight * (double)RALLO_COUNT_ONE);
-    *bytes = (uint64_t)llround(weight * (double)size);
+    /* Rounded to nearest (both are positive). */
+    *count_fp = (uint64_t)(weight * (double)RALLO_COUNT_ONE + 0.5);
+    *bytes = (uint64_t)(weight * (double)size + 0.5);
 }
 
 int rallo_set_sample_interval(uint64_t bytes) {

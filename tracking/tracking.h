@@ -100,6 +100,9 @@ typedef uint8_t rallo_epoch;
 bool _rallo_sample(size_t size, rallo_epoch *epoch) rallo_internal;
 /* (generation << 8) | epoch in force; the generation counts setting changes. */
 extern _Atomic uint64_t _rallo_sampler_state rallo_internal;
+/* ln(x) for x > 0, and 1 - e^-x for x >= 0 (expmath.c: librallo needs no libm). */
+double _rallo_ln(double x) rallo_internal;
+double _rallo_one_minus_exp_neg(double x) rallo_internal;
 /* _rallo_sample with its common case, sampling off (epoch 0), inline. */
 static inline bool _rallo_sample_now(size_t size, rallo_epoch *epoch) {
     if (rallo_likely((atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed) & 0xff) == 0)) {
