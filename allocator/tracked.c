@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../tracking/unwind_fp.h"
 #include "fastpath.h"
 
 static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
@@ -65,7 +66,7 @@ void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
     if (rallo_unlikely(heap == NULL))
         return plain_alloc(size, alignment, zero);
     _rallo_guard_enter();
-    uint32_t site_id = _rallo_capture_site();
+    uint32_t site_id = _rallo_capture_site_here();
     void *user = block_alloc(heap, size, alignment, zero, site_id, epoch);
     if (rallo_likely(user != NULL))
         _rallo_count_alloc(site_id, size, epoch);
@@ -101,6 +102,21 @@ static bool freed_tracked_block(void *p) {
 }
 
 void _rallo_tracked_free(void *p) {
+    /* The common case inline: a plain (not aligned) tracked block whose header
+     * checks out is counted, marked freed and handed back in one pass. */
+    rallo_header *header = (rallo_header *)p - 1;
+    if (rallo_likely(((uintptr_t)p & 15) == 0)) {
+        uint32_t site_id = header->site_id;
+        uint64_t info = header->info;
+        if (rallo_likely(header->magic == rallo_header_magic(header, site_id, info)) &&
+            rallo_likely((info & (RALLO_INFO_LINK | RALLO_INFO_FREED)) == 0)) {
+            _rallo_count_free(site_id, rallo_info_size(info), rallo_info_epoch(info));
+            header->info = info | RALLO_INFO_FREED;
+            header->magic = 0;
+            mi_free(header);
+            return;
+        }
+    }
     rallo_block block;
     if (rallo_likely(_rallo_block_of(p, &block))) {
         block_release(&block, p);
@@ -141,7 +157,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();
-            uint32_t site_id = _rallo_capture_site();
+            uint32_t site_id = _rallo_capture_site_here();
             void *start = mi_heap_realloc(heap, old.start, size + RALLO_HEADER_SIZE);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);

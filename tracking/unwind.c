@@ -9,10 +9,11 @@
 
 #include "tracking.h"
 #include "unwind_dwarf.h"
+#include "unwind_fp.h"
 
 /* librallo's own code: leading frames inside it are the allocator's, not the
  * program's, and never appear in a stack. */
-static uintptr_t own_text_start, own_text_end;
+uintptr_t _rallo_own_text_start, _rallo_own_text_end;
 
 typedef struct own_text_search {
     uintptr_t probe;
@@ -28,8 +29,8 @@ static int own_text_visit(struct dl_phdr_info *info, size_t size, void *arg) {
         uintptr_t start = info->dlpi_addr + segment->p_vaddr;
         uintptr_t end = start + segment->p_memsz;
         if (search->probe >= start && search->probe < end) {
-            own_text_start = start;
-            own_text_end = end;
+            _rallo_own_text_start = start;
+            _rallo_own_text_end = end;
             return 1;
         }
     }
@@ -38,13 +39,13 @@ static int own_text_visit(struct dl_phdr_info *info, size_t size, void *arg) {
 
 void _rallo_unwind_init(void) rallo_internal;
 void _rallo_unwind_init(void) {
-    if (own_text_end != 0)
+    if (_rallo_own_text_end != 0)
         return;
     own_text_search search = {.probe = (uintptr_t)&_rallo_unwind_init};
     dl_iterate_phdr(own_text_visit, &search);
 }
 
-static rallo_noinline void stack_bounds_learn(rallo_thread_state *thread) {
+rallo_noinline void _rallo_stack_bounds_learn(rallo_thread_state *thread) {
     /* Once per thread. pthread_getattr_np may allocate (and reads /proc for the
      * main thread); the caller holds the guard, so that goes untracked. */
     pthread_attr_t attr;
@@ -60,54 +61,12 @@ static rallo_noinline void stack_bounds_learn(rallo_thread_state *thread) {
     pthread_attr_destroy(&attr);
 }
 
-/* The frame-pointer walk: from the record at fp (checked by the caller), up to
- * max return addresses into pcs, hashed on the way (*hash). Every record read
- * lies between fp and the last place one can start below the stack's top;
- * frames strictly increase and stay aligned, so garbage in rbp (code built
- * without frame pointers) ends the walk early instead of reading elsewhere. */
-static inline uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
-                               uint64_t *hash) {
-    uintptr_t *out = pcs, *end = pcs + max;
-    uint64_t h = *hash;
-    while (out < end) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        uintptr_t pc = record[1];
-        if (rallo_unlikely(pc < 4096))
-            break;
-        *out++ = pc;
-        h = _rallo_stack_hash_step(h, pc);
-        /* Three branches, not one test of or'ed flags: a compare and jump each. */
-        if (rallo_unlikely(next <= fp))
-            break;
-        if (rallo_unlikely(next > last_record))
-            break;
-        if (rallo_unlikely((next & (sizeof(uintptr_t) - 1)) != 0))
-            break;
-        fp = next;
-    }
-    *hash = h;
-    return (uint32_t)(out - pcs);
-}
-
-/* Where this thread may read frame records: [stack_lo, *last_record]. The
- * highest start is checked rather than fp + 16 against the top, which garbage
- * near 2^64 would wrap. False when fp is not on this thread's own stack (a
- * signal stack, a coroutine): no stack rather than a guess. */
-static inline bool fp_start(uintptr_t fp, uintptr_t *last_record) {
-    rallo_thread_state *thread = &_rallo_thread;
-    if (rallo_unlikely(!thread->stack_known))
-        stack_bounds_learn(thread);
-    *last_record = thread->stack_hi - 2 * sizeof(uintptr_t);
-    return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
-}
-
 uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
     uintptr_t last_record;
     uint64_t unused_hash = 0;
-    if (!fp_start((uintptr_t)frame, &last_record))
+    if (!_rallo_fp_start((uintptr_t)frame, &last_record))
         return 0;
-    return fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
+    return _rallo_fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
 }
 
 /* Follows librallo's own frame records (it is built with frame pointers) to
@@ -116,13 +75,13 @@ uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
 static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr_t *rbp) {
     rallo_thread_state *thread = &_rallo_thread;
     if (rallo_unlikely(!thread->stack_known))
-        stack_bounds_learn(thread);
+        _rallo_stack_bounds_learn(thread);
     for (int frames = 0; frames < 16; frames++) {
         if (fp < thread->stack_lo || (fp & (sizeof(uintptr_t) - 1)) != 0 ||
             fp + 2 * sizeof(uintptr_t) > thread->stack_hi)
             return false;
         const uintptr_t *record = (const uintptr_t *)fp;
-        if (record[1] < own_text_start || record[1] >= own_text_end) {
+        if (record[1] < _rallo_own_text_start || record[1] >= _rallo_own_text_end) {
             *pc = record[1];
             *sp = fp + 2 * sizeof(uintptr_t);
             *rbp = record[0];
@@ -135,41 +94,17 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
     return false;
 }
 
-/* Frame pointers, in one pass: librallo's own leading frames are stepped over,
- * and the stack's hash is computed as the frames are read (the depot then only
- * looks it up). Every record read lies in [this frame, stack top) and frames
- * must strictly increase, so garbage in rbp (code built without frame
- * pointers) ends the stack early instead of reading outside it. */
-static uint32_t capture_fp(uintptr_t *pcs, uint32_t keep) {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), last_record;
-    uint64_t hash = RALLO_STACK_HASH_SEED;
-    uint32_t depth = 0;
-    if (!fp_start(fp, &last_record))
-        goto done;
-    /* librallo's own frames first: the entry point and the tracked path. */
-    for (int own = 0;; own++) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        if (record[1] - own_text_start >= own_text_end - own_text_start)
-            break;
-        if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
-            goto done;
-        fp = next;
-    }
-    depth = fp_walk(fp, last_record, pcs, keep, &hash);
-done:
-    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash_finish(hash, depth));
-}
-
 uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
     if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
-        return capture_fp(pcs, keep);
-    /* Call-frame information (unwind_dwarf.c) from the program's caller on. */
+        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), pcs, keep);
+    /* Call-frame information (unwind_dwarf.c) from the program's caller on,
+     * hashed as it goes. */
     uintptr_t pc, sp, rbp;
     uint32_t depth = 0;
+    uint64_t hash = RALLO_STACK_HASH_SEED;
     if (own_frames_leave((uintptr_t)__builtin_frame_address(0), &pc, &sp, &rbp))
-        depth = _rallo_unwind_cfi(pc, sp, rbp, pcs, keep, _rallo_options.unwind);
-    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash(pcs, depth));
+        depth = _rallo_unwind_cfi_hashed(pc, sp, rbp, pcs, keep, _rallo_options.unwind, &hash);
+    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash_finish(hash, depth));
 }

@@ -1,0 +1,92 @@
+/* unwind_fp.h - the frame-pointer walk and call-site capture, inline: they run
+ * on every tracked allocation, and inlined into the tracked path they cost no
+ * call, no frame of their own and one step less over librallo's own frames.
+ * Every record read lies in [the starting frame, the stack's top), frames must
+ * strictly increase and stay aligned, and depth is bounded, so garbage in rbp
+ * (code built without frame pointers) ends a stack early instead of reading
+ * outside it. unwind.c holds the rest: the stack bounds, the CFI path. */
+#ifndef RALLO_UNWIND_FP_H
+#define RALLO_UNWIND_FP_H
+
+#include "tracking.h"
+
+/* librallo's own code (learned by _rallo_unwind_init): leading frames inside
+ * it are the allocator's, not the program's, and never appear in a stack. */
+extern uintptr_t _rallo_own_text_start rallo_internal, _rallo_own_text_end rallo_internal;
+/* Once per thread: this thread's stack bounds into *thread (stack_known set
+ * even when they cannot be found; the walk then finds no frame). */
+void _rallo_stack_bounds_learn(rallo_thread_state *thread) rallo_internal;
+
+/* The walk: from the record at fp (checked by _rallo_fp_start), up to max
+ * return addresses into pcs, hashed on the way (*hash). */
+static inline uint32_t _rallo_fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
+                                      uint64_t *hash) {
+    uintptr_t *out = pcs, *end = pcs + max;
+    uint64_t h = *hash;
+    while (out < end) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        uintptr_t pc = record[1];
+        if (rallo_unlikely(pc < 4096))
+            break;
+        *out++ = pc;
+        h = _rallo_stack_hash_step(h, pc);
+        /* Three branches, not one test of or'ed flags: a compare and jump each. */
+        if (rallo_unlikely(next <= fp))
+            break;
+        if (rallo_unlikely(next > last_record))
+            break;
+        if (rallo_unlikely((next & (sizeof(uintptr_t) - 1)) != 0))
+            break;
+        fp = next;
+    }
+    *hash = h;
+    return (uint32_t)(out - pcs);
+}
+
+/* Where this thread may read frame records: [stack_lo, *last_record]. The
+ * highest start is checked rather than fp + 16 against the top, which garbage
+ * near 2^64 would wrap. False when fp is not on this thread's own stack (a
+ * signal stack, a coroutine): no stack rather than a guess. */
+static inline bool _rallo_fp_start(uintptr_t fp, uintptr_t *last_record) {
+    rallo_thread_state *thread = &_rallo_thread;
+    if (rallo_unlikely(!thread->stack_known))
+        _rallo_stack_bounds_learn(thread);
+    *last_record = thread->stack_hi - 2 * sizeof(uintptr_t);
+    return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
+}
+
+/* The call site of the allocation whose rallo frame is at fp: librallo's own
+ * records are stepped over, then the program's frames are walked and hashed in
+ * one pass (the depot, or this thread's memo of it, only looks the hash up). */
+static inline uint32_t _rallo_capture_fp(uintptr_t fp, uintptr_t *pcs, uint32_t keep) {
+    uintptr_t last_record;
+    uint64_t hash = RALLO_STACK_HASH_SEED;
+    uint32_t depth = 0;
+    if (!_rallo_fp_start(fp, &last_record))
+        goto done;
+    for (int own = 0;; own++) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        if (record[1] - _rallo_own_text_start >= _rallo_own_text_end - _rallo_own_text_start)
+            break;
+        if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
+            goto done;
+        fp = next;
+    }
+    depth = _rallo_fp_walk(fp, last_record, pcs, keep, &hash);
+done:
+    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash_finish(hash, depth));
+}
+
+/* The call site of the allocation being tracked, from inside librallo's tracked
+ * path (always inlined there: the frame it starts from is its caller's). */
+static inline __attribute__((always_inline)) uint32_t _rallo_capture_site_here(void) {
+    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP)) {
+        uintptr_t pcs[RALLO_MAX_DEPTH];
+        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), pcs, _rallo_options.depth);
+    }
+    return _rallo_capture_site();
+}
+
+#endif
