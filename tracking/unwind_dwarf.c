@@ -38,6 +38,14 @@ _Static_assert(CFI_RBP_UNKNOWN < 4, "rbp rules fit in cached_row.rbp_rule");
  * whole stack can overlap instead of waiting on one another. rows: pc -> row,
  * so a stack not seen just before costs no binary searches either. */
 #define ROW_CACHE_SIZE 256
+/* A multiplicative hash: the hot return addresses of a program lie close
+ * together, and their low bits alone collide (json_nofp: 493k misses in 65M
+ * frames with pc ^ pc >> 9, 25k with this). */
+#define ROW_CACHE_BITS 8
+_Static_assert(ROW_CACHE_SIZE == 1u << ROW_CACHE_BITS, "ROW_CACHE_BITS names the size");
+static inline uint32_t row_slot(uintptr_t pc) {
+    return (uint32_t)((pc * 0x9E3779B97F4A7C15ull) >> (64 - ROW_CACHE_BITS));
+}
 typedef struct unwind_cache {
     cached_row memo[RALLO_MAX_DEPTH];
     cached_row rows[ROW_CACHE_SIZE];
@@ -162,7 +170,7 @@ static inline const cached_row *row_find(uintptr_t pc, uint32_t depth, unwind_mo
     cached_row *memo = &cache->memo[depth];
     if (rallo_likely(cached_row_holds(memo, pc, modules)))
         return memo;
-    cached_row *entry = &cache->rows[(pc ^ (pc >> 9)) & (ROW_CACHE_SIZE - 1)];
+    cached_row *entry = &cache->rows[row_slot(pc)];
     if (!cached_row_holds(entry, pc, modules) && !row_lookup(pc, modules, entry))
         return NULL;
     *memo = *entry;
