@@ -174,7 +174,7 @@ static inline const cached_row *row_find(uintptr_t pc, uint32_t depth, unwind_mo
     if (!cached_row_holds(entry, pc, modules) && !row_lookup(pc, modules, entry))
         return NULL;
     *memo = *entry;
-    return memo;
+    return entry; /* not the copy: a load just after the store would wait on it */
 }
 
 /* A word of the stack at `address`, if it lies in [floor, floor + span + 8)
