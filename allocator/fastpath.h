@@ -68,9 +68,11 @@ static inline void *rallo_realloc(void *p, size_t size) {
     }
     if (beyond_any_block(size))
         return out_of_memory();
-    if (rallo_unlikely(tracking_on() || rallo_in_arena(p)))
-        return _rallo_tracked_realloc(p, size);
-    return mi_realloc(p, at_least_16(size));
+    /* An untracked block stays untracked, resized in place where mimalloc can,
+     * unless this reallocation is one the sampler takes. */
+    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || _rallo_sample_skips(size)))
+        return mi_realloc(p, at_least_16(size));
+    return _rallo_tracked_realloc(p, size);
 }
 
 static inline bool alignment_valid(size_t alignment) {

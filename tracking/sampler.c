@@ -18,6 +18,18 @@ static pthread_mutex_t sampler_epochs_lock = PTHREAD_MUTEX_INITIALIZER;
 /* (generation << 8) | current epoch: one load tells a thread both the epoch in
  * force and whether its countdown was drawn for an older setting. */
 _Atomic uint64_t _rallo_sampler_state = 0;
+/* The inline check's floor (tracking.h): the tag of the generation in force,
+ * or INT64_MAX while every allocation is tracked (nothing is skipped). */
+_Atomic int64_t _rallo_sample_floor = INT64_MAX;
+/* Generations are tagged modulo 2^22, keeping tag + countdown below 2^63: a
+ * countdown left over from 4 million settings ago could pass for current and
+ * run out its one gap under the old interval. */
+#define SAMPLER_TAG_MASK ((1u << 22) - 1)
+#define SAMPLER_GAP_MAX ((int64_t)1 << RALLO_SAMPLE_TAG_SHIFT)
+
+static int64_t sampler_tag(uint32_t generation) {
+    return (int64_t)(generation & SAMPLER_TAG_MASK) << RALLO_SAMPLE_TAG_SHIFT;
+}
 
 static uint64_t sampler_next_random(rallo_thread_state *thread) {
     if (thread->rng == 0)
@@ -37,8 +49,10 @@ static int64_t sampler_draw_gap(rallo_thread_state *thread, uint64_t interval) {
     double gap = -_rallo_ln(u) * (double)interval;
     if (gap < 1.0)
         gap = 1.0;
-    if (gap > 0x1.0p62)
-        gap = 0x1.0p62;
+    /* Capped below the tag bits. Only intervals near the 2^40 maximum ever
+     * draw that far: the odds are e^-16 at 64 GiB, e^-2^21 at 512 KiB. */
+    if (gap > (double)(SAMPLER_GAP_MAX - 1))
+        return SAMPLER_GAP_MAX - 1;
     return (int64_t)gap;
 }
 
@@ -52,16 +66,20 @@ bool _rallo_sample(size_t size, rallo_epoch *epoch) {
     }
     uint64_t interval = sampler_epoch_interval[current];
     uint32_t generation = (uint32_t)(state >> 8);
+    int64_t tag = sampler_tag(generation);
+    int64_t left = thread->sample_countdown - tag;
     if (rallo_unlikely(thread->sample_generation != generation)) {
         thread->sample_generation = generation;
-        thread->bytes_until_sample = sampler_draw_gap(thread, interval);
+        left = sampler_draw_gap(thread, interval);
     }
-    thread->bytes_until_sample -= (int64_t)size;
-    if (rallo_likely(thread->bytes_until_sample > 0))
+    left -= (int64_t)size;
+    if (rallo_likely(left > 0)) {
+        thread->sample_countdown = tag + left;
         return false;
+    }
     /* The gap is memoryless, so the remainder is dropped: the chance that an
      * allocation of s bytes is sampled is exactly 1 - exp(-s/interval). */
-    thread->bytes_until_sample = sampler_draw_gap(thread, interval);
+    thread->sample_countdown = tag + sampler_draw_gap(thread, interval);
     *epoch = current;
     return true;
 }
@@ -107,6 +125,8 @@ int rallo_set_sample_interval(uint64_t bytes) {
     uint64_t generation = (old >> 8) + 1;
     /* Release: a thread that sees the epoch sees its interval. */
     atomic_store_explicit(&_rallo_sampler_state, (generation << 8) | epoch, memory_order_release);
+    atomic_store_explicit(&_rallo_sample_floor, epoch == 0 ? INT64_MAX : sampler_tag((uint32_t)generation),
+                          memory_order_release);
     pthread_mutex_unlock(&sampler_epochs_lock);
     return 0;
 }

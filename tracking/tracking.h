@@ -63,13 +63,13 @@ void _rallo_warn(const char *fmt, ...) rallo_report_api __attribute__((format(pr
  * Set while rallo works on this thread (tracking an allocation, dumping): any
  * allocation the thread makes meanwhile is rallo's own and goes untracked. */
 typedef struct rallo_thread_state {
-    uint32_t guard;       /* > 0: inside rallo */
-    uint32_t stack_known; /* stack_hi and stack_lo are valid */
-    uint32_t exited;      /* past this thread's exit cleanup */
-    uintptr_t stack_hi;   /* one past the highest address of this thread's stack */
-    uintptr_t stack_lo;   /* lowest address of this thread's stack */
-    int64_t bytes_until_sample;
-    uint32_t sample_generation; /* the sampler setting bytes_until_sample was drawn for */
+    uint32_t guard;             /* > 0: inside rallo */
+    uint32_t stack_known;       /* stack_hi and stack_lo are valid */
+    uint32_t exited;            /* past this thread's exit cleanup */
+    uintptr_t stack_hi;         /* one past the highest address of this thread's stack */
+    uintptr_t stack_lo;         /* lowest address of this thread's stack */
+    int64_t sample_countdown;   /* (generation tag << 40) + bytes left before the next sample */
+    uint32_t sample_generation; /* the sampler setting sample_countdown was drawn for */
     uint64_t rng;
     struct rallo_shard *shard;                 /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes;                /* not yet added to the process-wide live figure */
@@ -112,15 +112,20 @@ static inline bool _rallo_sample_now(size_t size, rallo_epoch *epoch) {
     return _rallo_sample(size, epoch);
 }
 /* The sampler's common case, inline on the allocation path: while this thread's
- * countdown (drawn for the setting still in force) stays above the size, the
- * allocation is not sampled and only the countdown moves. Every other case,
- * including sampling off (every allocation tracked), goes to _rallo_sample. */
+ * countdown, drawn for the setting still in force, stays above the size, the
+ * allocation is not sampled and only the countdown moves. The countdown
+ * carries its setting's generation in its high bits and _rallo_sample_floor
+ * is the current generation's tag (INT64_MAX while every allocation is
+ * tracked), so "still in force and above the size" is one compare: a
+ * countdown from an older setting is below the floor. Every other case goes
+ * to _rallo_sample. Callers pass sizes up to PTRDIFF_MAX. */
+#define RALLO_SAMPLE_TAG_SHIFT 40
+extern _Atomic int64_t _rallo_sample_floor rallo_internal;
 static inline bool _rallo_sample_skips(size_t size) {
     rallo_thread_state *thread = &_rallo_thread;
-    if (rallo_likely(thread->bytes_until_sample > (int64_t)size) &&
-        rallo_likely((uint32_t)(atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed) >> 8) ==
-                     thread->sample_generation)) {
-        thread->bytes_until_sample -= (int64_t)size;
+    int64_t left = thread->sample_countdown - (int64_t)size;
+    if (rallo_likely(left > atomic_load_explicit(&_rallo_sample_floor, memory_order_relaxed))) {
+        thread->sample_countdown = left;
         return true;
     }
     return false;
