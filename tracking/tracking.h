@@ -183,16 +183,20 @@ typedef struct rallo_site_cache_entry {
     uint64_t hash;
     uint32_t site_id; /* 0: empty */
 } rallo_site_cache_entry;
-static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
+/* This thread's memo slot for `hash`; NULL before the thread has a shard. */
+static inline rallo_site_cache_entry *_rallo_site_cache_slot(uint64_t hash) {
     rallo_site_cache_entry *cache = _rallo_thread.site_cache;
-    if (rallo_unlikely(cache == NULL))
-        return _rallo_depot_intern_hashed(pcs, depth, hash);
-    rallo_site_cache_entry *entry = &cache[hash & (RALLO_SITE_CACHE_SLOTS - 1)];
-    if (rallo_likely(entry->hash == hash) && rallo_likely(entry->site_id != 0))
+    return rallo_likely(cache != NULL) ? &cache[hash & (RALLO_SITE_CACHE_SLOTS - 1)] : NULL;
+}
+static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
+    rallo_site_cache_entry *entry = _rallo_site_cache_slot(hash);
+    if (rallo_likely(entry != NULL) && rallo_likely(entry->hash == hash) && rallo_likely(entry->site_id != 0))
         return entry->site_id;
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, hash);
-    entry->hash = hash;
-    entry->site_id = site_id;
+    if (entry != NULL) {
+        entry->hash = hash;
+        entry->site_id = site_id;
+    }
     return site_id;
 }
 typedef struct rallo_depot_stats {

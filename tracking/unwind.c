@@ -94,11 +94,24 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
     return false;
 }
 
+uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
+                                rallo_site_cache_entry *slot, uint64_t quick_hash) {
+    uintptr_t pcs[RALLO_MAX_DEPTH];
+    uint64_t hash = RALLO_STACK_HASH_SEED;
+    uint32_t depth = _rallo_fp_walk(fp, last_record, pcs, keep, &hash);
+    uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
+    if (slot != NULL) {
+        slot->hash = quick_hash;
+        slot->site_id = site_id;
+    }
+    return site_id;
+}
+
 uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
     if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
-        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), pcs, keep);
+        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), keep);
     /* Call-frame information (unwind_dwarf.c) from the program's caller on,
      * hashed as it goes. */
     uintptr_t pc, sp, rbp;

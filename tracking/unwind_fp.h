@@ -56,36 +56,66 @@ static inline bool _rallo_fp_start(uintptr_t fp, uintptr_t *last_record) {
     return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
 }
 
-/* The call site of the allocation whose rallo frame is at fp: librallo's own
- * records are stepped over, then the program's frames are walked and hashed in
- * one pass (the depot, or this thread's memo of it, only looks the hash up). */
-static inline uint32_t _rallo_capture_fp(uintptr_t fp, uintptr_t *pcs, uint32_t keep) {
-    uintptr_t last_record;
+/* The quick walk: the records _rallo_fp_walk would read, with only the checks
+ * that keep every read inside the stack and the walk finite (each next record
+ * above the last, none past last_record), hashing return addresses and storing
+ * none: 11 instructions a frame instead of 17. Its hash keys this thread's memo
+ * of sites; only when the memo misses does the full walk run, with every check
+ * (alignment, return addresses below 4096), to find the stack the depot keeps.
+ * Both walks read the same memory, so a quick hash seen before maps to the
+ * same full stack again (up to the memo's trust in 64-bit hashes). */
+static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record, uint32_t max) {
     uint64_t hash = RALLO_STACK_HASH_SEED;
-    uint32_t depth = 0;
-    if (!_rallo_fp_start(fp, &last_record))
-        goto done;
+    uint32_t left = max;
+    while (left != 0) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        hash = _rallo_stack_hash_step(hash, record[1]);
+        left--;
+        if (rallo_unlikely(next <= fp))
+            break;
+        if (rallo_unlikely(next > last_record))
+            break;
+        fp = next;
+    }
+    return _rallo_stack_hash_finish(hash, max - left);
+}
+
+/* The memo missed: the full walk from the program's first frame at fp, the
+ * depot, and the memo slot (if any) filled under the quick hash (unwind.c). */
+uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
+                                rallo_site_cache_entry *slot, uint64_t quick_hash) rallo_internal;
+
+/* The call site of the allocation whose rallo frame is at fp: librallo's own
+ * records are stepped over, then the program's frames are walked once quickly
+ * and looked up in this thread's memo. */
+static inline uint32_t _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
+    static const uintptr_t no_frames[1] = {0};
+    uintptr_t last_record;
+    if (rallo_unlikely(!_rallo_fp_start(fp, &last_record)))
+        return _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
     for (int own = 0;; own++) {
         const uintptr_t *record = (const uintptr_t *)fp;
         uintptr_t next = record[0];
         if (record[1] - _rallo_own_text_start >= _rallo_own_text_end - _rallo_own_text_start)
             break;
         if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
-            goto done;
+            return _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
         fp = next;
     }
-    depth = _rallo_fp_walk(fp, last_record, pcs, keep, &hash);
-done:
-    return _rallo_site_of_stack(pcs, depth, _rallo_stack_hash_finish(hash, depth));
+    uint64_t quick_hash = _rallo_fp_walk_quick(fp, last_record, keep);
+    rallo_site_cache_entry *slot = _rallo_site_cache_slot(quick_hash);
+    if (rallo_likely(slot != NULL) && rallo_likely(slot->hash == quick_hash) &&
+        rallo_likely(slot->site_id != 0))
+        return slot->site_id;
+    return _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash);
 }
 
 /* The call site of the allocation being tracked, from inside librallo's tracked
  * path (always inlined there: the frame it starts from is its caller's). */
 static inline __attribute__((always_inline)) uint32_t _rallo_capture_site_here(void) {
-    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP)) {
-        uintptr_t pcs[RALLO_MAX_DEPTH];
-        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), pcs, _rallo_options.depth);
-    }
+    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
+        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), _rallo_options.depth);
     return _rallo_capture_site();
 }
 
