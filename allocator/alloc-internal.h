@@ -52,6 +52,7 @@ typedef struct rallo_header {
 #define RALLO_INFO_ALIGNED (1ull << 48) /* header of an aligned block */
 #define RALLO_INFO_LINK (1ull << 49)    /* back-link before an aligned user pointer */
 #define RALLO_INFO_FREED (1ull << 50)   /* set on free, so a double free is seen */
+#define RALLO_INFO_EPOCH_MASK (0xffull << 40)
 /* The largest alignment tracked: larger ones would waste the arena. */
 #define RALLO_TRACKED_ALIGN_MAX ((size_t)1 << 20)
 

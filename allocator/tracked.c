@@ -101,22 +101,9 @@ static bool freed_tracked_block(void *p) {
     return ((uintptr_t)p & 15) == 0 && rallo_in_arena(header) && (header->info & RALLO_INFO_FREED) != 0;
 }
 
-void _rallo_tracked_free(void *p) {
-    /* The common case inline: a plain (not aligned) tracked block whose header
-     * checks out is counted, marked freed and handed back in one pass. */
-    rallo_header *header = (rallo_header *)p - 1;
-    if (rallo_likely(((uintptr_t)p & 15) == 0)) {
-        uint32_t site_id = header->site_id;
-        uint64_t info = header->info;
-        if (rallo_likely(header->magic == rallo_header_magic(header, site_id, info)) &&
-            rallo_likely((info & (RALLO_INFO_LINK | RALLO_INFO_FREED)) == 0)) {
-            _rallo_count_free(site_id, rallo_info_size(info), rallo_info_epoch(info));
-            header->info = info | RALLO_INFO_FREED;
-            header->magic = 0;
-            mi_free(header);
-            return;
-        }
-    }
+/* Every free in the arena but the common one: aligned blocks, headers that
+ * fail (double frees, plain blocks), counting that needs counters.c. */
+static rallo_noinline void tracked_free_other(void *p) {
     rallo_block block;
     if (rallo_likely(_rallo_block_of(p, &block))) {
         block_release(&block, p);
@@ -128,6 +115,36 @@ void _rallo_tracked_free(void *p) {
     if (freed_tracked_block(p))
         return; /* freeing it again would hand mimalloc an interior pointer */
     mi_free(p);
+}
+
+void _rallo_tracked_free(void *p) {
+    /* The common case, with no call but the last: a plain (not aligned),
+     * unsampled tracked block whose header checks out, counted in this
+     * thread's own counters, marked freed and handed back. */
+    rallo_header *header = (rallo_header *)p - 1;
+    if (rallo_unlikely(((uintptr_t)p & 15) != 0)) {
+        tracked_free_other(p);
+        return;
+    }
+    uint32_t site_id = header->site_id;
+    uint64_t info = header->info;
+    rallo_thread_state *thread = &_rallo_thread;
+    rallo_site_counters *counters = _rallo_own_counters(thread, site_id);
+    if (rallo_unlikely(header->magic != rallo_header_magic(header, site_id, info)) ||
+        rallo_unlikely((info & (RALLO_INFO_LINK | RALLO_INFO_FREED | RALLO_INFO_EPOCH_MASK)) != 0) ||
+        rallo_unlikely(counters == NULL)) {
+        tracked_free_other(p);
+        return;
+    }
+    uint64_t size = rallo_info_size(info);
+    _rallo_counter_bump(&counters->free_count_fp, RALLO_COUNT_ONE);
+    _rallo_counter_bump(&counters->free_bytes, size);
+    thread->pending_live_bytes -= (int64_t)size;
+    header->info = info | RALLO_INFO_FREED;
+    header->magic = 0;
+    if (rallo_unlikely(thread->pending_live_bytes < -thread->live_flush_limit))
+        _rallo_live_bytes_flush(thread);
+    mi_free(header);
 }
 
 size_t _rallo_tracked_usable_size(void *p) {
