@@ -1,6 +1,7 @@
 /* unwind_bench.c - nanoseconds per unwind of a stack ten frames deep in code
  * built without frame pointers (unwind_chain.c), by rallo's CFI unwinder
- * (tracking/unwind_dwarf.c), by libunwind's unw_backtrace with per-thread
+ * (tracking/unwind_dwarf.c; also with consecutive stacks one frame apart in
+ * depth), by libunwind's unw_backtrace with per-thread
  * caching, by glibc's backtrace (libgcc's unwinder), and by rallo's
  * frame-pointer walk (which stops early there). Each method also reports the
  * depth it found. Usage: unwind_bench [ROUNDS] */
@@ -18,9 +19,9 @@
 typedef uint32_t (*chain_leaf_fn)(void *arg);
 uint32_t chain_level1(chain_leaf_fn leaf, void *arg);
 
-enum method { RALLO_DWARF, RALLO_AUTO, LIBUNWIND, GLIBC_BACKTRACE, RALLO_FP, METHODS };
-static const char *const method_names[METHODS] = {"rallo dwarf", "rallo auto", "libunwind unw_backtrace",
-                                                  "glibc backtrace", "rallo fp"};
+enum method { RALLO_DWARF, RALLO_DWARF_ALTERNATING, RALLO_AUTO, LIBUNWIND, GLIBC_BACKTRACE, RALLO_FP, METHODS };
+static const char *const method_names[METHODS] = {"rallo dwarf",     "rallo dwarf, depth +-1", "rallo auto",
+                                                  "libunwind unw_backtrace", "glibc backtrace", "rallo fp"};
 
 typedef struct bench_run {
     enum method method;
@@ -42,9 +43,10 @@ static __attribute__((noinline)) uint32_t unwind_once(enum method method) {
     const uintptr_t *record = __builtin_frame_address(0);
     switch (method) {
     case RALLO_DWARF:
+    case RALLO_DWARF_ALTERNATING:
     case RALLO_AUTO:
         return _rallo_unwind_cfi(record[1], (uintptr_t)(record + 2), record[0], pcs, 64,
-                                 method == RALLO_DWARF ? RALLO_UNWIND_DWARF : RALLO_UNWIND_AUTO);
+                                 method == RALLO_AUTO ? RALLO_UNWIND_AUTO : RALLO_UNWIND_DWARF);
     case LIBUNWIND: return (uint32_t)unw_backtrace(frames, 64);
     case GLIBC_BACKTRACE: return (uint32_t)backtrace(frames, 64);
     case RALLO_FP: return _rallo_unwind_fp(__builtin_frame_address(0), pcs, 64);
@@ -65,14 +67,27 @@ static __attribute__((noinline)) void show_frames(void) {
     }
 }
 
+/* One more frame: every other unwind of "depth +-1" goes through it, so
+ * consecutive stacks differ in depth (as allocations from a recursion do) and
+ * what the previous unwind left at each depth is off by one. */
+static __attribute__((noinline)) uint32_t one_frame_deeper(enum method method) {
+    uint32_t depth = unwind_once(method);
+    __asm__ volatile("" ::: "memory"); /* a real frame, not a tail call */
+    return depth;
+}
+
 static uint32_t leaf(void *arg) {
     bench_run *run = arg;
     if (getenv("UNWIND_BENCH_SHOW") != NULL && run->method == RALLO_DWARF)
         show_frames();
     uint32_t depth = 0;
     double start = now_ns();
-    for (uint64_t i = 0; i < run->rounds; i++)
-        depth = unwind_once(run->method);
+    if (run->method == RALLO_DWARF_ALTERNATING)
+        for (uint64_t i = 0; i < run->rounds; i++)
+            depth = (i & 1) ? one_frame_deeper(run->method) : unwind_once(run->method);
+    else
+        for (uint64_t i = 0; i < run->rounds; i++)
+            depth = unwind_once(run->method);
     run->ns = (now_ns() - start) / (double)run->rounds;
     run->depth = depth;
     return depth;

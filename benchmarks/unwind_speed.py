@@ -6,6 +6,7 @@ round runs every configuration once) and the median of the rounds is shown,
 as user+sys CPU seconds (the machine is shared: wall time is noisier).
 
 Usage: unwind_speed.py LIBRALLO ROUNDS WORKLOAD[:ARGS]... [--before OLD_LIBRALLO]
+(--before: fp and dwarf every alloc and dwarf sample 512k also run on OLD_LIBRALLO.)
 """
 import os
 import statistics
@@ -47,7 +48,10 @@ def main():
                                "RALLO_SAMPLE": "512k"}),
     ]
     if before:
-        configs.append(("fp every alloc, before CFI", {"LD_PRELOAD": before, "RALLO_ENABLE": "1"}))
+        # The same settings on another librallo (an A/B of a change), interleaved with the rest.
+        for name in ("fp every alloc", "dwarf every alloc", "dwarf sample 512k"):
+            extra = dict(next(e for n, e in configs if n == name), LD_PRELOAD=before)
+            configs.append((name + ", before", extra))
     for workload in workloads:
         argv = workload.split(":")
         times = {name: [] for name, _ in configs}
