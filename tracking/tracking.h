@@ -47,7 +47,7 @@ typedef struct rallo_options {
 /* How call sites are unwound: frame pointers only; .eh_frame call-frame
  * information only; frame pointers in modules built with them, CFI elsewhere. */
 typedef enum rallo_unwind_mode { RALLO_UNWIND_FP, RALLO_UNWIND_DWARF, RALLO_UNWIND_AUTO } rallo_unwind_mode;
-/* Parses "fp", "dwarf" or "auto" (unwind_dwarf.c). */
+/* Parses "fp", "dwarf" or "auto" (options.c). */
 bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) rallo_internal;
 extern rallo_options _rallo_options rallo_internal;
 void _rallo_options_load(void) rallo_internal;

@@ -68,9 +68,12 @@ static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record,
     uint64_t hash = RALLO_STACK_HASH_SEED;
     uint32_t left = max;
     while (left != 0) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        hash = _rallo_stack_hash_step(hash, record[1]);
+        /* A record may be misaligned here (garbage rbp; the full walk stops at
+         * one): memcpy reads it without undefined behaviour, as one mov. */
+        uintptr_t next, pc;
+        __builtin_memcpy(&next, (const void *)fp, sizeof next);
+        __builtin_memcpy(&pc, (const void *)(fp + sizeof next), sizeof pc);
+        hash = _rallo_stack_hash_step(hash, pc);
         left--;
         if (rallo_unlikely(next <= fp))
             break;
