@@ -22,6 +22,27 @@
 /* Keeps a call from becoming a tail jump, so every level stays a real frame. */
 #define BENCH_KEEP_FRAME() __asm__ volatile("" ::: "memory")
 
+/* A call chain ten frames deep, chain_0 (the entry) down to chain_9, which
+ * calls leaf(size, tag): distinct deep stacks for a profiler to tell apart.
+ * Expands to whole function definitions (no ';' after it). */
+#define BENCH_CHAIN_LEVEL(type, chain, level, next)                                                          \
+    BENCH_NOINLINE static type chain##_##level(size_t size, uint64_t tag) {                                  \
+        type result = next(size, tag);                                                                       \
+        BENCH_KEEP_FRAME();                                                                                  \
+        return result;                                                                                       \
+    }
+#define BENCH_CHAIN(type, chain, leaf)                                                                       \
+    BENCH_CHAIN_LEVEL(type, chain, 9, leaf)                                                                  \
+    BENCH_CHAIN_LEVEL(type, chain, 8, chain##_9)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 7, chain##_8)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 6, chain##_7)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 5, chain##_6)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 4, chain##_5)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 3, chain##_4)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 2, chain##_3)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 1, chain##_2)                                                             \
+    BENCH_CHAIN_LEVEL(type, chain, 0, chain##_1)
+
 /* ---- fixed-seed random numbers (splitmix64) ---- */
 typedef struct bench_rng {
     uint64_t state;

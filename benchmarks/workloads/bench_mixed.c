@@ -44,20 +44,12 @@ static int object_ok(const object *obj, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, so a profiler sees distinct deep stacks. */
-#define CHAIN_LEVEL(chain, level, next)                                                                      \
-    BENCH_NOINLINE static object *chain##_##level(size_t size, uint64_t tag) {                               \
-        object *obj = next(size, tag);                                                                       \
-        BENCH_KEEP_FRAME();                                                                                  \
-        return obj;                                                                                          \
-    }
-#define CHAIN(chain)                                                                                         \
-    CHAIN_LEVEL(chain, 9, make_object)                                                                       \
-    CHAIN_LEVEL(chain, 8, chain##_9)                                                                         \
-    CHAIN_LEVEL(chain, 7, chain##_8) CHAIN_LEVEL(chain, 6, chain##_7) CHAIN_LEVEL(chain, 5, chain##_6)       \
-        CHAIN_LEVEL(chain, 4, chain##_5) CHAIN_LEVEL(chain, 3, chain##_4) CHAIN_LEVEL(chain, 2, chain##_3)   \
-            CHAIN_LEVEL(chain, 1, chain##_2) CHAIN_LEVEL(chain, 0, chain##_1)
-CHAIN(parse)
-CHAIN(cache) CHAIN(session) CHAIN(render)
+/* clang-format off: each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+BENCH_CHAIN(object *, parse, make_object)
+BENCH_CHAIN(object *, cache, make_object)
+BENCH_CHAIN(object *, session, make_object)
+BENCH_CHAIN(object *, render, make_object)
+/* clang-format on */
 
     typedef object *(*chain_fn)(size_t, uint64_t);
 static const chain_fn chains[4] = {parse_0, cache_0, session_0, render_0};

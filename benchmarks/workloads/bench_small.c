@@ -26,28 +26,11 @@ static int block_ok(const uint8_t *block, size_t size, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, as in bench_mixed. */
-#define CHAIN_LEVEL(chain, level, next)                                                                      \
-    BENCH_NOINLINE static void *chain##_##level(size_t size, uint64_t tag) {                                 \
-        void *block = next(size, tag);                                                                       \
-        BENCH_KEEP_FRAME();                                                                                  \
-        return block;                                                                                        \
-    }
-#define CHAIN(chain)                                                                                         \
-    CHAIN_LEVEL(chain, 9, make_block)                                                                        \
-    CHAIN_LEVEL(chain, 8, chain##_9)                                                                         \
-    CHAIN_LEVEL(chain, 7, chain##_8)                                                                         \
-    CHAIN_LEVEL(chain, 6, chain##_7)                                                                         \
-    CHAIN_LEVEL(chain, 5, chain##_6)                                                                         \
-    CHAIN_LEVEL(chain, 4, chain##_5)                                                                         \
-    CHAIN_LEVEL(chain, 3, chain##_4)                                                                         \
-    CHAIN_LEVEL(chain, 2, chain##_3)                                                                         \
-    CHAIN_LEVEL(chain, 1, chain##_2)                                                                         \
-    CHAIN_LEVEL(chain, 0, chain##_1)
-/* clang-format off: each CHAIN expands to whole function definitions, no ';' follows */
-CHAIN(token)
-CHAIN(node)
-CHAIN(event)
-CHAIN(entry)
+/* clang-format off: each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+BENCH_CHAIN(void *, token, make_block)
+BENCH_CHAIN(void *, node, make_block)
+BENCH_CHAIN(void *, event, make_block)
+BENCH_CHAIN(void *, entry, make_block)
 /* clang-format on */
 
 typedef void *(*chain_fn)(size_t, uint64_t);
