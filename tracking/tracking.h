@@ -171,8 +171,9 @@ static inline uint64_t _rallo_stack_hash(const uintptr_t *pcs, uint32_t depth) {
         hash = _rallo_stack_hash_step(hash, pcs[i]);
     return _rallo_stack_hash_finish(hash, depth);
 }
-/* A per-thread, direct-mapped memo of the depot: stack hash -> site id. It
- * trusts the 64-bit hash alone (the depot behind it compares whole stacks):
+/* A per-thread, direct-mapped memo of the depot: stack hash -> site id (for
+ * frame pointers, the quick walk's hash: unwind_fp.h). It trusts the 64-bit
+ * hash alone (the depot behind it compares whole stacks):
  * with the hash's finish a bijection, two of n distinct stacks share a hash
  * with odds about n^2 / 2^65, under 10^-9 for 100,000 stacks, and the cost of
  * that would be one stack's figures shown under the other's frames. In
@@ -329,7 +330,7 @@ static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epo
     }
     _rallo_counter_bump(&counters->alloc_count_fp, RALLO_COUNT_ONE);
     _rallo_counter_bump(&counters->alloc_bytes, size);
-    /* Batched: see live_bytes_flush. An allocation only raises the figure. */
+    /* Batched (see _rallo_live_bytes_flush): an allocation only raises it. */
     thread->pending_live_bytes += (int64_t)size;
     if (rallo_unlikely(thread->pending_live_bytes > thread->live_flush_limit))
         _rallo_live_bytes_flush(thread);
