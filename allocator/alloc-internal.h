@@ -89,6 +89,7 @@ bool _rallo_block_at_start(void *start, rallo_block *out) rallo_internal;
 
 /* ---- the tracked path (tracked.c) ---- */
 void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) rallo_internal;
+void *_rallo_tracked_malloc(size_t size) rallo_internal; /* alignment 16, not zeroed */
 void _rallo_tracked_free(void *p) rallo_internal;
 void *_rallo_tracked_realloc(void *p, size_t size) rallo_internal;
 size_t _rallo_tracked_usable_size(void *p) rallo_internal;

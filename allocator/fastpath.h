@@ -38,7 +38,7 @@ static inline void *rallo_malloc(size_t size) {
     if (beyond_any_block(size))
         return out_of_memory();
     if (tracking_on() && !_rallo_sample_skips(size))
-        return _rallo_tracked_alloc(size, 16, false);
+        return _rallo_tracked_malloc(size);
     return mi_malloc(at_least_16(size));
 }
 

@@ -50,7 +50,9 @@ static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool ze
     return (void *)user;
 }
 
-void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
+/* The tracked allocation, inlined into each entry below so that malloc's own
+ * (alignment 16, not zeroed) loses the branches it never takes. */
+static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, size_t alignment, bool zero) {
     rallo_epoch epoch;
     if (_rallo_thread.guard != 0 || !_rallo_sample_now(size, &epoch))
         return plain_alloc(size, alignment, zero);
@@ -76,6 +78,14 @@ void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
         return plain_alloc(size, alignment, zero);
     }
     return user;
+}
+
+void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
+    return tracked_alloc(size, alignment, zero);
+}
+
+void *_rallo_tracked_malloc(size_t size) {
+    return tracked_alloc(size, 16, false);
 }
 
 static void block_release(const rallo_block *block, void *p) {
@@ -162,7 +172,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
         /* realloc of a tracked block already freed: its contents are gone and
          * mimalloc must not see it again; a fresh block, the misuse counted. */
         _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
-        return want_tracked ? _rallo_tracked_alloc(size, 16, false) : mi_malloc(size);
+        return want_tracked ? _rallo_tracked_malloc(size) : mi_malloc(size);
     }
     if (!old_tracked && !want_tracked)
         return mi_realloc(p, size);
@@ -198,7 +208,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
     }
     /* Across modes (or an aligned block): a new block, a copy, a free. */
     size_t old_size = old_tracked ? old.size : mi_usable_size(p);
-    void *fresh = want_tracked ? _rallo_tracked_alloc(size, 16, false) : mi_malloc(size);
+    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : mi_malloc(size);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, p, old_size < size ? old_size : size);
