@@ -68,10 +68,10 @@ static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, si
     if (rallo_unlikely(heap == NULL))
         return plain_alloc(size, alignment, zero);
     _rallo_guard_enter();
-    uint32_t site_id = _rallo_capture_site_here();
-    void *user = block_alloc(heap, size, alignment, zero, site_id, epoch);
+    rallo_site_ref site = _rallo_capture_site_here();
+    void *user = block_alloc(heap, size, alignment, zero, site.site_id, epoch);
     if (rallo_likely(user != NULL))
-        _rallo_count_alloc(site_id, size, epoch);
+        _rallo_count_alloc_at(site, size, epoch);
     _rallo_guard_leave();
     if (rallo_unlikely(user == NULL)) {
         _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
@@ -184,12 +184,12 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();
-            uint32_t site_id = _rallo_capture_site_here();
+            rallo_site_ref site = _rallo_capture_site_here();
             void *start = mi_heap_realloc(heap, old.start, size + RALLO_HEADER_SIZE);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
-                _rallo_count_alloc(site_id, size, epoch);
-                header_write(start, site_id, (uint64_t)size | ((uint64_t)epoch << 40));
+                _rallo_count_alloc_at(site, size, epoch);
+                header_write(start, site.site_id, (uint64_t)size | ((uint64_t)epoch << 40));
             }
             _rallo_guard_leave();
             if (start != NULL)

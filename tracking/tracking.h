@@ -182,8 +182,15 @@ static inline uint64_t _rallo_stack_hash(const uintptr_t *pcs, uint32_t depth) {
 #define RALLO_SITE_CACHE_SLOTS 512u
 typedef struct rallo_site_cache_entry {
     uint64_t hash;
-    uint32_t site_id; /* 0: empty */
+    uint32_t site_id;                     /* 0: empty */
+    struct rallo_site_counters *counters; /* this thread's counters of the site, once known */
 } rallo_site_cache_entry;
+/* A call site as capture found it: its id, and the memo slot that names it
+ * (NULL when there is none), where counting finds the site's counters. */
+typedef struct rallo_site_ref {
+    uint32_t site_id;
+    rallo_site_cache_entry *slot;
+} rallo_site_ref;
 /* This thread's memo slot for `hash`; NULL before the thread has a shard. */
 static inline rallo_site_cache_entry *_rallo_site_cache_slot(uint64_t hash) {
     rallo_site_cache_entry *cache = _rallo_thread.site_cache;
@@ -194,10 +201,8 @@ static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth
     if (rallo_likely(entry != NULL) && rallo_likely(entry->hash == hash) && rallo_likely(entry->site_id != 0))
         return entry->site_id;
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, hash);
-    if (entry != NULL) {
-        entry->hash = hash;
-        entry->site_id = site_id;
-    }
+    if (entry != NULL)
+        *entry = (rallo_site_cache_entry){.hash = hash, .site_id = site_id, .counters = NULL};
     return site_id;
 }
 typedef struct rallo_depot_stats {
@@ -232,6 +237,7 @@ void _rallo_count_free_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) 
 /* Adds this thread's pending live bytes to the process-wide figure (and peak). */
 void _rallo_live_bytes_flush(rallo_thread_state *thread) rallo_internal;
 static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch);
+static inline void _rallo_count_alloc_at(rallo_site_ref site, uint64_t size, rallo_epoch epoch);
 static inline void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch);
 typedef enum rallo_untracked_reason {
     RALLO_UNTRACKED_ARENA_FULL,
@@ -321,19 +327,30 @@ static inline void _rallo_counter_bump(_Atomic uint64_t *counter, uint64_t value
                           memory_order_relaxed);
 }
 
-static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+
+/* _rallo_count_alloc for a site capture just found: its counters come from
+ * the memo slot, looked up once per slot and kept there. */
+static inline void _rallo_count_alloc_at(rallo_site_ref site, uint64_t size, rallo_epoch epoch) {
     rallo_thread_state *thread = &_rallo_thread;
-    rallo_site_counters *counters = _rallo_own_counters(thread, site_id);
+    rallo_site_counters *counters = site.slot != NULL ? site.slot->counters : NULL;
+    if (rallo_unlikely(counters == NULL)) {
+        counters = _rallo_own_counters(thread, site.site_id);
+        if (site.slot != NULL)
+            site.slot->counters = counters;
+    }
     if (rallo_unlikely(counters == NULL) || rallo_unlikely(epoch != 0)) {
-        _rallo_count_alloc_slow(site_id, size, epoch);
+        _rallo_count_alloc_slow(site.site_id, size, epoch);
         return;
     }
     _rallo_counter_bump(&counters->alloc_count_fp, RALLO_COUNT_ONE);
     _rallo_counter_bump(&counters->alloc_bytes, size);
-    /* Batched (see _rallo_live_bytes_flush): an allocation only raises it. */
     thread->pending_live_bytes += (int64_t)size;
     if (rallo_unlikely(thread->pending_live_bytes > thread->live_flush_limit))
         _rallo_live_bytes_flush(thread);
+}
+
+static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
+    _rallo_count_alloc_at((rallo_site_ref){.site_id = site_id, .slot = NULL}, size, epoch);
 }
 
 static inline void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoch epoch) {

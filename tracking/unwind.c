@@ -100,10 +100,8 @@ uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t ke
     uint64_t hash = RALLO_STACK_HASH_SEED;
     uint32_t depth = _rallo_fp_walk(fp, last_record, pcs, keep, &hash);
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
-    if (slot != NULL) {
-        slot->hash = quick_hash;
-        slot->site_id = site_id;
-    }
+    if (slot != NULL)
+        *slot = (rallo_site_cache_entry){.hash = quick_hash, .site_id = site_id, .counters = NULL};
     return site_id;
 }
 
@@ -111,7 +109,7 @@ uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
     if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
-        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), keep);
+        return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), keep).site_id;
     /* Call-frame information (unwind_dwarf.c) from the program's caller on,
      * hashed as it goes. */
     uintptr_t pc, sp, rbp;

@@ -92,34 +92,39 @@ uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t ke
 /* The call site of the allocation whose rallo frame is at fp: librallo's own
  * records are stepped over, then the program's frames are walked once quickly
  * and looked up in this thread's memo. */
-static inline uint32_t _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
+static inline rallo_site_ref _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
     static const uintptr_t no_frames[1] = {0};
     uintptr_t last_record;
+    rallo_site_ref none = {.site_id = 0, .slot = NULL};
     if (rallo_unlikely(!_rallo_fp_start(fp, &last_record)))
-        return _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
+        goto no_stack;
     for (int own = 0;; own++) {
         const uintptr_t *record = (const uintptr_t *)fp;
         uintptr_t next = record[0];
         if (record[1] - _rallo_own_text_start >= _rallo_own_text_end - _rallo_own_text_start)
             break;
         if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
-            return _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
+            goto no_stack;
         fp = next;
     }
     uint64_t quick_hash = _rallo_fp_walk_quick(fp, last_record, keep);
     rallo_site_cache_entry *slot = _rallo_site_cache_slot(quick_hash);
     if (rallo_likely(slot != NULL) && rallo_likely(slot->hash == quick_hash) &&
         rallo_likely(slot->site_id != 0))
-        return slot->site_id;
-    return _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash);
+        return (rallo_site_ref){.site_id = slot->site_id, .slot = slot};
+    return (rallo_site_ref){.site_id = _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash),
+                            .slot = slot};
+no_stack:
+    none.site_id = _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
+    return none;
 }
 
 /* The call site of the allocation being tracked, from inside librallo's tracked
  * path (always inlined there: the frame it starts from is its caller's). */
-static inline __attribute__((always_inline)) uint32_t _rallo_capture_site_here(void) {
+static inline __attribute__((always_inline)) rallo_site_ref _rallo_capture_site_here(void) {
     if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
         return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), _rallo_options.depth);
-    return _rallo_capture_site();
+    return (rallo_site_ref){.site_id = _rallo_capture_site(), .slot = NULL};
 }
 
 #endif
