@@ -51,7 +51,7 @@ BENCH_CHAIN(object *, session, make_object)
 BENCH_CHAIN(object *, render, make_object)
 /* clang-format on */
 
-    typedef object *(*chain_fn)(size_t, uint64_t);
+typedef object *(*chain_fn)(size_t, uint64_t);
 static const chain_fn chains[4] = {parse_0, cache_0, session_0, render_0};
 
 typedef struct worker {
