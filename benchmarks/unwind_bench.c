@@ -19,9 +19,18 @@
 typedef uint32_t (*chain_leaf_fn)(void *arg);
 uint32_t chain_level1(chain_leaf_fn leaf, void *arg);
 
-enum method { RALLO_DWARF, RALLO_DWARF_ALTERNATING, RALLO_AUTO, LIBUNWIND, GLIBC_BACKTRACE, RALLO_FP, METHODS };
-static const char *const method_names[METHODS] = {"rallo dwarf",     "rallo dwarf, depth +-1", "rallo auto",
-                                                  "libunwind unw_backtrace", "glibc backtrace", "rallo fp"};
+enum method {
+    RALLO_DWARF,
+    RALLO_DWARF_ALTERNATING,
+    RALLO_AUTO,
+    LIBUNWIND,
+    GLIBC_BACKTRACE,
+    RALLO_FP,
+    METHODS
+};
+static const char *const method_names[METHODS] = {"rallo dwarf",     "rallo dwarf, depth +-1",
+                                                  "rallo auto",      "libunwind unw_backtrace",
+                                                  "glibc backtrace", "rallo fp"};
 
 typedef struct bench_run {
     enum method method;

@@ -327,7 +327,6 @@ static inline void _rallo_counter_bump(_Atomic uint64_t *counter, uint64_t value
                           memory_order_relaxed);
 }
 
-
 /* _rallo_count_alloc for a site capture just found: its counters come from
  * the memo slot, looked up once per slot and kept there. */
 static inline void _rallo_count_alloc_at(rallo_site_ref site, uint64_t size, rallo_epoch epoch) {

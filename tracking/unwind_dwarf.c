@@ -133,8 +133,8 @@ static inline bool cached_row_holds(const cached_row *entry, uintptr_t pc, unwin
     if (rallo_likely(entry->pinned))
         return true;
     const rallo_module_key *key = module_key(modules, pc - 1);
-    return key != NULL && entry->module->map_start == key->map_start && entry->module->map_end == key->map_end &&
-           entry->module->eh_frame_hdr == key->eh_frame_hdr;
+    return key != NULL && entry->module->map_start == key->map_start &&
+           entry->module->map_end == key->map_end && entry->module->eh_frame_hdr == key->eh_frame_hdr;
 }
 
 /* The row for return address `pc` from its module's table (compiled on first
@@ -148,7 +148,8 @@ static rallo_noinline bool row_lookup(uintptr_t pc, unwind_modules *modules, cac
     if (module == NULL)
         return false;
     const cfi_row *found = _rallo_module_row(module, pc - 1);
-    cached_row row = {.pc = pc, .module = module, .frame_pointers = module->has_frame_pointers, .pinned = module->pinned};
+    cached_row row = {
+        .pc = pc, .module = module, .frame_pointers = module->has_frame_pointers, .pinned = module->pinned};
     if (found != NULL) {
         row.cfa_offset = found->cfa_offset;
         row.rbp_offset = found->rbp_offset;

@@ -44,7 +44,8 @@ static int object_ok(const object *obj, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, so a profiler sees distinct deep stacks. */
-/* clang-format off: each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* Each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* clang-format off */
 BENCH_CHAIN(object *, parse, make_object)
 BENCH_CHAIN(object *, cache, make_object)
 BENCH_CHAIN(object *, session, make_object)

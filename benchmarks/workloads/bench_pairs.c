@@ -26,11 +26,14 @@ BENCH_NOINLINE static void leaf_free(void *p) {
         BENCH_KEEP_FRAME();                                                                                  \
         return p;                                                                                            \
     }
-LEVEL(level7, leaf_alloc)
-LEVEL(level6, level7) LEVEL(level5, level6) LEVEL(level4, level5) LEVEL(level3, level4) LEVEL(level2, level3)
-    LEVEL(level1, level2)
+/* Each LEVEL expands to a whole function definition */
+/* clang-format off */
+LEVEL(level7, leaf_alloc) LEVEL(level6, level7) LEVEL(level5, level6) LEVEL(level4, level5)
+LEVEL(level3, level4) LEVEL(level2, level3) LEVEL(level1, level2)
+int main(int argc, char **argv);
+/* clang-format on */
 
-        int main(int argc, char **argv) {
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_pairs N [none]\n");
         return 2;

@@ -26,7 +26,8 @@ static int block_ok(const uint8_t *block, size_t size, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, as in bench_mixed. */
-/* clang-format off: each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* Each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* clang-format off */
 BENCH_CHAIN(void *, token, make_block)
 BENCH_CHAIN(void *, node, make_block)
 BENCH_CHAIN(void *, event, make_block)

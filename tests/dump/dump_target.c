@@ -54,10 +54,11 @@ static level_fn levels[10];
         __asm__ volatile("" ::"r"(p) : "memory");                                                            \
         return p;                                                                                            \
     }
-LEVEL(0)
-LEVEL(1)
-LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9) static level_fn levels[10] = {
-    level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
+/* Each LEVEL expands to a whole function definition */
+/* clang-format off */
+LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
+static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
+/* clang-format on */
 
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 static const char *const formats[] = {"html", "pprof", "folded", "text", "json"};

@@ -35,13 +35,16 @@ __attribute__((noinline)) int chain_lib_callee(int x) {
     __attribute__((noinline)) int chain_lib_filler##n(int x) {                                               \
         return x * n + chain_lib_callee(x);                                                                  \
     }
-FILLER(1)
-FILLER(2) FILLER(3) FILLER(4) FILLER(5) FILLER(6) FILLER(7) FILLER(8) FILLER(9) FILLER(10) FILLER(11)
-    FILLER(12) FILLER(13) FILLER(14) FILLER(15) FILLER(16) FILLER(17) FILLER(18) FILLER(19) FILLER(20)
-        FILLER(21) FILLER(22) FILLER(23) FILLER(24) FILLER(25) FILLER(26) FILLER(27) FILLER(28) FILLER(29)
-            FILLER(30) FILLER(31) FILLER(32) FILLER(33) FILLER(34) FILLER(35) FILLER(36)
+/* Each FILLER expands to a whole function definition */
+/* clang-format off */
+FILLER(1) FILLER(2) FILLER(3) FILLER(4) FILLER(5) FILLER(6) FILLER(7) FILLER(8) FILLER(9) FILLER(10)
+FILLER(11) FILLER(12) FILLER(13) FILLER(14) FILLER(15) FILLER(16) FILLER(17) FILLER(18) FILLER(19)
+FILLER(20) FILLER(21) FILLER(22) FILLER(23) FILLER(24) FILLER(25) FILLER(26) FILLER(27) FILLER(28)
+FILLER(29) FILLER(30) FILLER(31) FILLER(32) FILLER(33) FILLER(34) FILLER(35) FILLER(36)
+void *lib_level2(size_t size);
+/* clang-format on */
 
-                __attribute__((noinline)) void *lib_level2(size_t size) {
+__attribute__((noinline)) void *lib_level2(size_t size) {
     void *p = prog_level3(size);
     chain_lib_sink = 2;
     return p;

@@ -159,7 +159,7 @@ static bool module_pinned_at(uintptr_t pc) {
 static void pinned_modules(void **state) {
     (void)state;
     assert_true(module_pinned_at((uintptr_t)&chain_level1)); /* the program */
-    assert_true(module_pinned_at((uintptr_t)&getpid));      /* libc */
+    assert_true(module_pinned_at((uintptr_t)&getpid));       /* libc */
     void *library = dlopen(UNWIND_DL_LIB, RTLD_NOW);
     assert_non_null(library);
     void *function = dlsym(library, "dl_level_a");
