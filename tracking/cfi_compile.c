@@ -419,7 +419,6 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
             state->rbp_rule = cie->initial.rbp_rule;
             state->rbp_offset = cie->initial.rbp_offset;
         }
-        continue;
     }
     if (b != NULL)
         rows_emit(b, state, pc);
