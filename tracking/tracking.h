@@ -179,7 +179,8 @@ static inline uint64_t _rallo_stack_hash(const uintptr_t *pcs, uint32_t depth) {
  * that would be one stack's figures shown under the other's frames. In
  * exchange, a repeated call site costs one load and compare instead of a walk
  * through the depot's table and a compare of every frame. */
-#define RALLO_SITE_CACHE_SLOTS 512u
+#define RALLO_SITE_CACHE_SLOTS_LOG2 9
+#define RALLO_SITE_CACHE_SLOTS (1u << RALLO_SITE_CACHE_SLOTS_LOG2)
 typedef struct rallo_site_cache_entry {
     uint64_t hash;
     uint32_t site_id;                     /* 0: empty */
@@ -191,10 +192,12 @@ typedef struct rallo_site_ref {
     uint32_t site_id;
     rallo_site_cache_entry *slot;
 } rallo_site_ref;
-/* This thread's memo slot for `hash`; NULL before the thread has a shard. */
+/* This thread's memo slot for `hash`; NULL before the thread has a shard. The
+ * top bits index it: in a multiplicative hash they are the ones every input
+ * bit reached, so an unfinished hash (the quick walk's) can be used as it is. */
 static inline rallo_site_cache_entry *_rallo_site_cache_slot(uint64_t hash) {
     rallo_site_cache_entry *cache = _rallo_thread.site_cache;
-    return rallo_likely(cache != NULL) ? &cache[hash & (RALLO_SITE_CACHE_SLOTS - 1)] : NULL;
+    return rallo_likely(cache != NULL) ? &cache[hash >> (64 - RALLO_SITE_CACHE_SLOTS_LOG2)] : NULL;
 }
 static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
     rallo_site_cache_entry *entry = _rallo_site_cache_slot(hash);

@@ -81,7 +81,9 @@ static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record,
             break;
         fp = next;
     }
-    return _rallo_stack_hash_finish(hash, max - left);
+    /* Unfinished: the memo needs no finish (see _rallo_site_cache_slot), and
+     * the depth is in it already (each frame's step multiplies). */
+    return hash;
 }
 
 /* The memo missed: the full walk from the program's first frame at fp, the
