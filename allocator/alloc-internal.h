@@ -61,11 +61,11 @@ extern uint64_t _rallo_secret rallo_internal;
 static inline uint32_t rallo_header_magic(const void *at, uint32_t site_id, uint64_t info) {
     /* One multiply (it runs on every tracked malloc and free): the product's
      * high half depends on every bit of the keyed word, so a header moved to
-     * another address or altered, like random bytes, passes with odds ~2^-32,
+     * another address or altered, like random bytes, passes with odds ~2^-31,
      * and without the secret no magic can be computed ahead. */
     uint64_t keyed = ((uint64_t)(uintptr_t)at ^ _rallo_secret) ^ info ^ ((uint64_t)site_id << 20);
-    uint32_t magic = (uint32_t)((keyed * 0x9E3779B97F4A7C15ull) >> 32);
-    return magic != 0 ? magic : 1;
+    /* Never 0, which marks a freed header: the low bit is given up for that. */
+    return (uint32_t)((keyed * 0x9E3779B97F4A7C15ull) >> 32) | 1u;
 }
 
 static inline uint64_t rallo_info_size(uint64_t info) {
