@@ -2,9 +2,11 @@
  * on every tracked allocation, and inlined into the tracked path they cost no
  * call, no frame of their own and one step less over librallo's own frames.
  * Every record read lies in [the starting frame, the stack's top), frames must
- * strictly increase and stay aligned, and depth is bounded, so garbage in rbp
- * (code built without frame pointers) ends a stack early instead of reading
- * outside it. unwind.c holds the rest: the stack bounds, the CFI path. */
+ * strictly increase, and depth is bounded, so garbage in rbp (code built
+ * without frame pointers) ends a stack early instead of reading outside it;
+ * the stack a site is recorded with also has every frame aligned and every
+ * return address above 4096. unwind.c holds the rest: the stack bounds, the
+ * full walk on a memo miss, the CFI path. */
 #ifndef RALLO_UNWIND_FP_H
 #define RALLO_UNWIND_FP_H
 
