@@ -42,6 +42,14 @@
     BENCH_CHAIN_LEVEL(type, chain, 2, chain##_3)                                                             \
     BENCH_CHAIN_LEVEL(type, chain, 1, chain##_2)                                                             \
     BENCH_CHAIN_LEVEL(type, chain, 0, chain##_1)
+/* Four such chains into one leaf, and `chains`, their entries, to pick from. */
+#define BENCH_FOUR_CHAINS(type, leaf, a, b, c, d)                                                            \
+    BENCH_CHAIN(type, a, leaf)                                                                               \
+    BENCH_CHAIN(type, b, leaf)                                                                               \
+    BENCH_CHAIN(type, c, leaf)                                                                               \
+    BENCH_CHAIN(type, d, leaf)                                                                               \
+    typedef type (*chain_fn)(size_t, uint64_t);                                                              \
+    static const chain_fn chains[4] = {a##_0, b##_0, c##_0, d##_0};
 
 /* ---- fixed-seed random numbers (splitmix64) ---- */
 typedef struct bench_rng {

@@ -44,16 +44,10 @@ static int object_ok(const object *obj, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, so a profiler sees distinct deep stacks. */
-/* Each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* BENCH_FOUR_CHAINS expands to whole definitions, no ";" after it */
 /* clang-format off */
-BENCH_CHAIN(object *, parse, make_object)
-BENCH_CHAIN(object *, cache, make_object)
-BENCH_CHAIN(object *, session, make_object)
-BENCH_CHAIN(object *, render, make_object)
+BENCH_FOUR_CHAINS(object *, make_object, parse, cache, session, render)
 /* clang-format on */
-
-typedef object *(*chain_fn)(size_t, uint64_t);
-static const chain_fn chains[4] = {parse_0, cache_0, session_0, render_0};
 
 typedef struct worker {
     unsigned id;

@@ -26,16 +26,10 @@ static int block_ok(const uint8_t *block, size_t size, uint64_t tag) {
 }
 
 /* Four call chains, ten frames each, as in bench_mixed. */
-/* Each BENCH_CHAIN expands to whole function definitions, no ';' follows */
+/* BENCH_FOUR_CHAINS expands to whole definitions, no ";" after it */
 /* clang-format off */
-BENCH_CHAIN(void *, token, make_block)
-BENCH_CHAIN(void *, node, make_block)
-BENCH_CHAIN(void *, event, make_block)
-BENCH_CHAIN(void *, entry, make_block)
+BENCH_FOUR_CHAINS(void *, make_block, token, node, event, entry)
 /* clang-format on */
-
-typedef void *(*chain_fn)(size_t, uint64_t);
-static const chain_fn chains[4] = {token_0, node_0, event_0, entry_0};
 
 typedef struct window {
     uint8_t *block[WINDOW_SLOTS];
