@@ -61,44 +61,62 @@ rallo_noinline void _rallo_stack_bounds_learn(rallo_thread_state *thread) {
     pthread_attr_destroy(&attr);
 }
 
+/* The full walk (unwind_fp.h says which checks it adds to the quick one): from
+ * the record at fp (checked by _rallo_fp_start), up to max return addresses
+ * into pcs, hashed on the way (*hash). */
+static uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max, uint64_t *hash) {
+    uintptr_t *out = pcs, *end = pcs + max;
+    uint64_t h = *hash;
+    while (out < end) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0];
+        uintptr_t pc = record[1];
+        if (rallo_unlikely(pc < 4096))
+            break;
+        *out++ = pc;
+        h = _rallo_stack_hash_step(h, pc);
+        /* Three branches, not one test of or'ed flags: a compare and jump each. */
+        if (rallo_unlikely(next <= fp))
+            break;
+        if (rallo_unlikely(next > last_record))
+            break;
+        if (rallo_unlikely((next & (sizeof(uintptr_t) - 1)) != 0))
+            break;
+        fp = next;
+    }
+    *hash = h;
+    return (uint32_t)(out - pcs);
+}
+
 uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
     uintptr_t last_record;
     uint64_t unused_hash = 0;
     if (!_rallo_fp_start((uintptr_t)frame, &last_record))
         return 0;
-    return _rallo_fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
+    return fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
 }
 
 /* Follows librallo's own frame records (it is built with frame pointers) to
  * the first return address outside it: the program's caller, as its pc, its
  * sp at that return and its rbp (saved in our outermost record). */
 static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr_t *rbp) {
-    rallo_thread_state *thread = &_rallo_thread;
-    if (rallo_unlikely(!thread->stack_known))
-        _rallo_stack_bounds_learn(thread);
-    for (int frames = 0; frames < 16; frames++) {
-        if (fp < thread->stack_lo || (fp & (sizeof(uintptr_t) - 1)) != 0 ||
-            fp + 2 * sizeof(uintptr_t) > thread->stack_hi)
-            return false;
-        const uintptr_t *record = (const uintptr_t *)fp;
-        if (record[1] < _rallo_own_text_start || record[1] >= _rallo_own_text_end) {
-            *pc = record[1];
-            *sp = fp + 2 * sizeof(uintptr_t);
-            *rbp = record[0];
-            return true;
-        }
-        if (record[0] <= fp)
-            return false;
-        fp = record[0];
-    }
-    return false;
+    uintptr_t last_record;
+    if (!_rallo_fp_start(fp, &last_record))
+        return false;
+    if (!_rallo_own_frames_skip(&fp, last_record, 15))
+        return false;
+    const uintptr_t *record = (const uintptr_t *)fp;
+    *pc = record[1];
+    *sp = fp + 2 * sizeof(uintptr_t);
+    *rbp = record[0];
+    return true;
 }
 
 uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
                                 rallo_site_cache_entry *slot, uint64_t quick_hash) {
     uintptr_t pcs[RALLO_MAX_DEPTH];
     uint64_t hash = RALLO_STACK_HASH_SEED;
-    uint32_t depth = _rallo_fp_walk(fp, last_record, pcs, keep, &hash);
+    uint32_t depth = fp_walk(fp, last_record, pcs, keep, &hash);
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
     if (slot != NULL)
         *slot = (rallo_site_cache_entry){.hash = quick_hash, .site_id = site_id, .counters = NULL};

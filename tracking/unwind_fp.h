@@ -19,33 +19,6 @@ extern uintptr_t _rallo_own_text_start rallo_internal, _rallo_own_text_end rallo
  * even when they cannot be found; the walk then finds no frame). */
 void _rallo_stack_bounds_learn(rallo_thread_state *thread) rallo_internal;
 
-/* The walk: from the record at fp (checked by _rallo_fp_start), up to max
- * return addresses into pcs, hashed on the way (*hash). */
-static inline uint32_t _rallo_fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
-                                      uint64_t *hash) {
-    uintptr_t *out = pcs, *end = pcs + max;
-    uint64_t h = *hash;
-    while (out < end) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        uintptr_t pc = record[1];
-        if (rallo_unlikely(pc < 4096))
-            break;
-        *out++ = pc;
-        h = _rallo_stack_hash_step(h, pc);
-        /* Three branches, not one test of or'ed flags: a compare and jump each. */
-        if (rallo_unlikely(next <= fp))
-            break;
-        if (rallo_unlikely(next > last_record))
-            break;
-        if (rallo_unlikely((next & (sizeof(uintptr_t) - 1)) != 0))
-            break;
-        fp = next;
-    }
-    *hash = h;
-    return (uint32_t)(out - pcs);
-}
-
 /* Where this thread may read frame records: [stack_lo, *last_record]. The
  * highest start is checked rather than fp + 16 against the top, which garbage
  * near 2^64 would wrap. False when fp is not on this thread's own stack (a
@@ -58,11 +31,11 @@ static inline bool _rallo_fp_start(uintptr_t fp, uintptr_t *last_record) {
     return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
 }
 
-/* The quick walk: the records _rallo_fp_walk would read, with only the checks
+/* The quick walk: the records the full walk would read, with only the checks
  * that keep every read inside the stack and the walk finite (each next record
  * above the last, none past last_record), hashing return addresses and storing
  * none: 11 instructions a frame instead of 17. Its hash keys this thread's memo
- * of sites; only when the memo misses does the full walk run, with every check
+ * of sites; only when the memo misses does the full walk (unwind.c) run, with every check
  * (alignment, return addresses below 4096), to find the stack the depot keeps.
  * Both walks read the same memory, so a quick hash seen before maps to the
  * same full stack again (up to the memo's trust in 64-bit hashes). */
@@ -88,6 +61,25 @@ static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record,
     return hash;
 }
 
+/* Steps *fp (a record _rallo_fp_start accepted) over librallo's own frame
+ * records to the first whose return address lies outside librallo; false when
+ * the chain leaves the stack, stops increasing or is still inside librallo
+ * after max_own steps. */
+static inline bool _rallo_own_frames_skip(uintptr_t *fp, uintptr_t last_record, int max_own) {
+    uintptr_t at = *fp;
+    for (int own = 0;; own++) {
+        const uintptr_t *record = (const uintptr_t *)at;
+        uintptr_t next = record[0];
+        if (record[1] - _rallo_own_text_start >= _rallo_own_text_end - _rallo_own_text_start) {
+            *fp = at;
+            return true;
+        }
+        if (own == max_own || next <= at || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
+            return false;
+        at = next;
+    }
+}
+
 /* The memo missed: the full walk from the program's first frame at fp, the
  * depot, and the memo slot (if any) filled under the quick hash (unwind.c). */
 uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
@@ -102,15 +94,8 @@ static inline rallo_site_ref _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
     rallo_site_ref none = {.site_id = 0, .slot = NULL};
     if (rallo_unlikely(!_rallo_fp_start(fp, &last_record)))
         goto no_stack;
-    for (int own = 0;; own++) {
-        const uintptr_t *record = (const uintptr_t *)fp;
-        uintptr_t next = record[0];
-        if (record[1] - _rallo_own_text_start >= _rallo_own_text_end - _rallo_own_text_start)
-            break;
-        if (own == 8 || next <= fp || (next & (sizeof(uintptr_t) - 1)) != 0 || next > last_record)
-            goto no_stack;
-        fp = next;
-    }
+    if (rallo_unlikely(!_rallo_own_frames_skip(&fp, last_record, 8)))
+        goto no_stack;
     uint64_t quick_hash = _rallo_fp_walk_quick(fp, last_record, keep);
     rallo_site_cache_entry *slot = _rallo_site_cache_slot(quick_hash);
     if (rallo_likely(slot != NULL) && rallo_likely(slot->hash == quick_hash) &&
