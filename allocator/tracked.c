@@ -146,14 +146,9 @@ void _rallo_tracked_free(void *p) {
         tracked_free_other(p);
         return;
     }
-    uint64_t size = rallo_info_size(info);
-    _rallo_counter_bump(&counters->free_count_fp, RALLO_COUNT_ONE);
-    _rallo_counter_bump(&counters->free_bytes, size);
-    thread->pending_live_bytes -= (int64_t)size;
     header->info = info | RALLO_INFO_FREED;
     header->magic = 0;
-    if (rallo_unlikely(thread->pending_live_bytes < -thread->live_flush_limit))
-        _rallo_live_bytes_flush(thread);
+    _rallo_own_count_free(thread, counters, rallo_info_size(info));
     mi_free(header);
 }
 

@@ -70,17 +70,14 @@ static rallo_noinline rallo_site_counters *chunk_create(rallo_shard *shard, uint
     return fresh;
 }
 
+/* _rallo_shard_counters, making the site's chunk if need be. */
 static inline rallo_site_counters *counters_for(rallo_shard *shard, uint32_t site_id) {
+    rallo_site_counters *counters = _rallo_shard_counters(shard, site_id);
     uint32_t chunk = site_id / RALLO_CHUNK_SITES;
-    if (rallo_unlikely(chunk >= _rallo_shard_chunk_count))
-        return NULL;
-    rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
-    if (rallo_unlikely(base == NULL)) {
-        base = chunk_create(shard, chunk);
-        if (base == NULL)
-            return NULL;
-    }
-    return &base[site_id % RALLO_CHUNK_SITES];
+    if (rallo_likely(counters != NULL) || chunk >= _rallo_shard_chunk_count)
+        return counters;
+    rallo_site_counters *base = chunk_create(shard, chunk);
+    return base != NULL ? &base[site_id % RALLO_CHUNK_SITES] : NULL;
 }
 
 static inline void counter_add(bool shared, _Atomic uint64_t *counter, uint64_t value) {
@@ -216,13 +213,9 @@ void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) {
     memset(out, 0, sizeof *out);
     for (rallo_shard *shard = atomic_load_explicit(&shards_all, memory_order_acquire); shard != NULL;
          shard = shard->next_all) {
-        uint32_t chunk = site_id / RALLO_CHUNK_SITES;
-        if (chunk >= _rallo_shard_chunk_count)
-            return;
-        rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
-        if (base == NULL)
+        const rallo_site_counters *counters = _rallo_shard_counters(shard, site_id);
+        if (counters == NULL)
             continue;
-        rallo_site_counters *counters = &base[site_id % RALLO_CHUNK_SITES];
         out->alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
         out->alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
         out->free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);

@@ -313,21 +313,47 @@ void _rallo_peak_note(uint64_t live_bytes) rallo_internal; /* from live_bytes_fl
  * Returns how many sites the peak copy covers (0: none taken yet). */
 uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) rallo_report_api;
 
+/* A site's counters in a shard; NULL when the site lies beyond the shard's
+ * chunks or its chunk is not made yet. */
+static inline rallo_site_counters *_rallo_shard_counters(rallo_shard *shard, uint32_t site_id) {
+    uint32_t chunk = site_id / RALLO_CHUNK_SITES;
+    if (rallo_unlikely(chunk >= _rallo_shard_chunk_count))
+        return NULL;
+    rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_acquire);
+    return rallo_likely(base != NULL) ? &base[site_id % RALLO_CHUNK_SITES] : NULL;
+}
+
 /* This thread's counters of a site when they can be written with plain
  * stores: its own shard, the site's chunk already made. */
 static inline rallo_site_counters *_rallo_own_counters(rallo_thread_state *thread, uint32_t site_id) {
     rallo_shard *shard = thread->shard;
-    uint32_t chunk = site_id / RALLO_CHUNK_SITES;
-    if (rallo_unlikely(shard == NULL) || rallo_unlikely(chunk >= _rallo_shard_chunk_count))
-        return NULL;
-    rallo_site_counters *base = atomic_load_explicit(&shard->chunks[chunk], memory_order_relaxed);
-    return rallo_likely(base != NULL) ? &base[site_id % RALLO_CHUNK_SITES] : NULL;
+    return rallo_likely(shard != NULL) ? _rallo_shard_counters(shard, site_id) : NULL;
 }
 
 /* The owner is the only writer: a plain add, published for readers. */
 static inline void _rallo_counter_bump(_Atomic uint64_t *counter, uint64_t value) {
     atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + value,
                           memory_order_relaxed);
+}
+
+/* An unsampled allocation, or free, counted in this thread's own counters of
+ * its site, and in the thread's batch of live bytes (flushed past its limit:
+ * an allocation only raises the batch, a free only lowers it). */
+static inline void _rallo_own_count_alloc(rallo_thread_state *thread, rallo_site_counters *counters,
+                                          uint64_t size) {
+    _rallo_counter_bump(&counters->alloc_count_fp, RALLO_COUNT_ONE);
+    _rallo_counter_bump(&counters->alloc_bytes, size);
+    thread->pending_live_bytes += (int64_t)size;
+    if (rallo_unlikely(thread->pending_live_bytes > thread->live_flush_limit))
+        _rallo_live_bytes_flush(thread);
+}
+static inline void _rallo_own_count_free(rallo_thread_state *thread, rallo_site_counters *counters,
+                                         uint64_t size) {
+    _rallo_counter_bump(&counters->free_count_fp, RALLO_COUNT_ONE);
+    _rallo_counter_bump(&counters->free_bytes, size);
+    thread->pending_live_bytes -= (int64_t)size;
+    if (rallo_unlikely(thread->pending_live_bytes < -thread->live_flush_limit))
+        _rallo_live_bytes_flush(thread);
 }
 
 /* _rallo_count_alloc for a site capture just found: its counters come from
@@ -344,11 +370,7 @@ static inline void _rallo_count_alloc_at(rallo_site_ref site, uint64_t size, ral
         _rallo_count_alloc_slow(site.site_id, size, epoch);
         return;
     }
-    _rallo_counter_bump(&counters->alloc_count_fp, RALLO_COUNT_ONE);
-    _rallo_counter_bump(&counters->alloc_bytes, size);
-    thread->pending_live_bytes += (int64_t)size;
-    if (rallo_unlikely(thread->pending_live_bytes > thread->live_flush_limit))
-        _rallo_live_bytes_flush(thread);
+    _rallo_own_count_alloc(thread, counters, size);
 }
 
 static inline void _rallo_count_alloc(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
@@ -362,11 +384,7 @@ static inline void _rallo_count_free(uint32_t site_id, uint64_t size, rallo_epoc
         _rallo_count_free_slow(site_id, size, epoch);
         return;
     }
-    _rallo_counter_bump(&counters->free_count_fp, RALLO_COUNT_ONE);
-    _rallo_counter_bump(&counters->free_bytes, size);
-    thread->pending_live_bytes -= (int64_t)size;
-    if (rallo_unlikely(thread->pending_live_bytes < -thread->live_flush_limit))
-        _rallo_live_bytes_flush(thread);
+    _rallo_own_count_free(thread, counters, size);
 }
 
 #endif
