@@ -31,34 +31,51 @@ static inline bool _rallo_fp_start(uintptr_t fp, uintptr_t *last_record) {
     return fp >= thread->stack_lo && fp <= *last_record && (fp & (sizeof(uintptr_t) - 1)) == 0;
 }
 
+/* One frame of the quick walk: hashes the return address of the record at *fp
+ * into *hash and steps *fp to the next record; false when that next record
+ * is not above this one or lies past last_record (the walk ends there). A
+ * record may be misaligned here (garbage rbp; the full walk stops at one):
+ * memcpy reads it without undefined behaviour, as one mov. */
+static inline bool _rallo_fp_quick_step(uintptr_t *fp, uintptr_t last_record, uint64_t *hash) {
+    uintptr_t next, pc;
+    __builtin_memcpy(&next, (const void *)*fp, sizeof next);
+    __builtin_memcpy(&pc, (const void *)(*fp + sizeof next), sizeof pc);
+    *hash = _rallo_stack_hash_step(*hash, pc);
+    if (rallo_unlikely(next <= *fp) || rallo_unlikely(next > last_record))
+        return false;
+    *fp = next;
+    return true;
+}
+
 /* The quick walk: the records the full walk would read, with only the checks
  * that keep every read inside the stack and the walk finite (each next record
  * above the last, none past last_record), hashing return addresses and storing
- * none: 11 instructions a frame instead of 17. Its hash keys this thread's memo
- * of sites; only when the memo misses does the full walk (unwind.c) run, with every check
- * (alignment, return addresses below 4096), to find the stack the depot keeps.
- * Both walks read the same memory, so a quick hash seen before maps to the
- * same full stack again (up to the memo's trust in 64-bit hashes). */
+ * none. Its hash keys this thread's memo of sites; only when the memo misses
+ * does the full walk (unwind.c) run, with every check (alignment, return
+ * addresses below 4096), to find the stack the depot keeps. Both walks read
+ * the same memory, so a quick hash seen before maps to the same full stack
+ * again (up to the memo's trust in 64-bit hashes).
+ * Two frames a turn, into two hashes: the loop's count is tested once a pair,
+ * and the two multiply chains run side by side, so the walk waits only on its
+ * loads (each record's address is the previous record's first word): 8
+ * instructions a frame. */
 static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record, uint32_t max) {
-    uint64_t hash = RALLO_STACK_HASH_SEED;
-    uint32_t left = max;
-    while (left != 0) {
-        /* A record may be misaligned here (garbage rbp; the full walk stops at
-         * one): memcpy reads it without undefined behaviour, as one mov. */
-        uintptr_t next, pc;
-        __builtin_memcpy(&next, (const void *)fp, sizeof next);
-        __builtin_memcpy(&pc, (const void *)(fp + sizeof next), sizeof pc);
-        hash = _rallo_stack_hash_step(hash, pc);
-        left--;
-        if (rallo_unlikely(next <= fp))
+    uint64_t even_hash = RALLO_STACK_HASH_SEED, odd_hash = 0;
+    uint32_t pairs_left = max / 2;
+    bool more = true;
+    if ((max & 1) != 0)
+        more = _rallo_fp_quick_step(&fp, last_record, &even_hash);
+    while (more && pairs_left != 0) {
+        if (!_rallo_fp_quick_step(&fp, last_record, &odd_hash))
             break;
-        if (rallo_unlikely(next > last_record))
-            break;
-        fp = next;
+        more = _rallo_fp_quick_step(&fp, last_record, &even_hash);
+        pairs_left--;
     }
-    /* Unfinished: the memo needs no finish (see _rallo_site_cache_slot), and
-     * the depth is in it already (each frame's step multiplies). */
-    return hash;
+    /* Unfinished (the memo needs no finish: _rallo_site_cache_slot), but the
+     * odd frames' hash is multiplied in so that its bits reach the top ones
+     * the memo is indexed by; the depth is in both already (each step
+     * multiplies). */
+    return even_hash + _rallo_stack_hash_step(odd_hash, 0);
 }
 
 /* Steps *fp (a record _rallo_fp_start accepted) over librallo's own frame
