@@ -34,12 +34,22 @@ static inline bool beyond_any_block(size_t size) {
 
 /* Tracking on: the sampler's countdown is checked inline, so an allocation the
  * sampler skips costs a few instructions more than tracking off. */
-static inline void *rallo_malloc(size_t size) {
-    if (beyond_any_block(size))
-        return out_of_memory();
+static inline void *rallo_malloc_sized(size_t size, size_t mimalloc_size) {
     if (tracking_on() && !_rallo_sample_skips(size))
         return _rallo_tracked_malloc(size);
-    return mi_malloc(at_least_16(size));
+    return mi_malloc(mimalloc_size);
+}
+
+/* A request of 16 bytes up to PTRDIFF_MAX, the common case, needs neither the
+ * 16-byte minimum nor the size limit: one signed compare tells it from both
+ * (sizes past PTRDIFF_MAX are negative as signed), which saves three
+ * instructions of the five those two checks take on every malloc. */
+static inline void *rallo_malloc(size_t size) {
+    if (rallo_likely((ptrdiff_t)size >= 16))
+        return rallo_malloc_sized(size, size);
+    if (beyond_any_block(size))
+        return out_of_memory();
+    return rallo_malloc_sized(size, 16);
 }
 
 static inline void rallo_free(void *p) {
@@ -50,13 +60,22 @@ static inline void rallo_free(void *p) {
     mi_free(p);
 }
 
-static inline void *rallo_calloc(size_t count, size_t size) {
-    size_t total;
-    if (rallo_unlikely(__builtin_mul_overflow(count, size, &total)) || beyond_any_block(total))
-        return out_of_memory();
+static inline void *rallo_calloc_sized(size_t total, size_t mimalloc_size) {
     if (tracking_on() && !_rallo_sample_skips(total))
         return _rallo_tracked_alloc(total, 16, true);
-    return mi_zalloc(at_least_16(total));
+    return mi_zalloc(mimalloc_size);
+}
+
+/* The same signed compare as malloc's, after the product's overflow check. */
+static inline void *rallo_calloc(size_t count, size_t size) {
+    size_t total;
+    if (rallo_unlikely(__builtin_mul_overflow(count, size, &total)))
+        return out_of_memory();
+    if (rallo_likely((ptrdiff_t)total >= 16))
+        return rallo_calloc_sized(total, total);
+    if (beyond_any_block(total))
+        return out_of_memory();
+    return rallo_calloc_sized(total, 16);
 }
 
 static inline void *rallo_realloc(void *p, size_t size) {

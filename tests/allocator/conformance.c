@@ -408,6 +408,21 @@ static void test_impossible_sizes(void **state) {
         errno = 0;
         assert_null(allocs[i](huge / 2));
         assert_int_equal(errno, ENOMEM);
+        /* The smallest size beyond any block, and the last 16 below SIZE_MAX:
+         * malloc tells both from the common case with one signed compare. */
+        for (size_t beyond = huge / 2 + 1; beyond <= huge / 2 + 16; beyond++) {
+            errno = 0;
+            assert_null(allocs[i](beyond));
+            assert_int_equal(errno, ENOMEM);
+            errno = 0;
+            assert_null(allocs[i](huge - (beyond - huge / 2 - 1)));
+            assert_int_equal(errno, ENOMEM);
+        }
+    }
+    for (size_t beyond = huge / 2 + 1; beyond <= huge / 2 + 16; beyond++) {
+        errno = 0;
+        assert_null(calloc(1, beyond));
+        assert_int_equal(errno, ENOMEM);
     }
     errno = 0;
     assert_null(aligned_alloc(64, huge - 100));
