@@ -78,20 +78,28 @@ static inline void *rallo_calloc(size_t count, size_t size) {
     return rallo_calloc_sized(total, 16);
 }
 
+/* An untracked block stays untracked, resized in place where mimalloc can,
+ * unless this reallocation is one the sampler takes. */
+static inline void *rallo_realloc_sized(void *p, size_t size, size_t mimalloc_size) {
+    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || _rallo_sample_skips(size)))
+        return mi_realloc(p, mimalloc_size);
+    return _rallo_tracked_realloc(p, size);
+}
+
+/* malloc's signed compare sets the common size apart from 0, the small ones
+ * and the impossible ones. */
 static inline void *rallo_realloc(void *p, size_t size) {
     if (p == NULL)
         return rallo_malloc(size);
+    if (rallo_likely((ptrdiff_t)size >= 16))
+        return rallo_realloc_sized(p, size, size);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         rallo_free(p);
         return NULL;
     }
     if (beyond_any_block(size))
         return out_of_memory();
-    /* An untracked block stays untracked, resized in place where mimalloc can,
-     * unless this reallocation is one the sampler takes. */
-    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || _rallo_sample_skips(size)))
-        return mi_realloc(p, at_least_16(size));
-    return _rallo_tracked_realloc(p, size);
+    return rallo_realloc_sized(p, size, 16);
 }
 
 static inline bool alignment_valid(size_t alignment) {

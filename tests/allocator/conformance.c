@@ -568,6 +568,15 @@ static void test_realloc_failure_keeps_block(void **state) {
     errno = 0;
     assert_null(realloc(p, SIZE_MAX / 2));
     assert_int_equal(errno, ENOMEM);
+    /* Past PTRDIFF_MAX, where realloc's one signed compare sends a size. */
+    for (size_t beyond = SIZE_MAX / 2 + 1; beyond <= SIZE_MAX / 2 + 16; beyond++) {
+        errno = 0;
+        assert_null(realloc(p, beyond));
+        assert_int_equal(errno, ENOMEM);
+        errno = 0;
+        assert_null(realloc(p, SIZE_MAX - (beyond - SIZE_MAX / 2 - 1)));
+        assert_int_equal(errno, ENOMEM);
+    }
     errno = 0;
     assert_null(reallocarray(p, SIZE_MAX / 2, 4)); /* overflow */
     assert_int_equal(errno, ENOMEM);
