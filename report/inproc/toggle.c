@@ -25,6 +25,14 @@ __attribute__((constructor(220))) static void toggle_load(void) {
         _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL=%s: not a signal name rallo may take (e.g. USR1)", text);
         return;
     }
+    /* dumper.c took RALLO_DUMP_SIGNAL first; a second handler on the same
+     * signal would silently replace it. */
+    const char *dump_text = _rallo_getenv("RALLO_DUMP_SIGNAL");
+    if (dump_text != NULL && _rallo_parse_signal(dump_text) == signo) {
+        _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL=%s: RALLO_DUMP_SIGNAL=%s takes that signal", text,
+                    dump_text);
+        return;
+    }
     /* rallo_enable() reserves the arena; the handler can then only flip the flag. */
     bool was_on = rallo_is_enabled();
     if (rallo_enable() != 0) {

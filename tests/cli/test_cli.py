@@ -292,6 +292,15 @@ def check_toggle():
     result = run([TARGET, "sites", "0"], env=env)
     lines = [l for l in result.stderr.splitlines() if "RALLO_TOGGLE_SIGNAL" in l]
     check(result.returncode == 0 and len(lines) == 1, "a bad signal name: one stderr line (%r)" % lines)
+    # The same signal for dumps and for the toggle: the dump keeps it (the
+    # process survives its own USR1s: a handler is there) and the toggle is
+    # refused in one line, so tracking stays off.
+    clash = fresh_dir("toggle-clash")
+    env.update(RALLO_TOGGLE_SIGNAL="SIGUSR1", RALLO_DUMP_SIGNAL="USR1", RALLO_DUMP_DIR=clash)
+    result = run([TARGET, "toggle"], env=env)
+    lines = [l for l in result.stderr.splitlines() if "RALLO_TOGGLE_SIGNAL" in l]
+    check(result.returncode == 0 and result.stdout.strip() == "on=0 off=0" and len(lines) == 1 and
+          "RALLO_DUMP_SIGNAL" in lines[0], "toggle and dump on one signal: %r %r" % (result.stdout.strip(), lines))
 
 
 # ---- RALLO_HTTP ----
