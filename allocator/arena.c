@@ -14,8 +14,11 @@ _Atomic uintptr_t _rallo_arena_start = 0;
 _Atomic uintptr_t _rallo_arena_size = 0;
 
 static mi_arena_id_t arena_id;
-/* Guards reserving the arena (rallo_enable only). */
+/* Guards reserving the arena (rallo_enable only), and the two flags below. */
 static pthread_mutex_t arena_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Each failure is told once a process: a program retrying rallo_enable() gets
+ * -1 and ENOMEM every time, and one line on stderr. */
+static bool depot_failure_told, arena_failure_told;
 /* A thread stops using its arena heap when it is marked exited
  * (_rallo_thread.exited), which happens before mimalloc's own thread cleanup
  * deletes the heap:
@@ -82,13 +85,17 @@ int _rallo_arena_reserve(void) {
         mi_arena_id_t id = 0;
         size_t bytes = (size_t)_rallo_options.arena_bytes;
         if (!_rallo_depot_init()) {
-            _rallo_warn("cannot reserve the stack depot (%llu bytes): tracking stays off",
-                        (unsigned long long)_rallo_options.depot_bytes);
+            if (!depot_failure_told)
+                _rallo_warn("cannot reserve the stack depot (%llu bytes): tracking stays off",
+                            (unsigned long long)_rallo_options.depot_bytes);
+            depot_failure_told = true;
             result = -1;
         } else if (mi_reserve_os_memory_ex(bytes, false, false, true, &id) != 0) {
-            _rallo_warn("cannot reserve the tracked arena (%zu bytes of address space; RLIMIT_AS? set "
-                        "RALLO_ARENA_SIZE lower): tracking stays off",
-                        bytes);
+            if (!arena_failure_told)
+                _rallo_warn("cannot reserve the tracked arena (%zu bytes of address space; RLIMIT_AS? set "
+                            "RALLO_ARENA_SIZE lower): tracking stays off",
+                            bytes);
+            arena_failure_told = true;
             result = -1;
         } else {
             size_t size = 0;

@@ -224,7 +224,7 @@ static void enable_unreservable_repeatedly(void **state) {
         assert_int_equal(errors[i], ENOMEM);
     }
     assert_false(rallo_is_enabled());
-    assert_int_equal(lines, CALLS); /* observed: one line per call */
+    assert_int_equal(lines, 1); /* told once, however often the program retries */
     assert_non_null(strstr(err, "cannot reserve the tracked arena"));
     /* The program goes on, untracked. */
     for (int i = 0; i < 64; i++) {
