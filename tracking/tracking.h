@@ -153,9 +153,18 @@ uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64
 #define RALLO_STACK_HASH_SEED 0x84222325cbf29ce4ull
 /* Two instructions a frame while walking, then a finish that spreads the
  * bits (see _rallo_site_of_stack on how far the hash alone is trusted). */
+#define RALLO_STACK_HASH_K 0x9E3779B97F4A7C15ull
 static inline uint64_t _rallo_stack_hash_step(uint64_t hash, uintptr_t pc) {
-    return (hash + pc) * 0x9E3779B97F4A7C15ull;
+    return (hash + pc) * RALLO_STACK_HASH_K;
 }
+/* K^64 (mod 2^64), by six squarings the compiler folds: the quick walk's lift
+ * of its second hash (unwind_fp.h). */
+#define RALLO_STACK_HASH_K2 (RALLO_STACK_HASH_K * RALLO_STACK_HASH_K)
+#define RALLO_STACK_HASH_K4 (RALLO_STACK_HASH_K2 * RALLO_STACK_HASH_K2)
+#define RALLO_STACK_HASH_K8 (RALLO_STACK_HASH_K4 * RALLO_STACK_HASH_K4)
+#define RALLO_STACK_HASH_K16 (RALLO_STACK_HASH_K8 * RALLO_STACK_HASH_K8)
+#define RALLO_STACK_HASH_K32 (RALLO_STACK_HASH_K16 * RALLO_STACK_HASH_K16)
+#define RALLO_STACK_HASH_K64 (RALLO_STACK_HASH_K32 * RALLO_STACK_HASH_K32)
 static inline uint64_t _rallo_stack_hash_finish(uint64_t hash, uint32_t depth) {
     /* Each step is invertible (xor-shift, odd multiply), so stacks collide
      * only where the walk's sums did; this brings the high bits, which every

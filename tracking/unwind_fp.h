@@ -57,7 +57,7 @@ static inline bool _rallo_fp_quick_step(uintptr_t *fp, uintptr_t last_record, ui
  * again (up to the memo's trust in 64-bit hashes).
  * Two frames a turn, into two hashes: the loop's count is tested once a pair,
  * and the two multiply chains run side by side, so the walk waits only on its
- * loads (each record's address is the previous record's first word): 8
+ * loads (each record's address is the previous record's first word): 8.5
  * instructions a frame. */
 static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record, uint32_t max) {
     uint64_t even_hash = RALLO_STACK_HASH_SEED, odd_hash = 0;
@@ -71,11 +71,14 @@ static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record,
         more = _rallo_fp_quick_step(&fp, last_record, &even_hash);
         pairs_left--;
     }
-    /* Unfinished (the memo needs no finish: _rallo_site_cache_slot), but the
-     * odd frames' hash is multiplied in so that its bits reach the top ones
-     * the memo is indexed by; the depth is in both already (each step
-     * multiplies). */
-    return even_hash + _rallo_stack_hash_step(odd_hash, 0);
+    /* Each hash is a polynomial in the step's multiplier K, one power of K a
+     * frame; the even frames' powers run from K^1 up to K^64 at most (a stack
+     * has at most RALLO_MAX_DEPTH = 128 frames), so the odd ones are lifted
+     * by K^64 to powers of their own. With a power shared, two stacks whose
+     * frames differ by +d and -d there (two call sites apart by the same
+     * distance in two functions) would collide. Unfinished: the memo needs
+     * no finish (_rallo_site_cache_slot); the depth is in it already. */
+    return even_hash + odd_hash * RALLO_STACK_HASH_K64;
 }
 
 /* Steps *fp (a record _rallo_fp_start accepted) over librallo's own frame
