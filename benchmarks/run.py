@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -436,9 +437,23 @@ def summarize(workloads, configs, results, scales, base_names):
             base = summary.get("%s|%s" % (workload[0], base_names[config["size"]]))
             if entry and not entry["na"] and "wall" in entry and base and "wall" in base:
                 entry["ratio"] = entry["wall"] / base["wall"]
+                entry["ratio_ci"] = ratio_interval(entry["walls"], base["walls"])
                 entry["cpu_ratio"] = entry["cpu"] / base["cpu"] if base["cpu"] > 0 else None
                 entry["rss_ratio"] = entry["rss"] / base["rss"] if base["rss"] > 0 else None
     return summary
+
+
+def ratio_interval(walls, base_walls, resamples=2000):
+    """A 95% bootstrap interval of median(walls) / median(base_walls): how far
+    the machine's noise alone moves the ratio, so that a goal 2% away is not
+    judged on a figure that moves by 10% from run to run. Fixed seed: the same
+    runs give the same interval. None with fewer than 3 runs a side."""
+    if len(walls) < 3 or len(base_walls) < 3:
+        return None
+    rng = random.Random(20261125)
+    ratios = sorted(statistics.median(rng.choices(walls, k=len(walls))) /
+                    statistics.median(rng.choices(base_walls, k=len(base_walls))) for _ in range(resamples))
+    return [ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]]
 
 
 def totals_verdict(config, entry):
@@ -577,6 +592,9 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
     add("")
     add("## Goals")
     add("")
+    add("Time ratios carry [the 95% bootstrap interval of the ratio of medians]: the range this run's own "
+        "spread allows. `noise` marks a goal inside that range, where this run cannot tell met from missed.")
+    add("")
     add("| goal | " + " | ".join(w[0] for w in workloads) + " |")
     add("| --- |" + " --- |" * len(workloads))
 
@@ -597,6 +615,10 @@ def write_markdown(path, facts, workloads, configs, summary, callgrind, scales, 
             text = "%.2f %s" % (e[key], "ok" if e[key] <= limit else "**missed**")
             if key == "ratio" and e.get("cpu_ratio"):
                 text += " (CPU %.2f)" % e["cpu_ratio"]
+            interval = e.get("ratio_ci") if key == "ratio" else None
+            if interval:
+                text += " [%.2f-%.2f%s]" % (interval[0], interval[1],
+                                            ", noise" if interval[0] <= limit < interval[1] else "")
             return text
         return cell
 
