@@ -301,6 +301,15 @@ def check_toggle():
     lines = [l for l in result.stderr.splitlines() if "RALLO_TOGGLE_SIGNAL" in l]
     check(result.returncode == 0 and result.stdout.strip() == "on=0 off=0" and len(lines) == 1 and
           "RALLO_DUMP_SIGNAL" in lines[0], "toggle and dump on one signal: %r %r" % (result.stdout.strip(), lines))
+    # A RALLO_DUMP_DIR that does not exist yet is made, 0700, and the dump lands in it.
+    missing = os.path.join(fresh_dir("dump-dir"), "made")
+    env = dict(os.environ, LD_PRELOAD=RALLO_LIB, RALLO_ENABLE="1", RALLO_DUMP_ON_EXIT="1", RALLO_DUMP_DIR=missing,
+               RALLO_DUMP_FORMATS="json")
+    result = run([TARGET, "sites", "0"], env=env)
+    made = os.path.isdir(missing) and (os.stat(missing).st_mode & 0o777) == 0o700
+    check(result.returncode == 0 and made and glob.glob(os.path.join(missing, "rallo.*.final.json")) and
+          "rallo:" not in result.stderr, "a missing dump directory made 0700 with the dump in it: %r %r" %
+          (os.listdir(missing) if os.path.isdir(missing) else None, result.stderr.strip()))
 
 
 # ---- RALLO_HTTP ----
