@@ -46,8 +46,9 @@ static void missing_dir(void **state) {
     (void)state;
     char *work = make_temp_dir("missing");
     char dir_var[4300], expected[4300];
-    /* printf directives in the name: printed as they are, never interpreted. */
-    snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s/no-such-dir-%%n%%s", work);
+    /* printf directives in the name: printed as they are, never interpreted.
+     * Two levels missing: rallo makes a missing directory, but only one level. */
+    snprintf(dir_var, sizeof dir_var, "RALLO_DUMP_DIR=%s/no-such-parent/no-such-dir-%%n%%s", work);
     const char *env[] = {"RALLO_ENABLE=1", "RALLO_DUMP_INTERVAL=0.1", "RALLO_DUMP_FORMATS=json", dir_var,
                          NULL};
     const char *args[] = {"run", "1", "5", NULL};
@@ -55,7 +56,8 @@ static void missing_dir(void **state) {
     assert_int_equal(run.exit_code, 5);
     assert_string_equal(run.out, "ready\ndone\n");
     /* ~10 failed periodic dumps, one line: the same error is said once. */
-    snprintf(expected, sizeof expected, "rallo: cannot write %s/no-such-dir-%%n%%s/rallo.%ld.1.json: ", work,
+    snprintf(expected, sizeof expected,
+             "rallo: cannot write %s/no-such-parent/no-such-dir-%%n%%s/rallo.%ld.1.json: ", work,
              (long)run.pid);
     expect_one_line(run.err, expected, "No such file or directory");
     remove_tree(work);
