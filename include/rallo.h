@@ -42,8 +42,8 @@ uint64_t rallo_get_sample_interval(void);
  * followed). Returns 0, or -1 with errno set after one line on stderr. Safe
  * from any thread, not from a signal handler (RALLO_DUMP_SIGNAL is for that). */
 int rallo_dump(const char *path, const char *format);
-/* Dump every `seconds` into dir (NULL: RALLO_DUMP_DIR or ".") as
- * rallo.<pid>.<seq>.<ext>, in the comma list `formats` (NULL: RALLO_DUMP_FORMATS
+/* Dump every `seconds` into dir (NULL: RALLO_DUMP_DIR or "."; made, 0700, if
+ * missing) as rallo.<pid>.<seq>.<ext>, in the comma list `formats` (NULL: RALLO_DUMP_FORMATS
  * or "html,pprof"); seconds <= 0 stops. -1 with EINVAL for a bad list. */
 int rallo_dump_every(double seconds, const char *dir, const char *formats);
 
