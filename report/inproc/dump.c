@@ -25,7 +25,8 @@ void _rallo_dump_lock_reinit(void) {
 }
 
 /* Errno values already reported by repeated (periodic or signal) dumps: a dump
- * every 0.2 s into a full disk says so once, not five times a second. */
+ * every 0.2 s into a full disk says so once, not five times a second. A whole
+ * set of dumps written ends the outage, so a later one is told again. */
 static uint64_t warned_errnos[4];
 
 void _rallo_dump_forget_warnings(void) {
@@ -112,6 +113,8 @@ int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set fo
     mi_free(path);
     if (rc != 0)
         errno = first_error;
+    else if (quiet_repeats)
+        _rallo_dump_forget_warnings(); /* the outage is over: the next one is told again */
     return rc;
 }
 
