@@ -6,6 +6,9 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "tracking.h"
 #include "unwind_dwarf.h"
@@ -45,20 +48,54 @@ void _rallo_unwind_init(void) {
     dl_iterate_phdr(own_text_visit, &search);
 }
 
+/* The main thread's stack without /proc (glibc's pthread_getattr_np reads
+ * /proc/self/maps for it, and a sandbox or a chroot may have none): the kernel
+ * puts the program's file name (AT_EXECFN) at the top of the initial stack,
+ * above every frame, and the stack can grow down by RLIMIT_STACK from there.
+ * Only taken when the calling frame lies between the two. */
+static bool main_stack_from_auxv(uintptr_t here, uintptr_t *lo, uintptr_t *hi) {
+    if (getpid() != gettid())
+        return false;
+    uintptr_t top = (uintptr_t)getauxval(AT_EXECFN);
+    struct rlimit limit;
+    if (top == 0 || getrlimit(RLIMIT_STACK, &limit) != 0)
+        return false;
+    uintptr_t reach = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > ((uintptr_t)1 << 32)
+                          ? (uintptr_t)1 << 32 /* 4 GiB: far past any real stack */
+                          : (uintptr_t)limit.rlim_cur;
+    uintptr_t bottom = top > reach ? top - reach : 0;
+    if (here <= bottom || here >= top)
+        return false;
+    *lo = bottom;
+    *hi = top;
+    return true;
+}
+
 rallo_noinline void _rallo_stack_bounds_learn(rallo_thread_state *thread) {
     /* Once per thread. pthread_getattr_np may allocate (and reads /proc for the
      * main thread); the caller holds the guard, so that goes untracked. */
     pthread_attr_t attr;
     void *stack_addr = NULL;
     size_t stack_size = 0;
+    /* Until found, bounds no address passes (lo above hi): bounds of 0 would
+     * make the highest record 0 - 16, the top of the address space, and let a
+     * walk follow any rbp at all. */
+    thread->stack_lo = UINTPTR_MAX;
+    thread->stack_hi = 0;
     thread->stack_known = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &stack_addr, &stack_size) == 0) {
+            thread->stack_lo = (uintptr_t)stack_addr;
+            thread->stack_hi = (uintptr_t)stack_addr + stack_size;
+        }
+        pthread_attr_destroy(&attr);
         return;
-    if (pthread_attr_getstack(&attr, &stack_addr, &stack_size) == 0) {
-        thread->stack_lo = (uintptr_t)stack_addr;
-        thread->stack_hi = (uintptr_t)stack_addr + stack_size;
     }
-    pthread_attr_destroy(&attr);
+    uintptr_t lo, hi;
+    if (main_stack_from_auxv((uintptr_t)__builtin_frame_address(0), &lo, &hi)) {
+        thread->stack_lo = lo;
+        thread->stack_hi = hi;
+    }
 }
 
 /* The full walk (unwind_fp.h says which checks it adds to the quick one): from

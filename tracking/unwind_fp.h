@@ -15,8 +15,9 @@
 /* librallo's own code (learned by _rallo_unwind_init): leading frames inside
  * it are the allocator's, not the program's, and never appear in a stack. */
 extern uintptr_t _rallo_own_text_start rallo_internal, _rallo_own_text_end rallo_internal;
-/* Once per thread: this thread's stack bounds into *thread (stack_known set
- * even when they cannot be found; the walk then finds no frame). */
+/* Once per thread: this thread's stack bounds into *thread (the main thread's
+ * from the auxiliary vector when /proc is hidden). Bounds not found are left
+ * as stack_lo = UINTPTR_MAX, stack_hi = 0, which no frame passes. */
 void _rallo_stack_bounds_learn(rallo_thread_state *thread) rallo_internal;
 
 /* Where this thread may read frame records: [stack_lo, *last_record]. The
