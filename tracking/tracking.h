@@ -208,13 +208,24 @@ static inline rallo_site_cache_entry *_rallo_site_cache_slot(uint64_t hash) {
     rallo_site_cache_entry *cache = _rallo_thread.site_cache;
     return rallo_likely(cache != NULL) ? &cache[hash >> (64 - RALLO_SITE_CACHE_SLOTS_LOG2)] : NULL;
 }
-static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
-    rallo_site_cache_entry *entry = _rallo_site_cache_slot(hash);
-    if (rallo_likely(entry != NULL) && rallo_likely(entry->hash == hash) && rallo_likely(entry->site_id != 0))
-        return entry->site_id;
-    uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, hash);
+/* The site the memo slot (if any) holds for `hash`; 0 (no site) when it holds
+ * another hash or none. */
+static inline uint32_t _rallo_site_cache_hit(const rallo_site_cache_entry *entry, uint64_t hash) {
+    return rallo_likely(entry != NULL) && rallo_likely(entry->hash == hash) ? entry->site_id : 0;
+}
+/* Puts a site in the memo slot (if any); its counters are found when first
+ * counted (_rallo_count_alloc_at). */
+static inline void _rallo_site_cache_fill(rallo_site_cache_entry *entry, uint64_t hash, uint32_t site_id) {
     if (entry != NULL)
         *entry = (rallo_site_cache_entry){.hash = hash, .site_id = site_id, .counters = NULL};
+}
+static inline uint32_t _rallo_site_of_stack(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
+    rallo_site_cache_entry *entry = _rallo_site_cache_slot(hash);
+    uint32_t site_id = _rallo_site_cache_hit(entry, hash);
+    if (rallo_likely(site_id != 0))
+        return site_id;
+    site_id = _rallo_depot_intern_hashed(pcs, depth, hash);
+    _rallo_site_cache_fill(entry, hash, site_id);
     return site_id;
 }
 typedef struct rallo_depot_stats {

@@ -155,8 +155,7 @@ uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t ke
     uint64_t hash = RALLO_STACK_HASH_SEED;
     uint32_t depth = fp_walk(fp, last_record, pcs, keep, &hash);
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
-    if (slot != NULL)
-        *slot = (rallo_site_cache_entry){.hash = quick_hash, .site_id = site_id, .counters = NULL};
+    _rallo_site_cache_fill(slot, quick_hash, site_id);
     return site_id;
 }
 

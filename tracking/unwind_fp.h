@@ -119,9 +119,9 @@ static inline rallo_site_ref _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
         goto no_stack;
     uint64_t quick_hash = _rallo_fp_walk_quick(fp, last_record, keep);
     rallo_site_cache_entry *slot = _rallo_site_cache_slot(quick_hash);
-    if (rallo_likely(slot != NULL) && rallo_likely(slot->hash == quick_hash) &&
-        rallo_likely(slot->site_id != 0))
-        return (rallo_site_ref){.site_id = slot->site_id, .slot = slot};
+    uint32_t site_id = _rallo_site_cache_hit(slot, quick_hash);
+    if (rallo_likely(site_id != 0))
+        return (rallo_site_ref){.site_id = site_id, .slot = slot};
     return (rallo_site_ref){.site_id = _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash),
                             .slot = slot};
 no_stack:
