@@ -52,7 +52,8 @@ typedef struct rallo_header {
 #define RALLO_INFO_ALIGNED (1ull << 48) /* header of an aligned block */
 #define RALLO_INFO_LINK (1ull << 49)    /* back-link before an aligned user pointer */
 #define RALLO_INFO_FREED (1ull << 50)   /* set on free, so a double free is seen */
-#define RALLO_INFO_EPOCH_MASK (0xffull << 40)
+#define RALLO_INFO_EPOCH_SHIFT 40
+#define RALLO_INFO_EPOCH_MASK (0xffull << RALLO_INFO_EPOCH_SHIFT)
 /* The largest alignment tracked: larger ones would waste the arena. */
 #define RALLO_TRACKED_ALIGN_MAX ((size_t)1 << 20)
 
@@ -68,11 +69,14 @@ static inline uint32_t rallo_header_magic(const void *at, uint32_t site_id, uint
     return (uint32_t)((keyed * 0x9E3779B97F4A7C15ull) >> 32) | 1u;
 }
 
+static inline uint64_t rallo_info_of(uint64_t size, rallo_epoch epoch) {
+    return size | ((uint64_t)epoch << RALLO_INFO_EPOCH_SHIFT);
+}
 static inline uint64_t rallo_info_size(uint64_t info) {
     return info & RALLO_SIZE_MAX;
 }
 static inline rallo_epoch rallo_info_epoch(uint64_t info) {
-    return (rallo_epoch)(info >> 40);
+    return (rallo_epoch)(info >> RALLO_INFO_EPOCH_SHIFT);
 }
 
 typedef struct rallo_block {

@@ -29,7 +29,7 @@ static void *plain_alloc(size_t size, size_t alignment, bool zero) {
 /* Allocates the block and writes its header(s); returns the user pointer. */
 static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool zero, uint32_t site_id,
                          rallo_epoch epoch) {
-    uint64_t info = (uint64_t)size | ((uint64_t)epoch << 40);
+    uint64_t info = rallo_info_of(size, epoch);
     if (alignment <= 16) {
         void *start = zero ? mi_heap_zalloc(heap, size + RALLO_HEADER_SIZE)
                            : mi_heap_malloc(heap, size + RALLO_HEADER_SIZE);
@@ -184,7 +184,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
                 _rallo_count_alloc_at(site, size, epoch);
-                header_write(start, site.site_id, (uint64_t)size | ((uint64_t)epoch << 40));
+                header_write(start, site.site_id, rallo_info_of(size, epoch));
             }
             _rallo_guard_leave();
             if (start != NULL)
