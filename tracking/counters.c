@@ -110,10 +110,15 @@ static rallo_shard *shard_of_this_thread(bool *shared) {
     return shard;
 }
 
-/* glibc runs these destructors when a thread's start routine returns (and for
- * the main thread at exit()), before any pthread key destructor. */
+/* glibc's registration of C++ thread_local destructors (the list
+ * _rallo_at_thread_exit names in tracking.h). */
 extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
 extern void *__dso_handle;
+
+int _rallo_at_thread_exit(void (*fn)(void *), void *arg) {
+    return __cxa_thread_atexit_impl(fn, arg, &__dso_handle);
+}
+
 static __thread bool thread_watched __attribute__((tls_model("initial-exec")));
 
 static void thread_exit_run(void *arg) {
@@ -125,7 +130,7 @@ void _rallo_thread_watch(void) {
     if (thread_watched || _rallo_thread.exited)
         return;
     thread_watched = true;
-    __cxa_thread_atexit_impl(thread_exit_run, NULL, &__dso_handle);
+    _rallo_at_thread_exit(thread_exit_run, NULL);
 }
 
 void _rallo_live_bytes_flush(rallo_thread_state *thread) {

@@ -91,6 +91,11 @@ void _rallo_thread_exit(void) rallo_internal;
  * exits, before any pthread key destructor (mimalloc's deletes our heap).
  * Call with the guard held: it allocates. */
 void _rallo_thread_watch(void) rallo_internal;
+/* Runs fn(arg) when this thread exits: glibc runs these when the thread's start
+ * routine returns (for the main thread, at exit()), before any pthread key
+ * destructor, so before mimalloc's own thread cleanup. Non-zero when it cannot
+ * be arranged. Call with the guard held: it may allocate. */
+int _rallo_at_thread_exit(void (*fn)(void *), void *arg) rallo_internal;
 
 /* ---- sampling (sampler.c) ----
  * An epoch names the sampling interval a block was sampled under, so its weight

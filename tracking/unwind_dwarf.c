@@ -56,12 +56,6 @@ typedef struct unwind_cache {
 #define CACHE_RETIRED ((unwind_cache *)1)
 static __thread unwind_cache *thread_cache __attribute__((tls_model("initial-exec")));
 
-/* glibc runs these when the thread's start routine returns (for the main
- * thread, at exit()), before mimalloc's own thread cleanup (a pthread key
- * destructor), so the cache still goes back to this thread's heap. */
-extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
-extern void *__dso_handle;
-
 /* Caches allocated and not yet freed: one per live thread that has unwound. */
 static _Atomic uint32_t caches_live = 0;
 
@@ -83,7 +77,9 @@ static rallo_noinline unwind_cache *cache_create(void) {
     unwind_cache *cache = mi_zalloc(sizeof *cache);
     if (cache == NULL)
         return NULL;
-    if (__cxa_thread_atexit_impl(cache_retire, cache, &__dso_handle) != 0) {
+    /* Retired before mimalloc's own thread cleanup, so the cache still goes
+     * back to this thread's heap. */
+    if (_rallo_at_thread_exit(cache_retire, cache) != 0) {
         mi_free(cache);
         return NULL;
     }
