@@ -64,6 +64,7 @@ def workload_argv(build, workload, scale):
 
 def configurations(librallo, quick):
     je_base = "prof:true,prof_accum:true,prof_final:true"
+    je_every_allocation = {"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",lg_prof_sample:0,prof_prefix:@tmp/je"}
     return [
         dict(name="glibc", env={}, kind="plain", size="full", group="fast"),
         dict(name="mimalloc", env={"LD_PRELOAD": MIMALLOC}, kind="plain", size="full", group="fast"),
@@ -81,15 +82,13 @@ def configurations(librallo, quick):
              baseline_of="small"),
         dict(name="rallo-on@small", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1"}, kind="plain", size="small",
              group="slow"),
-        dict(name="jemalloc-prof-all", env={"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",lg_prof_sample:0,"
-                                                                                         "prof_prefix:@tmp/je"},
-             kind="plain", size="small", group="slow", totals="jemalloc"),
+        dict(name="jemalloc-prof-all", env=je_every_allocation, kind="plain", size="small", group="slow",
+             totals="jemalloc"),
         # The same at full size, on `small` only and once (~50 s): the workload and
         # size issue 3's 111x was measured at, where start-up no longer flatters
         # the small size's ratio.
-        dict(name="jemalloc-prof-all@full", env={"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",lg_prof_sample:0,"
-                                                                                              "prof_prefix:@tmp/je"},
-             kind="plain", size="full", group="slow", totals="jemalloc", only=("small",), max_runs=1),
+        dict(name="jemalloc-prof-all@full", env=je_every_allocation, kind="plain", size="full", group="slow",
+             totals="jemalloc", only=("small",), max_runs=1),
         dict(name="jemalloc-prof-512k", env={"LD_PRELOAD": JEMALLOC, "MALLOC_CONF": je_base + ",prof_prefix:@tmp/je"},
              kind="plain", size="small", group="slow", totals="jemalloc-sampled"),
         dict(name="gperftools-heap", env={"LD_PRELOAD": TCMALLOC, "HEAPPROFILE": "@tmp/gperf"}, kind="plain",
