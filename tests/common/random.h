@@ -1,5 +1,5 @@
-/* random.h - the xorshift64 generator the multi-threaded tests draw sizes and
- * choices from: cheap, per-thread state, reproducible from a seed. */
+/* random.h - the xorshift64 generator the tests draw sizes, choices and
+ * inputs from: cheap, per-thread state, reproducible from a seed. */
 #ifndef RALLO_TEST_RANDOM_H
 #define RALLO_TEST_RANDOM_H
 

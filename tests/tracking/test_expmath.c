@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../common/random.h"
+
 double _rallo_ln(double x);
 double _rallo_one_minus_exp_neg(double x);
 
@@ -19,13 +21,6 @@ static double relative_error(double got, double want) {
     if (want == 0.0)
         return fabs(got);
     return fabs(got - want) / fabs(want);
-}
-
-static uint64_t next_random(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
 }
 
 static void ln_matches_libm(void **unused) {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../../tracking/unwind_fp.h"
+#include "../common/random.h"
 
 typedef struct frame_record {
     uintptr_t next, pc;
@@ -28,13 +29,6 @@ static uint64_t quick_hash(const uintptr_t *pcs, uint32_t depth, uint32_t max) {
         records[i].next = i + 1 < depth ? (uintptr_t)&records[i + 1] : 0; /* 0: below, the walk ends */
     }
     return _rallo_fp_walk_quick((uintptr_t)&records[0], (uintptr_t)&records[depth - 1], max);
-}
-
-static uint64_t next_random(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
 }
 
 /* Return addresses as a program's: inside a few MiB of text. */
