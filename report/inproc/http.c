@@ -1,34 +1,22 @@
-/* http.c - RALLO_HTTP=host:port: a small HTTP endpoint in rallo's own thread,
- * serving GET /debug/pprof/heap and /debug/pprof/allocs (pprof with Go's
- * default sample type for each, so Parca's and Grafana Alloy's scrape defaults
- * work unchanged), GET / (the flame graph of now), and POST
- * /debug/rallo/enable|disable. HTTP parsing is GNU libmicrohttpd's, driven from
- * our own thread (its epoll fd polled here) so that the thread holds rallo's
- * guard for its whole life and nothing the server allocates is tracked.
- * Loopback unless a host is named; bounded connections, request memory and
- * time per connection. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
+/* http.c - the requests RALLO_HTTP answers: GET /debug/pprof/heap and
+ * /debug/pprof/allocs (pprof with Go's default sample type for each, so
+ * Parca's and Grafana Alloy's scrape defaults work unchanged), GET / (the
+ * flame graph of now), POST /debug/rallo/enable|disable, and GET
+ * /debug/rallo/process (who this is, for `rallo list`). Every request is
+ * checked first: the bearer token off loopback, a Host naming this server
+ * (DNS rebinding), no POST from another origin (a web page toggling
+ * tracking). The sockets and connections are http-serve.c's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
-#include <microhttpd.h>
 #include <mimalloc.h>
 
-#include "../../tracking/tracking.h"
+#include "http.h"
 #include "pprof.h"
 #include "writers.h"
-
-#define HTTP_MAX_CONNECTIONS 16
-#define HTTP_MAX_PER_IP 8
-#define HTTP_CONNECTION_MEMORY (32 * 1024) /* bounds the request line and headers */
-#define HTTP_TIMEOUT_SECONDS 10            /* slow clients are dropped */
-
-static struct MHD_Daemon *http_daemon;
 
 typedef enum http_page { PAGE_HEAP, PAGE_ALLOCS, PAGE_HTML } http_page;
 
@@ -36,7 +24,7 @@ static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned st
                                   void *data, size_t len, bool owned) {
     struct MHD_Response *response =
         owned ? MHD_create_response_from_buffer_with_free_callback(len, data, mi_free)
-              : MHD_create_response_from_buffer(len, data, MHD_RESPMEM_PERSISTENT);
+              : MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_COPY);
     if (response == NULL) {
         if (owned)
             mi_free(data);
@@ -44,6 +32,8 @@ static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned st
     }
     MHD_add_response_header(response, "Content-Type", type);
     MHD_add_response_header(response, "Cache-Control", "no-store");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(response, "WWW-Authenticate", "Bearer");
     enum MHD_Result result = MHD_queue_response(connection, status, response);
     MHD_destroy_response(response);
     return result;
@@ -76,16 +66,82 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     return http_reply(connection, 200, type, out.data, out.len, true);
 }
 
-static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection, const char *url,
+/* One line for `rallo list`: pid, parent, and what this process does with
+ * the TCP port (serves it, or waits for it, see http-serve.c). */
+static enum MHD_Result http_process(struct MHD_Connection *connection) {
+    char line[160];
+    const http_address *bound = _rallo_http_bound();
+    char port[8] = "-";
+    if (bound != NULL)
+        snprintf(port, sizeof port, "%u", (unsigned)bound->port);
+    snprintf(line, sizeof line, "pid %ld ppid %ld port %s %s\n", (long)getpid(), (long)getppid(), port,
+             bound == NULL              ? "none"
+             : _rallo_http_holds_port() ? "serving"
+                                        : "waiting");
+    return http_text(connection, 200, line);
+}
+
+/* Equal strings in a time that does not depend on where they differ. */
+static bool same_secret(const char *given, const char *secret) {
+    size_t given_len = strlen(given), secret_len = strlen(secret);
+    unsigned char difference = given_len != secret_len;
+    for (size_t i = 0; i < secret_len; i++)
+        difference |= (unsigned char)(secret[i] ^ given[i < given_len ? i : 0]);
+    return difference == 0;
+}
+
+/* Whether the request may go on; if not, the refusal is queued in *result. */
+static bool http_admit(struct MHD_Connection *connection, const char *method, enum MHD_Result *result) {
+    const union MHD_ConnectionInfo *peer =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    bool local_socket = peer != NULL && peer->client_addr != NULL && peer->client_addr->sa_family == AF_UNIX;
+    const http_address *bound = _rallo_http_bound();
+    if (!local_socket && bound != NULL) { /* the per-process socket is guarded by its directory */
+        const char *token = _rallo_http_token();
+        if (token != NULL) {
+            const char *given = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
+            if (given == NULL || strncasecmp(given, "Bearer ", 7) != 0 || !same_secret(given + 7, token)) {
+                *result = http_text(connection, MHD_HTTP_UNAUTHORIZED, "a bearer token is required\n");
+                return false;
+            }
+        }
+        const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host");
+        if (host != NULL && !_rallo_http_host_allowed(host, strlen(host), bound)) {
+            *result = http_text(connection, MHD_HTTP_FORBIDDEN, "this Host is not served here\n");
+            return false;
+        }
+    }
+    /* A browser names the page's origin on every POST; curl and scrapers send none. */
+    const char *origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin");
+    if (origin != NULL && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        const char *host = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                           : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                 : NULL;
+        http_address loopback_only = {.host = ""};
+        if (host == NULL ||
+            !_rallo_http_host_allowed(host, strlen(host), bound != NULL ? bound : &loopback_only)) {
+            *result = http_text(connection, MHD_HTTP_FORBIDDEN, "cross-origin requests are refused\n");
+            return false;
+        }
+    }
+    return true;
+}
+
+enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **request_state) {
     (void)cls;
     (void)version;
     (void)upload_data;
-    /* First call: headers only. Answer on the second, once any body was read
-     * (and discarded: no endpoint takes one). */
+    /* First call: headers only. Refuse now, or answer on the second, once any
+     * body was read (and discarded: no endpoint takes one). */
     if (*request_state == NULL) {
         *request_state = connection;
+        _rallo_http_request_started(connection, 0);
+        enum MHD_Result refused = MHD_NO;
+        if (!http_admit(connection, method, &refused))
+            return refused;
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -102,6 +158,11 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
                                         : strcmp(url, "/debug/pprof/heap") == 0 ? PAGE_HEAP
                                                                                 : PAGE_ALLOCS);
     }
+    if (strcmp(url, "/debug/rallo/process") == 0) {
+        if (!get)
+            return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+        return http_process(connection);
+    }
     if (strcmp(url, "/debug/rallo/enable") == 0 || strcmp(url, "/debug/rallo/disable") == 0) {
         if (!post)
             return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
@@ -114,106 +175,4 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
         return http_text(connection, 200, "tracking disabled\n");
     }
     return http_text(connection, MHD_HTTP_NOT_FOUND, "not found\n");
-}
-
-static void *http_thread(void *arg) {
-    (void)arg;
-    _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
-    int epoll_fd = -1;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http_daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info != NULL)
-        epoll_fd = info->epoll_fd;
-    for (;;) {
-        struct pollfd ready = {.fd = epoll_fd, .events = POLLIN};
-        MHD_UNSIGNED_LONG_LONG timeout = 1000;
-        if (MHD_get_timeout(http_daemon, &timeout) != MHD_YES || timeout > 1000)
-            timeout = 1000;
-        if (poll(&ready, 1, (int)timeout) < 0 && errno != EINTR)
-            break;
-        MHD_run(http_daemon);
-    }
-    return NULL;
-}
-
-/* "host:port", ":port" or "port"; the host may be an address or a name, and
- * "[v6]:port". Without a host: loopback. */
-static bool http_parse_address(const char *text, struct sockaddr_storage *address, socklen_t *len) {
-    char host[256] = "127.0.0.1";
-    const char *port = text;
-    const char *colon = strrchr(text, ':');
-    if (colon != NULL) {
-        size_t host_len = (size_t)(colon - text);
-        if (host_len >= sizeof host)
-            return false;
-        if (host_len > 0) {
-            const char *start = text;
-            if (text[0] == '[' && host_len >= 2 && text[host_len - 1] == ']') {
-                start++;
-                host_len -= 2;
-            }
-            memcpy(host, start, host_len);
-            host[host_len] = '\0';
-        }
-        port = colon + 1;
-    }
-    uint64_t port_number = 0;
-    if (!_rallo_parse_size(port, &port_number) || port_number > 65535)
-        return false;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *found = NULL;
-    if (getaddrinfo(host, port, &hints, &found) != 0 || found == NULL)
-        return false;
-    memcpy(address, found->ai_addr, found->ai_addrlen);
-    *len = found->ai_addrlen;
-    freeaddrinfo(found);
-    return true;
-}
-
-int _rallo_http_start(const char *spec) rallo_internal;
-int _rallo_http_start(const char *spec) {
-    if (http_daemon != NULL)
-        return 0;
-    _rallo_guard_enter();
-    struct sockaddr_storage address;
-    socklen_t len = 0;
-    int result = -1;
-    if (!http_parse_address(spec, &address, &len)) {
-        _rallo_warn("ignoring RALLO_HTTP: expected host:port or :port");
-        goto done;
-    }
-    unsigned flags = MHD_USE_EPOLL;
-    if (address.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    http_daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_handle, NULL, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)HTTP_TIMEOUT_SECONDS, MHD_OPTION_END);
-    if (http_daemon == NULL) {
-        _rallo_warn("cannot serve RALLO_HTTP: %s", strerror(errno ? errno : EADDRINUSE));
-        goto done;
-    }
-    pthread_t thread;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's signals are not ours to take */
-    int error = pthread_create(&thread, NULL, http_thread, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (error != 0) {
-        _rallo_warn("cannot start the RALLO_HTTP thread: %s", strerror(error));
-        MHD_stop_daemon(http_daemon);
-        http_daemon = NULL;
-        goto done;
-    }
-    pthread_detach(thread);
-    result = 0;
-done:
-    _rallo_guard_leave();
-    return result;
-}
-
-__attribute__((constructor(210))) static void http_load(void) {
-    const char *spec = _rallo_getenv("RALLO_HTTP");
-    if (spec != NULL && spec[0] != '\0')
-        _rallo_http_start(spec);
 }

@@ -1,48 +1,18 @@
 /* fuzz_http_address.c - libFuzzer target for the RALLO_HTTP address parser
- * (http_parse_address in report/inproc/http.c, which is ours; the HTTP
+ * and the Host check (report/inproc/http-address.c, which is ours; the HTTP
  * protocol itself is libmicrohttpd's and is exercised live by
- * tests/security). http.c is compiled in whole; what it calls of the report
- * writers is stubbed (never reached from the parser), and getaddrinfo is
+ * tests/security). http-address.c is compiled in whole, and getaddrinfo is
  * replaced by a numeric-only one so that fuzzed host names never go to DNS.
- * Checks: no memory error, and an accepted address is an IPv4/IPv6 one whose
- * port is the decimal number the input ends with. */
+ * Checks: no memory error; an accepted address is an IPv4/IPv6 one whose
+ * port is the decimal number the input ends with; the input as a Host value
+ * is never taken for a loopback-bound server unless it names loopback. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "../../report/inproc/http.c"
-
-__thread rallo_thread_state _rallo_thread __attribute__((tls_model("initial-exec")));
-
-int rallo_profile_capture(rallo_profile *profile) {
-    (void)profile;
-    return -1;
-}
-void rallo_profile_free(rallo_profile *profile) {
-    (void)profile;
-}
-void rallo_buf_init(rallo_buf *buf) {
-    memset(buf, 0, sizeof *buf);
-}
-void rallo_buf_free(rallo_buf *buf) {
-    (void)buf;
-}
-int rallo_write_html(const rallo_profile *profile, rallo_buf *out) {
-    (void)profile;
-    (void)out;
-    return -1;
-}
-int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
-    (void)profile;
-    (void)out;
-    (void)view;
-    return -1;
-}
-int rallo_enable(void) {
-    return 0;
-}
-void rallo_disable(void) {}
+#include "../../report/inproc/http-address.c"
 
 /* Numeric hosts only: names fail as if unknown. */
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
@@ -81,14 +51,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
-    struct sockaddr_storage address;
-    socklen_t len = 0;
-    if (strlen(text) == size && http_parse_address(text, &address, &len)) {
+    http_address bound;
+    if (strlen(text) == size && _rallo_http_parse_address(text, &bound)) {
+        const struct sockaddr_storage address = bound.address;
         const char *colon = strrchr(text, ':');
         unsigned long port = strtoul(colon ? colon + 1 : text, NULL, 10);
         unsigned got = address.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&address)->sin_port)
                                                     : ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
         if ((address.ss_family != AF_INET && address.ss_family != AF_INET6) || port > 65535 || got != port)
+            abort();
+    }
+    /* As a Host header against a server on 127.0.0.1: a name that passes must
+     * begin with localhost, 127., [::1] or [::ffff:127. and nothing else. */
+    http_address loopback;
+    if (_rallo_http_parse_address(":80", &loopback) &&
+        _rallo_http_host_allowed((const char *)data, size, &loopback)) {
+        if (strncasecmp(text, "localhost", 9) != 0 && strncmp(text, "127.", 4) != 0 &&
+            strncmp(text, "[", 1) != 0 && strncmp(text, "0", 1) != 0)
             abort();
     }
     free(text);

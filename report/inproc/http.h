@@ -1,0 +1,50 @@
+/* http.h - what the RALLO_HTTP files share: http-address.c (the address and
+ * which Host names it answers to), http.c (the requests), http-serve.c (the
+ * sockets, connections and the process rule: who serves the port). */
+#ifndef RALLO_HTTP_H
+#define RALLO_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "../../tracking/tracking.h"
+
+/* RALLO_HTTP, parsed. */
+typedef struct http_address {
+    struct sockaddr_storage address;
+    socklen_t len;
+    char host[256]; /* the host as written ("" when none was), for the Host check */
+    bool loopback;  /* 127.0.0.0/8 or ::1: reachable from this machine only */
+    bool wildcard;  /* 0.0.0.0 or ::: every interface */
+    uint16_t port;
+} http_address;
+
+/* http-address.c */
+/* "host:port", ":port", "port" or "[v6]:port"; without a host, 127.0.0.1.
+ * False for anything else, `out` then undefined. */
+bool _rallo_http_parse_address(const char *text, http_address *out) rallo_internal;
+/* Whether a Host header value (or an Origin's host[:port]) names this server:
+ * a loopback name or address, or the address it was bound to as written.
+ * Bound to a wildcard, any name (the token is the check there). */
+bool _rallo_http_host_allowed(const char *host, size_t len, const http_address *bound) rallo_internal;
+
+/* http.c */
+/* The request handler (libmicrohttpd's access handler). */
+enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **request_state) rallo_internal;
+
+/* http-serve.c */
+/* What the handler needs of the server: the configured address, the token
+ * (NULL when none), and whether this process holds the TCP port now. */
+const http_address *_rallo_http_bound(void) rallo_internal;
+const char *_rallo_http_token(void) rallo_internal;
+bool _rallo_http_holds_port(void) rallo_internal;
+/* The connection's request headers are in: it no longer counts as slow, and
+ * has `seconds` more than the usual time to get its answer out. */
+void _rallo_http_request_started(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
+
+#endif
