@@ -36,6 +36,7 @@
 #include "http.h"
 
 #define HTTP_MAX_CONNECTIONS 16
+#define HTTP_SLOTS (3 * HTTP_MAX_CONNECTIONS) /* live ones, and evicted ones until closed */
 #define HTTP_MAX_PER_CLIENT 8                /* per peer address; every local client is one */
 #define HTTP_CONNECTION_MEMORY (32 * 1024)   /* bounds the request line and headers */
 #define HTTP_IDLE_SECONDS 10                 /* libmicrohttpd's own: no progress at all */
@@ -71,7 +72,7 @@ static struct {
 
 /* The connections; the lock orders their changes against fork, whose child
  * closes every one it inherited. Held briefly, never across a request. */
-static http_connection connections[HTTP_MAX_CONNECTIONS];
+static http_connection connections[HTTP_SLOTS];
 static pthread_mutex_t connections_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t now_ns(void) {
@@ -114,10 +115,11 @@ static void evict(http_connection *slot) {
  * client sends its request at once, so it is never the oldest such one).
  * False when there is none to evict: the newcomer is refused. */
 static bool make_room(const struct sockaddr_storage *peer) {
-    unsigned total = 0, same = 0;
+    unsigned total = 0, same = 0, free_slots = 0;
     http_connection *oldest = NULL, *oldest_same = NULL;
-    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
+    for (int i = 0; i < HTTP_SLOTS; i++) {
         http_connection *slot = &connections[i];
+        free_slots += slot->fd < 0;
         if (slot->fd < 0 || slot->evicted)
             continue;
         total++;
@@ -130,13 +132,15 @@ static bool make_room(const struct sockaddr_storage *peer) {
         if (mine && (oldest_same == NULL || slot->since_ns < oldest_same->since_ns))
             oldest_same = slot;
     }
+    if (free_slots == 0) /* evicted ones not yet closed: refuse until they are */
+        return false;
     if (same >= HTTP_MAX_PER_CLIENT) {
         if (oldest_same == NULL)
             return false;
         evict(oldest_same);
         total--;
     }
-    if (total >= HTTP_MAX_CONNECTIONS - 1) { /* one slot stays free for the newcomer */
+    if (total >= HTTP_MAX_CONNECTIONS) {
         if (oldest == NULL || oldest->evicted)
             return false;
         evict(oldest);
@@ -192,7 +196,7 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
     if (code == MHD_CONNECTION_NOTIFY_STARTED) { /* in accept_from, the lock held */
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        for (int i = 0; info != NULL && i < HTTP_MAX_CONNECTIONS; i++) {
+        for (int i = 0; info != NULL && i < HTTP_SLOTS; i++) {
             if (connections[i].fd >= 0)
                 continue;
             uint64_t now = now_ns();
@@ -244,7 +248,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 static void evict_late(uint64_t now) {
     pthread_mutex_lock(&connections_lock);
-    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++)
+    for (int i = 0; i < HTTP_SLOTS; i++)
         if (connections[i].fd >= 0 && !connections[i].evicted && now >= connections[i].deadline_ns)
             evict(&connections[i]);
     pthread_mutex_unlock(&connections_lock);
@@ -302,7 +306,7 @@ static void *http_thread(void *arg) {
     _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
     server.daemon = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, _rallo_http_handle, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(3 * HTTP_MAX_CONNECTIONS),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_SLOTS,
         /* evicted ones linger a moment */ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS, MHD_OPTION_NOTIFY_CONNECTION,
         connection_notify, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
@@ -375,7 +379,7 @@ static void fork_child(void) {
             close(*inherited[i]);
         *inherited[i] = -1;
     }
-    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
+    for (int i = 0; i < HTTP_SLOTS; i++) {
         if (connections[i].fd >= 0)
             close(connections[i].fd);
         connections[i].fd = -1;
@@ -396,7 +400,7 @@ int _rallo_http_start(const char *spec) rallo_internal;
 int _rallo_http_start(const char *spec) {
     if (server.configured)
         return 0;
-    for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++)
+    for (int i = 0; i < HTTP_SLOTS; i++)
         connections[i].fd = -1;
     _rallo_guard_enter();
     int result = -1;

@@ -74,7 +74,7 @@ def request(port, data, timeout=10):
 
 def get_heap(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.sendall(b"GET /debug/pprof/heap HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     data = b""
     while True:
         chunk = s.recv(65536)
@@ -116,10 +116,10 @@ def check_http_limits():
                 check(False, ":PORT is not reachable on %s" % other)
             except OSError:
                 check(True, ":PORT is not reachable on %s (loopback only)" % other)
-        status = request(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        status = request(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
         check(not status.endswith(" 200 OK"), "1 MiB header refused (%r)" % status)
         headers = b"".join(b"X-H%d: v\r\n" % i for i in range(200))
-        status = request(port, b"GET /debug/pprof/heap HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        status = request(port, b"GET /debug/pprof/heap HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
         check(not status.endswith(" 200 OK") or len(headers) < 32 * 1024,
               "200 headers: %r (within the 32 KiB request memory: served is fine)" % status)
         # 100 slow connections: each sends half a request line and stalls.
