@@ -11,6 +11,7 @@
 int cli_run(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_diff(int argc, char **argv);
+int cli_list(int argc, char **argv); /* list.c: the processes serving RALLO_HTTP */
 /* `rallo report DIR`: the timeline page of one process's dumps (pid 0: the one
  * with most dumps) to out_path (NULL: DIR/rallo.<pid>.timeline.html). */
 int cli_timeline(const char *dir, int pid, const char *out_path);

@@ -17,6 +17,7 @@ static void usage(FILE *out) {
           "                     a directory of periodic dumps as one timeline page\n"
           "  diff BASE NEW [-f FORMAT] [-o OUT]\n"
           "                     what grew and what shrank between two profiles\n"
+          "  list               the processes serving RALLO_HTTP, each reachable by pid\n"
           "\n"
           "`rallo <command> --help` tells more.\n",
           out);
@@ -34,6 +35,8 @@ int main(int argc, char **argv) {
         return cli_report(argc - 1, argv + 1);
     if (strcmp(command, "diff") == 0)
         return cli_diff(argc - 1, argv + 1);
+    if (strcmp(command, "list") == 0)
+        return cli_list(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return 0;
