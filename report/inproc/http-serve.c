@@ -37,13 +37,13 @@
 
 #define HTTP_MAX_CONNECTIONS 16
 #define HTTP_SLOTS (3 * HTTP_MAX_CONNECTIONS) /* live ones, and evicted ones until closed */
-#define HTTP_MAX_PER_CLIENT 8                /* per peer address; every local client is one */
-#define HTTP_CONNECTION_MEMORY (32 * 1024)   /* bounds the request line and headers */
-#define HTTP_IDLE_SECONDS 10                 /* libmicrohttpd's own: no progress at all */
-#define HTTP_HEADER_SECONDS 5                /* from accept (or the last answer) to the whole request */
-#define HTTP_ANSWER_SECONDS 60               /* from the request to the whole answer sent */
-#define HTTP_RETRY_NS (250 * 1000 * 1000ull) /* how often a waiting process tries the port */
-#define HTTP_SOCKET_NAME "rallo/%ld"         /* abstract: "@rallo/<pid>" */
+#define HTTP_MAX_PER_CLIENT 8                 /* per peer address; every local client is one */
+#define HTTP_CONNECTION_MEMORY (32 * 1024)    /* bounds the request line and headers */
+#define HTTP_IDLE_SECONDS 10                  /* libmicrohttpd's own: no progress at all */
+#define HTTP_HEADER_SECONDS 5                 /* from accept (or the last answer) to the whole request */
+#define HTTP_ANSWER_SECONDS 60                /* from the request to the whole answer sent */
+#define HTTP_RETRY_NS (250 * 1000 * 1000ull)  /* how often a waiting process tries the port */
+#define HTTP_SOCKET_NAME "rallo/%ld"          /* abstract: "@rallo/<pid>" */
 
 typedef struct http_connection {
     int fd; /* -1: free slot */
@@ -74,6 +74,12 @@ static struct {
  * closes every one it inherited. Held briefly, never across a request. */
 static http_connection connections[HTTP_SLOTS];
 static pthread_mutex_t connections_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Connections suspended by a ?seconds=N request, and when each resumes. */
+static struct {
+    struct MHD_Connection *connection; /* NULL: free */
+    uint64_t due_ns;
+} suspended[HTTP_SLOTS];
 
 static uint64_t now_ns(void) {
     struct timespec now;
@@ -233,8 +239,9 @@ void _rallo_http_request_started(struct MHD_Connection *connection, unsigned sec
 static void request_completed(void *cls, struct MHD_Connection *connection, void **request_state,
                               enum MHD_RequestTerminationCode code) {
     (void)cls;
-    (void)request_state;
     (void)code;
+    _rallo_http_request_free(*request_state);
+    *request_state = NULL;
     http_connection *slot = slot_of(connection);
     if (slot == NULL)
         return;
@@ -244,6 +251,35 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     slot->since_ns = now;
     slot->deadline_ns = now + HTTP_HEADER_SECONDS * 1000000000ull;
     pthread_mutex_unlock(&connections_lock);
+}
+
+bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) {
+    for (int i = 0; i < HTTP_SLOTS; i++) {
+        if (suspended[i].connection != NULL)
+            continue;
+        suspended[i].connection = connection;
+        suspended[i].due_ns = now_ns() + (uint64_t)seconds * 1000000000ull;
+        MHD_suspend_connection(connection);
+        return true;
+    }
+    return false;
+}
+
+/* Resumes the connections that are due; the milliseconds until the next. */
+static uint64_t resume_due(uint64_t now) {
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < HTTP_SLOTS; i++) {
+        if (suspended[i].connection == NULL)
+            continue;
+        if (now >= suspended[i].due_ns) {
+            MHD_resume_connection(suspended[i].connection);
+            suspended[i].connection = NULL;
+            next = 0; /* MHD_run at once: its wake-up is not in the poll */
+        } else if (suspended[i].due_ns - now < next) {
+            next = suspended[i].due_ns - now;
+        }
+    }
+    return next == UINT64_MAX || next == 0 ? next : next / 1000000 + 1;
 }
 
 static void evict_late(uint64_t now) {
@@ -305,8 +341,8 @@ static void *http_thread(void *arg) {
     (void)arg;
     _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
     server.daemon = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, _rallo_http_handle, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_SLOTS,
+        MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+        _rallo_http_handle, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_SLOTS,
         /* evicted ones linger a moment */ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS, MHD_OPTION_NOTIFY_CONNECTION,
         connection_notify, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
@@ -326,12 +362,15 @@ static void *http_thread(void *arg) {
             server.next_try_ns = now + HTTP_RETRY_NS;
         }
         evict_late(now);
+        uint64_t next_resume = resume_due(now);
         struct pollfd ready[3] = {{.fd = server.epoll_fd, .events = POLLIN},
                                   {.fd = server.tcp_fd, .events = POLLIN},
                                   {.fd = server.unix_fd, .events = POLLIN}};
         MHD_UNSIGNED_LONG_LONG timeout = 1000;
         if (MHD_get_timeout(server.daemon, &timeout) != MHD_YES || timeout > 1000)
             timeout = 1000;
+        if (next_resume < timeout)
+            timeout = next_resume;
         if (waiting && timeout > HTTP_RETRY_NS / 1000000)
             timeout = HTTP_RETRY_NS / 1000000;
         if (poll(ready, 3, (int)timeout) < 0 && errno != EINTR)
@@ -385,6 +424,7 @@ static void fork_child(void) {
         connections[i].fd = -1;
     }
     server.daemon = NULL; /* the parent's, with its state: left alone */
+    memset(suspended, 0, sizeof suspended);
     if (!server.configured)
         return;
     server.may_take_port = false;

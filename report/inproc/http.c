@@ -1,7 +1,8 @@
 /* http.c - the requests RALLO_HTTP answers: GET /debug/pprof/heap and
  * /debug/pprof/allocs (pprof with Go's default sample type for each, so
  * Parca's and Grafana Alloy's scrape defaults work unchanged), GET / (the
- * flame graph of now), POST /debug/rallo/enable|disable, and GET
+ * flame graph of now), GET /debug/pprof/ (the index), with Go's query
+ * (?seconds=N, ?debug=1, see http-pprof.c), POST /debug/rallo/enable|disable, and GET
  * /debug/rallo/process (who this is, for `rallo list`). Every request is
  * checked first: the bearer token off loopback, a Host naming this server
  * (DNS rebinding), no POST from another origin (a web page toggling
@@ -43,16 +44,54 @@ static enum MHD_Result http_text(struct MHD_Connection *connection, unsigned sta
     return http_reply(connection, status, "text/plain; charset=utf-8", (void *)text, strlen(text), false);
 }
 
-static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page page) {
+/* What a request keeps between the handler's calls: the first snapshot of a
+ * ?seconds=N profile, taken before the connection is suspended. */
+typedef struct http_request {
+    bool have_before;
+    rallo_profile before;
+} http_request;
+
+void _rallo_http_request_free(void *request_state) {
+    http_request *request = request_state;
+    if (request == NULL)
+        return;
+    if (request->have_before)
+        rallo_profile_free(&request->before);
+    mi_free(request);
+}
+
+static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page page,
+                                    http_request *request) {
+    http_query query = {0};
+    const char *error = NULL;
+    if (page != PAGE_HTML && !_rallo_http_parse_query(connection, &query, &error))
+        return http_text(connection, MHD_HTTP_BAD_REQUEST, error);
+    if (query.seconds > 0 && !request->have_before) {
+        /* The first snapshot now, the second when the connection resumes;
+         * other clients are served meanwhile. */
+        if (rallo_profile_capture(&request->before) != 0)
+            return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
+        request->have_before = true;
+        _rallo_http_request_started(connection, query.seconds);
+        if (_rallo_http_resume_in(connection, query.seconds))
+            return MHD_YES;
+        return http_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "rallo: too many profiles in progress\n");
+    }
     rallo_profile profile;
     if (rallo_profile_capture(&profile) != 0)
         return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
     rallo_buf out;
     rallo_buf_init(&out);
+    if (request->have_before && _rallo_http_subtract(&profile, &request->before) != 0)
+        out.failed = true;
     const char *type = "application/octet-stream";
-    if (page == PAGE_HTML) {
+    if (out.failed) {
+    } else if (page == PAGE_HTML) {
         rallo_write_html(&profile, &out);
         type = "text/html; charset=utf-8";
+    } else if (query.debug) {
+        rallo_write_text(&profile, &out);
+        type = "text/plain; charset=utf-8";
     } else {
         rallo_write_pprof_view(&profile, &out,
                                page == PAGE_HEAP ? RALLO_PPROF_VIEW_HEAP : RALLO_PPROF_VIEW_ALLOCS);
@@ -137,7 +176,9 @@ enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection,
     /* First call: headers only. Refuse now, or answer on the second, once any
      * body was read (and discarded: no endpoint takes one). */
     if (*request_state == NULL) {
-        *request_state = connection;
+        *request_state = mi_zalloc(sizeof(http_request));
+        if (*request_state == NULL)
+            return MHD_NO;
         _rallo_http_request_started(connection, 0);
         enum MHD_Result refused = MHD_NO;
         if (!http_admit(connection, method, &refused))
@@ -154,9 +195,17 @@ enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection,
         strcmp(url, "/") == 0) {
         if (!get)
             return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
-        return http_profile(connection, url[1] == '\0'                          ? PAGE_HTML
-                                        : strcmp(url, "/debug/pprof/heap") == 0 ? PAGE_HEAP
-                                                                                : PAGE_ALLOCS);
+        return http_profile(connection,
+                            url[1] == '\0'                          ? PAGE_HTML
+                            : strcmp(url, "/debug/pprof/heap") == 0 ? PAGE_HEAP
+                                                                    : PAGE_ALLOCS,
+                            *request_state);
+    }
+    if (strcmp(url, "/debug/pprof/") == 0 || strcmp(url, "/debug/pprof") == 0) {
+        if (!get)
+            return http_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+        const char *page = _rallo_http_index();
+        return http_reply(connection, 200, "text/html; charset=utf-8", (void *)page, strlen(page), false);
     }
     if (strcmp(url, "/debug/rallo/process") == 0) {
         if (!get)

@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "../../tracking/tracking.h"
+#include "profile.h"
 
 /* RALLO_HTTP, parsed. */
 typedef struct http_address {
@@ -31,11 +32,29 @@ bool _rallo_http_parse_address(const char *text, http_address *out) rallo_intern
  * Bound to a wildcard, any name (the token is the check there). */
 bool _rallo_http_host_allowed(const char *host, size_t len, const http_address *bound) rallo_internal;
 
+/* http-pprof.c */
+#define HTTP_MAX_SECONDS 60 /* the longest ?seconds=N */
+#define HTTP_MAX_SECONDS_TEXT "60"
+typedef struct http_query {
+    unsigned seconds; /* 0: the profile of now; N: what happened in the next N seconds */
+    bool debug;       /* text instead of pprof */
+} http_query;
+/* The query of a profile request; false with a one-line reason for a 400. */
+bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *query,
+                             const char **error) rallo_internal;
+/* `now` less `before` (cumulative values; in-use ones stay now's), sites
+ * matched by their addresses. 0, or -1 when memory ran out. */
+int _rallo_http_subtract(rallo_profile *now, const rallo_profile *before) rallo_internal;
+/* The /debug/pprof/ page. */
+const char *_rallo_http_index(void) rallo_internal;
+
 /* http.c */
 /* The request handler (libmicrohttpd's access handler). */
 enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **request_state) rallo_internal;
+/* Frees what a request kept (its request_state) once it is over. */
+void _rallo_http_request_free(void *request_state) rallo_internal;
 
 /* http-serve.c */
 /* What the handler needs of the server: the configured address, the token
@@ -46,5 +65,8 @@ bool _rallo_http_holds_port(void) rallo_internal;
 /* The connection's request headers are in: it no longer counts as slow, and
  * has `seconds` more than the usual time to get its answer out. */
 void _rallo_http_request_started(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
+/* Resumes a connection the handler suspended, `seconds` from now. False when
+ * no more can wait (the handler then answers at once). */
+bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
 
 #endif
