@@ -1,10 +1,9 @@
-/* http-serve.c - RALLO_HTTP's sockets and connections, and which process
- * serves them. libmicrohttpd parses HTTP; the sockets are ours: we listen,
- * accept and hand each connection over (MHD_add_connection), so that the
- * listening sockets are close-on-exec, slow clients can be cut off by
- * deadline and evicted when others wait, and a forked child can drop what it
- * inherited. One thread per process, holding rallo's guard for its life, so
- * nothing the server allocates is tracked.
+/* http-serve.c - RALLO_HTTP's listening sockets, its thread, and which
+ * process serves them. libmicrohttpd parses HTTP; the sockets are ours: we
+ * listen, accept and hand each connection over (http-connections.c), so that
+ * the listening sockets are close-on-exec, slow clients can be cut off, and a
+ * forked child can drop what it inherited. One thread per process, holding
+ * rallo's guard for its life, so nothing the server allocates is tracked.
  *
  * The process rule (README, "Reaching each process"):
  *  - every process serves its own abstract unix socket, @rallo/<pid>, to its
@@ -18,7 +17,6 @@
  * So: exec'd children are quiet, a wrapper that execs or exits hands the port
  * on, pg_ctl's postmaster and an upgraded nginx master take it when the
  * former holder goes, and pre-fork workers stay reachable by pid. */
-#include <netinet/in.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -35,25 +33,10 @@
 
 #include "http.h"
 
-#define HTTP_MAX_CONNECTIONS 16
-#define HTTP_SLOTS (3 * HTTP_MAX_CONNECTIONS) /* live ones, and evicted ones until closed */
-#define HTTP_MAX_PER_CLIENT 8                 /* per peer address; every local client is one */
-#define HTTP_CONNECTION_MEMORY (32 * 1024)    /* bounds the request line and headers */
-#define HTTP_IDLE_SECONDS 10                  /* libmicrohttpd's own: no progress at all */
-#define HTTP_HEADER_SECONDS 5                 /* from accept (or the last answer) to the whole request */
-#define HTTP_ANSWER_SECONDS 60                /* from the request to the whole answer sent */
-#define HTTP_RETRY_NS (250 * 1000 * 1000ull)  /* how often a waiting process tries the port */
-#define HTTP_SOCKET_NAME "rallo/%ld"          /* abstract: "@rallo/<pid>" */
-
-typedef struct http_connection {
-    int fd; /* -1: free slot */
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-    uint64_t since_ns; /* accepted, or its last answer completed */
-    uint64_t deadline_ns;
-    bool requested; /* headers in: no longer a slow client */
-    bool evicted;   /* shut down, libmicrohttpd yet to notice */
-} http_connection;
+#define HTTP_CONNECTION_MEMORY (32 * 1024)   /* bounds the request line and headers */
+#define HTTP_IDLE_SECONDS 10                 /* libmicrohttpd's own: no progress at all */
+#define HTTP_RETRY_NS (250 * 1000 * 1000ull) /* how often a waiting process tries the port */
+#define HTTP_SOCKET_NAME "rallo/%ld"         /* abstract: "@rallo/<pid>" */
 
 static struct {
     bool configured; /* RALLO_HTTP accepted: this process and its children serve */
@@ -70,23 +53,6 @@ static struct {
     struct MHD_Daemon *daemon;
 } server = {.tcp_fd = -1, .unix_fd = -1, .epoll_fd = -1};
 
-/* The connections; the lock orders their changes against fork, whose child
- * closes every one it inherited. Held briefly, never across a request. */
-static http_connection connections[HTTP_SLOTS];
-static pthread_mutex_t connections_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Connections suspended by a ?seconds=N request, and when each resumes. */
-static struct {
-    struct MHD_Connection *connection; /* NULL: free */
-    uint64_t due_ns;
-} suspended[HTTP_SLOTS];
-
-static uint64_t now_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-}
-
 const http_address *_rallo_http_bound(void) {
     return server.configured ? &server.bound : NULL;
 }
@@ -97,204 +63,11 @@ bool _rallo_http_holds_port(void) {
     return server.tcp_fd >= 0;
 }
 
-static bool same_client(const http_connection *a, const struct sockaddr_storage *peer) {
-    if (a->peer.ss_family != peer->ss_family)
-        return false;
-    if (peer->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)&a->peer)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)peer)->sin_addr.s_addr;
-    if (peer->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)&a->peer)->sin6_addr,
-                      &((const struct sockaddr_in6 *)peer)->sin6_addr, sizeof(struct in6_addr)) == 0;
-    return true; /* every local-socket client is one client */
-}
-
-/* Cuts a connection off: libmicrohttpd sees the end of its stream and closes
- * it (and tells connection_notify). */
-static void evict(http_connection *slot) {
-    shutdown(slot->fd, SHUT_RDWR);
-    slot->evicted = true;
-}
-
-/* Makes room for one more connection from `peer`: at a limit, the longest
- * waiting connection that has not finished its request goes (a well-behaved
- * client sends its request at once, so it is never the oldest such one).
- * False when there is none to evict: the newcomer is refused. */
-static bool make_room(const struct sockaddr_storage *peer) {
-    unsigned total = 0, same = 0, free_slots = 0;
-    http_connection *oldest = NULL, *oldest_same = NULL;
-    for (int i = 0; i < HTTP_SLOTS; i++) {
-        http_connection *slot = &connections[i];
-        free_slots += slot->fd < 0;
-        if (slot->fd < 0 || slot->evicted)
-            continue;
-        total++;
-        bool mine = same_client(slot, peer);
-        same += mine;
-        if (slot->requested)
-            continue;
-        if (oldest == NULL || slot->since_ns < oldest->since_ns)
-            oldest = slot;
-        if (mine && (oldest_same == NULL || slot->since_ns < oldest_same->since_ns))
-            oldest_same = slot;
-    }
-    if (free_slots == 0) /* evicted ones not yet closed: refuse until they are */
-        return false;
-    if (same >= HTTP_MAX_PER_CLIENT) {
-        if (oldest_same == NULL)
-            return false;
-        evict(oldest_same);
-        total--;
-    }
-    if (total >= HTTP_MAX_CONNECTIONS) {
-        if (oldest == NULL || oldest->evicted)
-            return false;
-        evict(oldest);
-    }
-    return true;
-}
-
-/* The per-process socket answers its own user (as it was when the socket
- * was made, and as it is now) and root; anyone else is hung up on. */
-static bool peer_allowed(int fd) {
-    struct ucred peer;
-    socklen_t len = sizeof peer;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0)
-        return false;
-    return peer.uid == 0 || peer.uid == server.unix_uid || peer.uid == geteuid();
-}
-
-static struct sockaddr_storage pending_peer; /* the one being added, for connection_notify */
-static socklen_t pending_peer_len;
-
-/* Accepts and hands over, the lock held from accept to the connection's slot
- * (connection_notify's STARTED runs inside MHD_add_connection): a fork never
- * sees an accepted socket that is not in the table. */
-static void accept_from(int listener) {
-    for (int round = 0; round < HTTP_MAX_CONNECTIONS; round++) {
-        struct sockaddr_storage peer;
-        socklen_t len = sizeof peer;
-        pthread_mutex_lock(&connections_lock);
-        int fd = accept4(listener, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0 && ((peer.ss_family == AF_UNIX && !peer_allowed(fd)) || !make_room(&peer))) {
-            close(fd);
-        } else if (fd >= 0) {
-            pending_peer = peer;
-            pending_peer_len = len;
-            /* It closes fd itself if it cannot take it. */
-            MHD_add_connection(server.daemon, fd, (struct sockaddr *)&peer, len);
-        }
-        pthread_mutex_unlock(&connections_lock);
-        if (fd < 0)
-            return;
-    }
-}
-
-static http_connection *slot_of(struct MHD_Connection *connection) {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info != NULL ? info->socket_context : NULL;
-}
-
-static void connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
-                              enum MHD_ConnectionNotificationCode code) {
-    (void)cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) { /* in accept_from, the lock held */
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        for (int i = 0; info != NULL && i < HTTP_SLOTS; i++) {
-            if (connections[i].fd >= 0)
-                continue;
-            uint64_t now = now_ns();
-            connections[i] = (http_connection){.fd = info->connect_fd,
-                                               .peer = pending_peer,
-                                               .peer_len = pending_peer_len,
-                                               .since_ns = now,
-                                               .deadline_ns = now + HTTP_HEADER_SECONDS * 1000000000ull};
-            *socket_context = &connections[i];
-            break;
-        }
-        return;
-    }
-    pthread_mutex_lock(&connections_lock);
-    if (*socket_context != NULL) { /* closed: before libmicrohttpd closes the socket */
-        ((http_connection *)*socket_context)->fd = -1;
-        *socket_context = NULL;
-    }
-    pthread_mutex_unlock(&connections_lock);
-}
-
-void _rallo_http_request_started(struct MHD_Connection *connection, unsigned seconds) {
-    http_connection *slot = slot_of(connection);
-    if (slot == NULL)
-        return;
-    pthread_mutex_lock(&connections_lock);
-    slot->requested = true;
-    slot->deadline_ns = now_ns() + (HTTP_ANSWER_SECONDS + (uint64_t)seconds) * 1000000000ull;
-    pthread_mutex_unlock(&connections_lock);
-}
-
-/* An answer is out; on a kept-alive connection the next request has the
- * usual time to arrive. */
-static void request_completed(void *cls, struct MHD_Connection *connection, void **request_state,
-                              enum MHD_RequestTerminationCode code) {
-    (void)cls;
-    (void)code;
-    _rallo_http_request_free(*request_state);
-    *request_state = NULL;
-    http_connection *slot = slot_of(connection);
-    if (slot == NULL)
-        return;
-    pthread_mutex_lock(&connections_lock);
-    uint64_t now = now_ns();
-    slot->requested = false;
-    slot->since_ns = now;
-    slot->deadline_ns = now + HTTP_HEADER_SECONDS * 1000000000ull;
-    pthread_mutex_unlock(&connections_lock);
-}
-
-bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) {
-    for (int i = 0; i < HTTP_SLOTS; i++) {
-        if (suspended[i].connection != NULL)
-            continue;
-        suspended[i].connection = connection;
-        suspended[i].due_ns = now_ns() + (uint64_t)seconds * 1000000000ull;
-        MHD_suspend_connection(connection);
-        return true;
-    }
-    return false;
-}
-
-/* Resumes the connections that are due; the milliseconds until the next. */
-static uint64_t resume_due(uint64_t now) {
-    uint64_t next = UINT64_MAX;
-    for (int i = 0; i < HTTP_SLOTS; i++) {
-        if (suspended[i].connection == NULL)
-            continue;
-        if (now >= suspended[i].due_ns) {
-            MHD_resume_connection(suspended[i].connection);
-            suspended[i].connection = NULL;
-            next = 0; /* MHD_run at once: its wake-up is not in the poll */
-        } else if (suspended[i].due_ns - now < next) {
-            next = suspended[i].due_ns - now;
-        }
-    }
-    return next == UINT64_MAX || next == 0 ? next : next / 1000000 + 1;
-}
-
-static void evict_late(uint64_t now) {
-    pthread_mutex_lock(&connections_lock);
-    for (int i = 0; i < HTTP_SLOTS; i++)
-        if (connections[i].fd >= 0 && !connections[i].evicted && now >= connections[i].deadline_ns)
-            evict(&connections[i]);
-    pthread_mutex_unlock(&connections_lock);
-}
-
 /* Binds the TCP port. Quiet when another process holds it (it is retried);
  * any other failure is said once and not retried. */
 static void try_port(void) {
     const http_address *a = &server.bound;
-    pthread_mutex_lock(&connections_lock); /* a fork sees the socket in tcp_fd, or no socket */
+    _rallo_http_connections_lock(); /* a fork sees the socket in tcp_fd, or no socket */
     int fd = socket(a->address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int error = 0;
     if (fd < 0) {
@@ -309,7 +82,7 @@ static void try_port(void) {
         }
     }
     server.tcp_fd = fd;
-    pthread_mutex_unlock(&connections_lock);
+    _rallo_http_connections_unlock();
     if (fd >= 0 || error == EADDRINUSE)
         return;
     server.gave_up_port = true;
@@ -343,9 +116,9 @@ static void *http_thread(void *arg) {
     server.daemon = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
         _rallo_http_handle, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_SLOTS,
-        /* evicted ones linger a moment */ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS, MHD_OPTION_NOTIFY_CONNECTION,
-        connection_notify, NULL, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_IDLE_SECONDS, MHD_OPTION_NOTIFY_CONNECTION, _rallo_http_connection_notify, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, _rallo_http_request_completed, NULL, MHD_OPTION_END);
     if (server.daemon == NULL) {
         _rallo_warn("cannot serve RALLO_HTTP: the HTTP server did not start");
         return NULL;
@@ -353,7 +126,7 @@ static void *http_thread(void *arg) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_EPOLL_FD);
     server.epoll_fd = info != NULL ? info->epoll_fd : -1;
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = _rallo_http_now_ns();
         bool waiting = server.tcp_fd < 0 && !server.gave_up_port;
         if (waiting && !server.may_take_port && getppid() != server.fork_parent)
             server.may_take_port = true;
@@ -361,8 +134,8 @@ static void *http_thread(void *arg) {
             try_port();
             server.next_try_ns = now + HTTP_RETRY_NS;
         }
-        evict_late(now);
-        uint64_t next_resume = resume_due(now);
+        _rallo_http_evict_late(now);
+        uint64_t next_resume = _rallo_http_resume_due(now);
         struct pollfd ready[3] = {{.fd = server.epoll_fd, .events = POLLIN},
                                   {.fd = server.tcp_fd, .events = POLLIN},
                                   {.fd = server.unix_fd, .events = POLLIN}};
@@ -376,9 +149,9 @@ static void *http_thread(void *arg) {
         if (poll(ready, 3, (int)timeout) < 0 && errno != EINTR)
             break;
         if (ready[1].revents & POLLIN)
-            accept_from(server.tcp_fd);
+            _rallo_http_accept(server.tcp_fd, server.daemon, server.unix_uid);
         if (ready[2].revents & POLLIN)
-            accept_from(server.unix_fd);
+            _rallo_http_accept(server.unix_fd, server.daemon, server.unix_uid);
         MHD_run(server.daemon);
     }
     return NULL;
@@ -402,29 +175,23 @@ static void start_thread(void) {
 }
 
 static void fork_prepare(void) {
-    pthread_mutex_lock(&connections_lock);
+    _rallo_http_connections_lock();
 }
 static void fork_parent(void) {
-    pthread_mutex_unlock(&connections_lock);
+    _rallo_http_connections_unlock();
 }
 /* The child has copies of the parent's sockets and no server thread. It
  * drops the copies (a held copy of the listening socket would keep the port
  * bound after the parent exits, served by nobody), and serves its own. */
 static void fork_child(void) {
-    pthread_mutex_init(&connections_lock, NULL);
+    _rallo_http_connections_forget();
     int *inherited[] = {&server.tcp_fd, &server.unix_fd, &server.epoll_fd};
     for (size_t i = 0; i < sizeof inherited / sizeof inherited[0]; i++) {
         if (*inherited[i] >= 0)
             close(*inherited[i]);
         *inherited[i] = -1;
     }
-    for (int i = 0; i < HTTP_SLOTS; i++) {
-        if (connections[i].fd >= 0)
-            close(connections[i].fd);
-        connections[i].fd = -1;
-    }
     server.daemon = NULL; /* the parent's, with its state: left alone */
-    memset(suspended, 0, sizeof suspended);
     if (!server.configured)
         return;
     server.may_take_port = false;
@@ -440,8 +207,6 @@ int _rallo_http_start(const char *spec) rallo_internal;
 int _rallo_http_start(const char *spec) {
     if (server.configured)
         return 0;
-    for (int i = 0; i < HTTP_SLOTS; i++)
-        connections[i].fd = -1;
     _rallo_guard_enter();
     int result = -1;
     if (!_rallo_http_parse_address(spec, &server.bound)) {

@@ -1,12 +1,15 @@
 /* http.h - what the RALLO_HTTP files share: http-address.c (the address and
- * which Host names it answers to), http.c (the requests), http-serve.c (the
- * sockets, connections and the process rule: who serves the port). */
+ * which Host names it answers to), http.c (the requests), http-pprof.c (Go's
+ * query, the delta, the index), http-connections.c (deadlines, eviction,
+ * suspension), http-serve.c (the sockets, the thread, and the process rule:
+ * who serves the port). */
 #ifndef RALLO_HTTP_H
 #define RALLO_HTTP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -56,17 +59,46 @@ enum MHD_Result _rallo_http_handle(void *cls, struct MHD_Connection *connection,
 /* Frees what a request kept (its request_state) once it is over. */
 void _rallo_http_request_free(void *request_state) rallo_internal;
 
+#define HTTP_MAX_CONNECTIONS 16
+#define HTTP_SLOTS (3 * HTTP_MAX_CONNECTIONS) /* live ones, and evicted ones until closed */
+
+static inline uint64_t _rallo_http_now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+/* http-connections.c */
+/* Accepts what waits on `listener` and hands it to the daemon (a local
+ * socket's peer only if it is root or local_uid, or this process's user). */
+void _rallo_http_accept(int listener, struct MHD_Daemon *daemon, uid_t local_uid) rallo_internal;
+/* libmicrohttpd's callbacks: a connection started or closed; a request over. */
+void _rallo_http_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode code) rallo_internal;
+void _rallo_http_request_completed(void *cls, struct MHD_Connection *connection, void **request_state,
+                                   enum MHD_RequestTerminationCode code) rallo_internal;
+/* Cuts off the connections past their deadline. */
+void _rallo_http_evict_late(uint64_t now) rallo_internal;
+/* Resumes the suspended connections that are due; milliseconds until the
+ * next one (0: call MHD_run at once; UINT64_MAX: none waits). */
+uint64_t _rallo_http_resume_due(uint64_t now) rallo_internal;
+/* The lock a fork takes (fork_prepare), so the child sees whole state. */
+void _rallo_http_connections_lock(void) rallo_internal;
+void _rallo_http_connections_unlock(void) rallo_internal;
+/* In a forked child: closes the inherited connections, forgets them. */
+void _rallo_http_connections_forget(void) rallo_internal;
+/* The connection's request headers are in: it no longer counts as slow, and
+ * has `seconds` more than the usual time to get its answer out. */
+void _rallo_http_request_started(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
+/* Suspends a connection and resumes it `seconds` from now. False when no
+ * more can wait (the handler then answers at once). */
+bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
+
 /* http-serve.c */
 /* What the handler needs of the server: the configured address, the token
  * (NULL when none), and whether this process holds the TCP port now. */
 const http_address *_rallo_http_bound(void) rallo_internal;
 const char *_rallo_http_token(void) rallo_internal;
 bool _rallo_http_holds_port(void) rallo_internal;
-/* The connection's request headers are in: it no longer counts as slow, and
- * has `seconds` more than the usual time to get its answer out. */
-void _rallo_http_request_started(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
-/* Resumes a connection the handler suspended, `seconds` from now. False when
- * no more can wait (the handler then answers at once). */
-bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) rallo_internal;
 
 #endif
