@@ -17,13 +17,13 @@
 #define HTTP_ANSWER_SECONDS 60 /* from the request to the whole answer sent */
 
 typedef struct http_connection {
-    int fd; /* -1: free slot */
-    struct sockaddr_storage peer;
+    int fd;         /* -1: free slot */
+    bool requested; /* headers in: no longer a slow client */
+    bool evicted;   /* shut down, libmicrohttpd yet to notice */
     socklen_t peer_len;
     uint64_t since_ns; /* accepted, or its last answer completed */
     uint64_t deadline_ns;
-    bool requested; /* headers in: no longer a slow client */
-    bool evicted;   /* shut down, libmicrohttpd yet to notice */
+    struct sockaddr_storage peer;
 } http_connection;
 
 /* The connections; the lock orders their changes against fork, whose child
@@ -112,7 +112,7 @@ static socklen_t pending_peer_len;
  * sees an accepted socket that is not in the table. */
 void _rallo_http_accept(int listener, struct MHD_Daemon *daemon, uid_t local_uid) {
     for (int round = 0; round < HTTP_MAX_CONNECTIONS; round++) {
-        struct sockaddr_storage peer;
+        struct sockaddr_storage peer = {0};
         socklen_t len = sizeof peer;
         pthread_mutex_lock(&connections_lock);
         int fd = accept4(listener, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -180,17 +180,20 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
     _rallo_http_connections_unlock();
 }
+static void close_copy(int *fd) {
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
 /* The child has copies of the parent's sockets and no server thread. It
  * drops the copies (a held copy of the listening socket would keep the port
  * bound after the parent exits, served by nobody), and serves its own. */
 static void fork_child(void) {
     _rallo_http_connections_forget();
-    int *inherited[] = {&server.tcp_fd, &server.unix_fd, &server.epoll_fd};
-    for (size_t i = 0; i < sizeof inherited / sizeof inherited[0]; i++) {
-        if (*inherited[i] >= 0)
-            close(*inherited[i]);
-        *inherited[i] = -1;
-    }
+    close_copy(&server.tcp_fd);
+    close_copy(&server.unix_fd);
+    close_copy(&server.epoll_fd);
     server.daemon = NULL; /* the parent's, with its state: left alone */
     if (!server.configured)
         return;
