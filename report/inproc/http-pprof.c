@@ -1,6 +1,6 @@
 /* http-pprof.c - what the endpoint adds to a profile to behave as Go's
  * net/http/pprof, which scrapers (Parca, Grafana Alloy) are written against:
- * the index page, the query (?seconds=N, ?debug=N, ?gc=1), and the delta
+ * the index page, the query (?seconds=N, ?debug=N, ?gc=1, ?symbolize=0), and the delta
  * profile of ?seconds=N (two snapshots N seconds apart, subtracted). */
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +46,23 @@ bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *quer
         }
         query->debug = value > 0;
     }
+    query->symbolize = _rallo_http_symbolize_default();
+    const char *symbolize = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "symbolize");
+    if (symbolize != NULL && symbolize[0] != '\0') {
+        if (strcmp(symbolize, "0") != 0 && strcmp(symbolize, "1") != 0) {
+            *error = "invalid value for \"symbolize\": 0 or 1\n";
+            return false;
+        }
+        query->symbolize = symbolize[0] == '1';
+    }
     return true; /* gc=1 (Go runs a collection first) has nothing to do here */
+}
+
+void _rallo_http_strip_symbols(rallo_profile *profile) {
+    for (size_t i = 0; i < profile->nlocations; i++) {
+        profile->locations[i].nlines = 0; /* the lines stay in the profile's arena, freed with it */
+        profile->locations[i].lines = NULL;
+    }
 }
 
 /* A site's stack as a hash of its addresses (two captures have their own

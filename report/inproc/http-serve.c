@@ -48,6 +48,7 @@ static struct {
     bool may_take_port; /* started at exec, or its forking parent is gone */
     pid_t fork_parent;  /* a forked child: the parent it waits out */
     bool gave_up_port;  /* a bind error other than "in use": said once, not retried */
+    bool no_symbols;    /* RALLO_HTTP_SYMBOLIZE=0 */
     uint64_t next_try_ns;
     int epoll_fd;
     struct MHD_Daemon *daemon;
@@ -58,6 +59,9 @@ const http_address *_rallo_http_bound(void) {
 }
 const char *_rallo_http_token(void) {
     return server.token;
+}
+bool _rallo_http_symbolize_default(void) {
+    return !server.no_symbols;
 }
 bool _rallo_http_holds_port(void) {
     return server.tcp_fd >= 0;
@@ -223,6 +227,11 @@ int _rallo_http_start(const char *spec) {
                     "(profiles show the process's memory layout)");
         goto done;
     }
+    const char *symbolize = _rallo_getenv("RALLO_HTTP_SYMBOLIZE");
+    if (symbolize != NULL && strcmp(symbolize, "0") == 0)
+        server.no_symbols = true;
+    else if (symbolize != NULL && strcmp(symbolize, "1") != 0)
+        _rallo_warn("ignoring RALLO_HTTP_SYMBOLIZE: expected 1 or 0");
     server.configured = true;
     server.may_take_port = true; /* started at exec: a candidate from the start */
     try_port();

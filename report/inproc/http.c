@@ -2,7 +2,7 @@
  * /debug/pprof/allocs (pprof with Go's default sample type for each, so
  * Parca's and Grafana Alloy's scrape defaults work unchanged), GET / (the
  * flame graph of now), GET /debug/pprof/ (the index), with Go's query
- * (?seconds=N, ?debug=1, see http-pprof.c), POST /debug/rallo/enable|disable, and GET
+ * (?seconds=N, ?debug=1, ?symbolize=0, see http-pprof.c), POST /debug/rallo/enable|disable, and GET
  * /debug/rallo/process (who this is, for `rallo list`). Every request is
  * checked first: the bearer token off loopback, a Host naming this server
  * (DNS rebinding), no POST from another origin (a web page toggling
@@ -62,7 +62,7 @@ void _rallo_http_request_free(void *request_state) {
 
 static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page page,
                                     http_request *request) {
-    http_query query = {0};
+    http_query query = {.symbolize = true};
     const char *error = NULL;
     if (page != PAGE_HTML && !_rallo_http_parse_query(connection, &query, &error))
         return http_text(connection, MHD_HTTP_BAD_REQUEST, error);
@@ -84,15 +84,16 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     rallo_buf_init(&out);
     if (request->have_before && _rallo_http_subtract(&profile, &request->before) != 0)
         out.failed = true;
+    if (page != PAGE_HTML && !query.symbolize)
+        _rallo_http_strip_symbols(&profile);
     const char *type = "application/octet-stream";
-    if (out.failed) {
-    } else if (page == PAGE_HTML) {
+    if (!out.failed && page == PAGE_HTML) {
         rallo_write_html(&profile, &out);
         type = "text/html; charset=utf-8";
-    } else if (query.debug) {
+    } else if (!out.failed && query.debug) {
         rallo_write_text(&profile, &out);
         type = "text/plain; charset=utf-8";
-    } else {
+    } else if (!out.failed) {
         rallo_write_pprof_view(&profile, &out,
                                page == PAGE_HEAP ? RALLO_PPROF_VIEW_HEAP : RALLO_PPROF_VIEW_ALLOCS);
     }

@@ -41,6 +41,7 @@ bool _rallo_http_host_allowed(const char *host, size_t len, const http_address *
 typedef struct http_query {
     unsigned seconds; /* 0: the profile of now; N: what happened in the next N seconds */
     bool debug;       /* text instead of pprof */
+    bool symbolize;   /* false: addresses and mappings (with build IDs) only */
 } http_query;
 /* The query of a profile request; false with a one-line reason for a 400. */
 bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *query,
@@ -48,6 +49,10 @@ bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *quer
 /* `now` less `before` (cumulative values; in-use ones stay now's), sites
  * matched by their addresses. 0, or -1 when memory ran out. */
 int _rallo_http_subtract(rallo_profile *now, const rallo_profile *before) rallo_internal;
+/* Drops every location's source lines: what a server that symbolizes from
+ * build IDs wants. (The host still pays for symbolizing until the snapshot
+ * can be taken without it.) */
+void _rallo_http_strip_symbols(rallo_profile *profile) rallo_internal;
 /* The /debug/pprof/ page. */
 const char *_rallo_http_index(void) rallo_internal;
 
@@ -100,5 +105,7 @@ bool _rallo_http_resume_in(struct MHD_Connection *connection, unsigned seconds) 
 const http_address *_rallo_http_bound(void) rallo_internal;
 const char *_rallo_http_token(void) rallo_internal;
 bool _rallo_http_holds_port(void) rallo_internal;
+/* RALLO_HTTP_SYMBOLIZE: whether profiles carry names unless a request says. */
+bool _rallo_http_symbolize_default(void) rallo_internal;
 
 #endif

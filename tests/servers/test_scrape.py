@@ -11,7 +11,11 @@ N blocks of 4096 bytes at probe_site when told:
   - every profile response is Content-Type application/octet-stream, gzip,
     read by go tool pprof; /debug/pprof/ is an index linking heap and
     allocs; ?debug=1 is the text report, ?gc=1 accepted;
-  - seconds=0, -1, abc, 61, 1k and debug=x get 400, and the probe goes on.
+  - ?symbolize=0, and RALLO_HTTP_SYMBOLIZE=0 as the default: no location
+    has a name, every mapping has a GNU build ID (go tool pprof -raw);
+    ?symbolize=1 there names probe_site again;
+  - seconds=0, -1, abc, 61, 1k, debug=x and symbolize=2 get 400, and the
+    probe goes on.
 Usage: test_scrape.py PROBE WORKDIR"""
 import os
 import re
@@ -104,6 +108,20 @@ def probe_values(*files):
     return objects, space
 
 
+def unsymbolized(body, label):
+    path = os.path.join(WORK, "unsymbolized.pb.gz")
+    with open(path, "wb") as f:
+        f.write(body)
+    raw = pprof("-raw", "-symbolize=none", path)  # as served: pprof would name local binaries itself
+    locations = raw.stdout.split("Locations", 1)[-1].split("Mappings", 1)[0].strip().splitlines()
+    mappings = raw.stdout.split("Mappings", 1)[-1].strip().splitlines()
+    named = [line for line in locations if not re.match(r"\s*\d+:\s+0x[0-9a-f]+\s+M=\d+\s*$", line)]
+    no_id = [line for line in mappings if not re.search(r"\s[0-9a-f]{40}(\s|$)", line)]
+    check(raw.returncode == 0 and len(locations) > 0 and not named,
+          "%s: %d locations, none named (%s)" % (label, len(locations), named[:2]))
+    check(len(mappings) > 0 and not no_id, "%s: a build ID in every mapping (%s)" % (label, no_id[:2]))
+
+
 def main():
     if shutil.which("go") is None:
         check(False, "go is installed (scripts/deps.sh)")
@@ -170,7 +188,9 @@ def main():
         status, headers, body, _ = get(port, "/debug/pprof/allocs?debug=1")
         check(status == 200 and headers.get("content-type", "").startswith("text/plain") and b"probe_site" in body,
               "allocs?debug=1: text naming probe_site")
-        for bad in ["seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=1k", "debug=x"]:
+        status, _, body, _ = get(port, "/debug/pprof/allocs?symbolize=0")
+        unsymbolized(body, "allocs?symbolize=0")
+        for bad in ["seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=1k", "debug=x", "symbolize=2"]:
             status, _, _, _ = get(port, "/debug/pprof/allocs?" + bad)
             check(status == 400, "?%s: 400 (%d)" % (bad, status))
         check(allocate(1) and probe.poll() is None, "the probe goes on")
@@ -178,6 +198,23 @@ def main():
         probe.stdin.close()
         code = probe.wait(timeout=30)
     check(code == 0, "the probe exited normally (%d)" % code)
+    # RALLO_HTTP_SYMBOLIZE=0: unsymbolized unless asked.
+    env["RALLO_HTTP_SYMBOLIZE"] = "0"
+    probe = subprocess.Popen([PROBE], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        check(probe.stdout.readline().strip() == "ready" and allocate(10), "a probe with RALLO_HTTP_SYMBOLIZE=0")
+        end = time.time() + 10
+        while time.time() < end and get(port, "/debug/pprof/")[0] != 200:
+            time.sleep(0.1)
+        unsymbolized(get(port, "/debug/pprof/allocs")[2], "RALLO_HTTP_SYMBOLIZE=0")
+        path = os.path.join(WORK, "symbolized.pb.gz")
+        with open(path, "wb") as f:
+            f.write(get(port, "/debug/pprof/allocs?symbolize=1")[2])
+        got = probe_values(path)
+        check(got is not None and got[0] == 10, "?symbolize=1 there: probe_site named (%s)" % (got,))
+    finally:
+        probe.stdin.close()
+        probe.wait(timeout=30)
 
 
 main()
