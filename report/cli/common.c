@@ -13,6 +13,7 @@
 #include <mimalloc.h>
 
 #include "cli.h"
+#include "label.h"
 #include "pprof.h"
 #include "symbolize.h"
 
@@ -169,45 +170,11 @@ int cli_write_output(const char *path, const rallo_buf *buf) {
     return 0;
 }
 
-static const char *base_name(const char *path) {
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? slash + 1 : path;
-}
-
-static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text,
-                       size_t size) {
-    if (location->nlines > 0 && location->lines[0].function != NULL) {
-        const rallo_prof_line *line = &location->lines[0];
-        if (line->file != NULL && line->line != 0)
-            snprintf(text, size, "%s (%s:%u)", line->function, base_name(line->file), line->line);
-        else
-            snprintf(text, size, "%s", line->function);
-        return;
-    }
-    uint64_t offset;
-    const char *module = rallo_location_module(profile, location, &offset);
-    if (module != NULL)
-        snprintf(text, size, "%s+0x%" PRIx64, module, offset);
-    else
-        snprintf(text, size, "0x%" PRIx64, offset);
-}
-
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text,
                           size_t size) {
     if (site->nlocations == 0) {
         snprintf(text, size, "[other: stacks beyond the depot's limit]");
         return text;
     }
-    size_t used = 0;
-    text[0] = '\0';
-    /* The leaf and two callers: enough to tell sites apart at a glance. */
-    for (uint32_t i = 0; i < site->nlocations && i < 3 && used + 8 < size; i++) {
-        char frame[256];
-        frame_name(profile, &profile->locations[site->locations[i]], frame, sizeof frame);
-        int n = snprintf(text + used, size - used, "%s%s", i ? " < " : "", frame);
-        if (n < 0)
-            break;
-        used += (size_t)n < size - used ? (size_t)n : size - used - 1;
-    }
-    return text;
+    return rallo_site_label(profile, site, RALLO_LABEL_FRAMES, text, size);
 }
