@@ -115,16 +115,24 @@ static void cli_symbolize(const char *path, rallo_profile *profile) {
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     rallo_sym_stats stats = {0};
-    rallo_symbolize_offline(profile, &stats, report_unusable_module, (void *)path);
+    cli_undebugged undebugged = {0};
+    rallo_symbolizer *symbolizer = rallo_symbolizer_new(false);
+    if (symbolizer != NULL) {
+        rallo_symbolizer_on_undebugged(symbolizer, cli_undebugged_note, &undebugged);
+        rallo_symbolize(symbolizer, profile, &stats, report_unusable_module, (void *)path);
+        rallo_symbolizer_free(symbolizer);
+    }
     clock_gettime(CLOCK_MONOTONIC, &end);
     alarm(0);
     sigaction(SIGALRM, &previous, NULL);
     double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     if (symbolize_progress_shown)
         cli_error("%s: symbolized %zu frames in %.1f s", path, missing, seconds);
-    if (stats.no_symbol + stats.no_module > 0)
+    uint64_t unnamed = cli_undebugged_report(path, &undebugged);
+    uint64_t no_symbol = stats.no_symbol > unnamed ? stats.no_symbol - unnamed : 0;
+    if (no_symbol + stats.no_module > 0)
         cli_error("%s: %llu frames have no symbol in their module, %llu lie in no usable module", path,
-                  (unsigned long long)stats.no_symbol, (unsigned long long)stats.no_module);
+                  (unsigned long long)no_symbol, (unsigned long long)stats.no_module);
 }
 
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize) {
