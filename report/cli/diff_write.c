@@ -73,13 +73,13 @@ static void json_string_or_null(rallo_buf *out, const char *text) {
  * expanded, without addresses (they differ between BASE and NEW). */
 static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
     rallo_buf_puts(out, "\"frames\":[");
-    bool first = true;
+    size_t written = 0;
     for (uint32_t i = 0; i < site->nlocations; i++) {
         const rallo_prof_location *location = &profile->locations[site->locations[i]];
         uint32_t nlines = location->nlines > 0 ? location->nlines : 1;
-        for (uint32_t j = 0; j < nlines; j++, first = false) {
+        for (uint32_t j = 0; j < nlines; j++) {
             const rallo_prof_line *line = location->nlines > 0 ? &location->lines[j] : NULL;
-            rallo_buf_puts(out, first ? "{\"function\":\"" : ",{\"function\":\"");
+            rallo_buf_puts(out, written++ == 0 ? "{\"function\":\"" : ",{\"function\":\"");
             if (line != NULL && line->function != NULL) {
                 rallo_buf_json_string(out, line->function);
             } else {
