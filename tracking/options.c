@@ -19,18 +19,52 @@ rallo_options _rallo_options = {
     .unwind = RALLO_UNWIND_FP,
 };
 
+/* Copies text into out (cap bytes, NUL included) with every control character
+ * written as \xNN: C0 controls, DEL, and the C1 controls as UTF-8 encodes them
+ * (C2 80..C2 9F), so no value from the environment, a file name or a request
+ * can move the cursor, retitle a terminal or forge a line. Returns the length. */
+static size_t escape_controls(const char *text, char *out, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        unsigned char c = *p;
+        bool c1 = c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        size_t need = c < 0x20 || c == 0x7f ? 4 : c1 ? 8 : 1;
+        if (len + need >= cap)
+            break;
+        if (need == 1) {
+            out[len++] = (char)c;
+            continue;
+        }
+        size_t bytes = c1 ? 2 : 1;
+        for (size_t i = 0; i < bytes; i++) {
+            out[len++] = '\\';
+            out[len++] = 'x';
+            out[len++] = hex[p[i] >> 4];
+            out[len++] = hex[p[i] & 15];
+        }
+        p += bytes - 1;
+    }
+    out[len] = '\0';
+    return len;
+}
+
 void _rallo_warn(const char *fmt, ...) {
-    /* A stack buffer and write(2): stdio may allocate, and this runs inside malloc. */
-    char line[512];
-    static const char prefix[7] = {'r', 'a', 'l', 'l', 'o', ':', ' '}; /* no NUL: the message follows */
-    memcpy(line, prefix, sizeof prefix);
+    /* Stack buffers and write(2): stdio may allocate, and this runs inside malloc.
+     * The whole formatted message is escaped, so every value in it is, wherever
+     * it came from; messages themselves are one line and hold no control character. */
+    char message[512];
     va_list args;
     va_start(args, fmt);
-    int n = vsnprintf(line + 7, sizeof line - 8, fmt, args);
+    int n = vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
     if (n < 0)
         return;
-    size_t len = 7 + ((size_t)n < sizeof line - 8 ? (size_t)n : sizeof line - 9);
+    char line[1024];
+    static const char prefix[7] = {'r', 'a', 'l', 'l', 'o', ':', ' '}; /* no NUL: the message follows */
+    memcpy(line, prefix, sizeof prefix);
+    size_t len =
+        sizeof prefix + escape_controls(message, line + sizeof prefix, sizeof line - sizeof prefix - 1);
     line[len++] = '\n';
     ssize_t written = write(STDERR_FILENO, line, len);
     (void)written;

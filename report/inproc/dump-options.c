@@ -136,6 +136,11 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
     text = _rallo_getenv("RALLO_DUMP_INTERVAL");
     if (text != NULL && !_rallo_parse_seconds(text, &out->interval))
         _rallo_warn("ignoring RALLO_DUMP_INTERVAL: expected seconds as a decimal number (e.g. 10 or 0.5)");
+    /* Each dump is a whole set of files: a shorter interval only fills the disk. */
+    if (out->interval > 0 && out->interval < RALLO_DUMP_INTERVAL_MIN) {
+        _rallo_warn("RALLO_DUMP_INTERVAL=%s is below the floor of 0.1 s: dumping every 0.1 s", text);
+        out->interval = RALLO_DUMP_INTERVAL_MIN;
+    }
 
     text = _rallo_getenv("RALLO_DUMP_FORMATS");
     if (text != NULL) {
