@@ -194,7 +194,7 @@ def check_setuid():
     os.chmod(copy, 0o4755)
     dumps = os.path.join(d, "dumps")
     os.mkdir(dumps)
-    os.chmod(dumps, 0o777)
+    os.chmod(dumps, 0o1777)  # writable by the set-uid nobody; sticky, or rallo refuses it
     port = free_port()
     env = clean_env(RALLO_ENABLE="1", RALLO_HTTP="127.0.0.1:%d" % port, RALLO_DUMP_ON_EXIT="1",
                     RALLO_DUMP_DIR=dumps, RALLO_DUMP_FORMATS="json")
