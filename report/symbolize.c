@@ -397,9 +397,10 @@ static bool module_read_symbols(sym_module *m) {
         GElf_Word shndx;
         const char *name = dwfl_module_getsym_info(m->module, i, &sym, &addr, &shndx, NULL, NULL);
         int type = GELF_ST_TYPE(sym.st_info);
-        /* What libdwfl's own lookup considers: named, defined, in a loaded section. */
-        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF || shndx == (GElf_Word)-1 ||
-            type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+        /* What libdwfl's own lookup considers: named, defined, in a loaded
+         * section (not absolute, like libstdc++'s version names at 0). */
+        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF || shndx == SHN_ABS ||
+            shndx == (GElf_Word)-1 || type == STT_SECTION || type == STT_FILE || type == STT_TLS)
             continue;
         int bind = GELF_ST_BIND(sym.st_info);
         m->symbols[n++] = (sym_symbol){.start = addr,

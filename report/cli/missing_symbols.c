@@ -157,12 +157,12 @@ uint64_t cli_undebugged_report(const char *profile_path, cli_undebugged *u) {
         cli_error(
             "  (Debian's -dbgsym packages come from the debug archive: deb "
             "http://deb.debian.org/debian-debug "
-            "%s-debug main; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and run rallo report again)",
+            "%s-debug main; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and run this again)",
             codename);
     else
         cli_error(
             "  (install the distribution's debug symbols for them, or set DEBUGINFOD_URLS to a debuginfod "
-            "server, e.g. https://debuginfod.debian.net, and run rallo report again)");
+            "server, e.g. https://debuginfod.debian.net, and run this again)");
     for (size_t i = 0; i < u->count; i++) {
         mi_free(u->modules[i].path);
         mi_free(u->modules[i].package);

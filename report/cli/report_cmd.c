@@ -32,6 +32,19 @@ static void report_usage(FILE *out) {
           out);
 }
 
+/* A value as an error message shows it: control characters as \xHH, cut at size. */
+static const char *printable(const char *text, char *out, size_t size) {
+    size_t used = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0' && used + 5 < size; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            used += (size_t)snprintf(out + used, size - used, "\\x%02x", *c);
+        else
+            out[used++] = (char)*c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
 int cli_report(int argc, char **argv) {
     static const struct option options[] = {
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
@@ -42,6 +55,7 @@ int cli_report(int argc, char **argv) {
     int option, pid = 0;
     char *end = NULL;
     rallo_text_options text = {.metric = -1};
+    char shown[128];
     bool shaped = false; /* --top, --depth or --metric given */
     optind = 1;
     while ((option = getopt_long(argc, argv, "f:o:h", options, NULL)) != -1) {
@@ -61,7 +75,7 @@ int cli_report(int argc, char **argv) {
             long value = strtol(optarg, &end, 10);
             if (end == optarg || *end != '\0' || value <= 0 || value > 100000) {
                 cli_error("report: --%s takes a number from 1 to 100000, not '%s'",
-                          option == 't' ? "top" : "depth", optarg);
+                          option == 't' ? "top" : "depth", printable(optarg, shown, sizeof shown));
                 return 2;
             }
             if (option == 't')
@@ -73,7 +87,8 @@ int cli_report(int argc, char **argv) {
         }
         case 'm':
             if (!rallo_metric_from_name(optarg, &text.metric)) {
-                cli_error("report: --metric takes live, allocated, counts or peak, not '%s'", optarg);
+                cli_error("report: --metric takes live, allocated, counts or peak, not '%s'",
+                          printable(optarg, shown, sizeof shown));
                 return 2;
             }
             shaped = true;
