@@ -149,12 +149,15 @@ int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
         rallo_buf_puts(out, " allocated on average; figures are unbiased estimates\n");
         uint64_t live_samples, sampled;
         rallo_profile_samples(profile, &live_samples, &sampled);
-        rallo_buf_printf(out,
-                         "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
-                         live_samples, sampled);
         if (live_samples == 0) {
-            rallo_buf_puts(out, "; none live, so the live figures show nothing");
+            rallo_buf_printf(out,
+                             "samples: none live, at most %" PRIu64
+                             " of the allocations; the live figures show nothing, however much is live",
+                             sampled);
         } else {
+            rallo_buf_printf(
+                out, "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
+                live_samples, sampled);
             /* A total resting on n samples is off by about 1/sqrt(n) (one standard deviation). */
             uint64_t root = 1;
             while ((root + 1) * (root + 1) <= live_samples)

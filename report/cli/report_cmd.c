@@ -75,7 +75,7 @@ static int report_dir(const char *dir, int pid, const char *format_name, const c
         return 1;
     }
     if (list.count > 1 || pid == 0) {
-        fprintf(stderr, "rallo: %s: %zu process%s dumped here, biggest first:\n", dir, list.count,
+        fprintf(stderr, "rallo: %s: %zu process%s dumped here, biggest (peak live) first:\n", dir, list.count,
                 list.count == 1 ? "" : "es");
         cli_processes_print(stderr, &list, 0, false);
         fprintf(stderr, "rallo: showing pid %d (%zu dump%s)%s\n", chosen->pid, chosen->ndumps,

@@ -163,9 +163,9 @@ static bool valid_formats(const char *text, char *bad, size_t size) {
     snprintf(bad, size, "%s", text);
     for (const char *p = text; *p != '\0';) {
         size_t len = strcspn(p, ", ");
-        char name[16];
-        rallo_format format;
         if (len > 0) {
+            char name[16];
+            rallo_format format;
             if (len >= sizeof name) {
                 snprintf(bad, size, "%.*s", (int)len, p);
                 return false;
@@ -228,11 +228,10 @@ static bool is_static_program(const char *path, int depth) {
         is_static = elf->e_type == ET_EXEC || elf->e_type == ET_DYN;
         for (unsigned i = 0; i < elf->e_phnum && is_static; i++) {
             Elf64_Phdr segment;
-            if (pread(fd, &segment, sizeof segment, (off_t)(elf->e_phoff + (uint64_t)i * elf->e_phentsize)) !=
-                (ssize_t)sizeof segment)
-                is_static = false;
-            else if (segment.p_type == PT_INTERP)
-                is_static = false;
+            off_t at = (off_t)(elf->e_phoff + (uint64_t)i * elf->e_phentsize);
+            /* Unreadable headers: not known to be static, so nothing is said. */
+            is_static = pread(fd, &segment, sizeof segment, at) == (ssize_t)sizeof segment &&
+                        segment.p_type != PT_INTERP;
         }
     }
     close(fd);
@@ -267,7 +266,7 @@ static uint64_t summary_value(const rallo_prof_site *site, summary_rank by) {
 }
 
 static void print_top(const rallo_profile *profile, summary_rank by, size_t most, const char *title) {
-    size_t top[SUMMARY_SITES];
+    size_t top[SUMMARY_SITES] = {0};
     size_t ntop = 0;
     if (most > SUMMARY_SITES)
         most = SUMMARY_SITES;
@@ -289,13 +288,17 @@ static void print_top(const rallo_profile *profile, summary_rank by, size_t most
         const rallo_prof_site *site = &profile->sites[top[i]];
         char a[32], name[768];
         uint64_t blocks = by == BY_ALLOC ? site->alloc_count : site->live_count;
-        if (by == BY_PEAK)
-            fprintf(stderr, "  %10s  %-15s  %s\n", rallo_format_bytes(site->peak_live_bytes, a, sizeof a), "",
+        if (by == BY_PEAK) {
+            uint64_t peak = profile->totals.peak_live_bytes;
+            fprintf(stderr, "  %10s  %5.1f%% of it  %s\n",
+                    rallo_format_bytes(site->peak_live_bytes, a, sizeof a),
+                    peak ? 100.0 * (double)site->peak_live_bytes / (double)peak : 0.0,
                     cli_site_name(profile, site, name, sizeof name));
-        else
+        } else {
             fprintf(stderr, "  %10s  %8llu blocks  %s\n",
                     rallo_format_bytes(summary_value(site, by), a, sizeof a), (unsigned long long)blocks,
                     cli_site_name(profile, site, name, sizeof name));
+        }
     }
 }
 
@@ -322,7 +325,7 @@ static void print_process(const cli_process *process) {
     }
     const char *base = strrchr(process->program, '/');
     base = base != NULL ? base + 1 : process->program;
-    char a[32], b[32], c[32], title[128];
+    char a[32], b[32], c[32];
     const rallo_totals *totals = &profile.totals;
     fprintf(stderr,
             "rallo: %s (pid %d) allocated %s in %llu blocks; peak live %s; live at exit %s in %llu blocks\n",
@@ -347,6 +350,7 @@ static void print_process(const cli_process *process) {
     for (size_t i = 0; i < profile.nsites && !have_peak; i++)
         have_peak = profile.sites[i].peak_live_bytes > 0;
     if (have_peak) {
+        char title[128];
         snprintf(title, sizeof title,
                  "at the peak (%s live), held by:", rallo_format_bytes(totals->peak_live_bytes, a, sizeof a));
         print_top(&profile, BY_PEAK, SUMMARY_SITES, title);
@@ -420,7 +424,7 @@ static void print_summary(const char *program, const char *dir, pid_t pid, time_
                   "these did:",
                   program, (int)pid);
     if (list.count > 1 || !program_dumped) {
-        fprintf(stderr, "rallo: %zu processes profiled, biggest first:\n", list.count);
+        fprintf(stderr, "rallo: %zu processes profiled, biggest (peak live) first:\n", list.count);
         cli_processes_print(stderr, &list, (int)pid, true);
     }
     print_process(&list.items[0]);
@@ -501,11 +505,11 @@ int cli_run(int argc, char **argv) {
         cli_error("run: --depth takes a number of frames from 1 to %d, not '%.40s'", RUN_MAX_DEPTH, depth);
         return 2;
     }
-    if (!valid_formats(formats, bad, sizeof bad)) {
+    if (formats == NULL || !valid_formats(formats, bad, sizeof bad)) {
         cli_error("run: --formats takes a comma list of html, pprof, folded, text, json, not '%.40s'", bad);
         return 2;
     }
-    if (dir[0] == '\0') {
+    if (dir == NULL || dir[0] == '\0') {
         cli_error("run: -o takes a directory, not an empty name");
         return 2;
     }

@@ -14,10 +14,9 @@
         live_count: 'Blocks still allocated when this report was taken, by the stack that allocated them.',
         alloc_bytes: 'All bytes ever allocated, freed or not: where the allocation traffic comes from.',
         alloc_count: 'How many allocations each stack made, freed or not.',
-        peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked: a copy of every site\u2019s ' +
-            'counters is taken each time live memory grows 1% past the last copy (a program still at its peak gets ' +
-            'this moment\u2019s exact figures), so it can trail the peak by up to ~1%; what it does not account for ' +
-            'is its own row in the At peak table.',
+        peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked (a copy of the counters taken ' +
+            'each time live memory grows 1% past the last one: it can trail the peak by up to ~1%, shown as its own row ' +
+            'in the At peak table).',
     };
 
     function el(tag, cls, text) {
