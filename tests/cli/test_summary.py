@@ -147,8 +147,9 @@ def check_ranking():
     final = glob.glob(os.path.join(out, "rallo.*.final.pb.gz"))[0]
     text = report(final, "text").stdout
     first_section = re.search(r"^top \d+ sites (.*)$", text, re.M)
-    check(first_section and first_section.group(1).startswith("at peak"), "the text report leads with the peak")
-    first_site = re.search(r"^\s+1\. (\d+) B", text.split("sites at peak", 1)[-1], re.M)
+    check(first_section and first_section.group(1).startswith("by bytes live at the peak"),
+          "the text report leads with the peak: %s" % (first_section and first_section.group(0)))
+    first_site = re.search(r"^\s+1\. (\d+) B", text.split("sites by bytes live at the peak", 1)[-1], re.M)
     check(first_site and int(first_site.group(1)) == 64 * MiB, "its first site holds 64 MiB at the peak")
     seen = browser(final.replace(".pb.gz", ".html"))
     page = seen[0] if seen else {}
