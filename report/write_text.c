@@ -135,7 +135,8 @@ static void text_samples(rallo_buf *out, const rallo_profile *profile) {
                          " of the allocations; the live figures show nothing, however much is live",
                          sampled);
     } else {
-        rallo_buf_printf(out, "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
+        rallo_buf_printf(out,
+                         "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
                          live_samples, sampled);
         /* A total resting on n samples is off by about 1/sqrt(n) (one standard deviation). */
         uint64_t root = 1;
@@ -221,12 +222,14 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
         rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, ranked_by[metric]);
         for (size_t i = 0; i < count; i++)
             text_site(out, profile, &profile->sites[top[i]], (int)i + 1, metric, depth);
-        uint64_t unattributed = metric == RALLO_METRIC_PEAK_BYTES ? rallo_profile_peak_unattributed(profile) : 0;
+        uint64_t unattributed =
+            metric == RALLO_METRIC_PEAK_BYTES ? rallo_profile_peak_unattributed(profile) : 0;
         if (unattributed > 0) {
             rallo_buf_puts(out, "      ");
             text_size(out, unattributed);
-            rallo_buf_puts(out, " of the peak is in no site above: the per-site figures are a copy taken when "
-                                "live memory last grew 1% past the previous copy, up to ~1% short of the peak\n");
+            rallo_buf_puts(out,
+                           " of the peak is in no site above: the per-site figures are a copy taken when "
+                           "live memory last grew 1% past the previous copy, up to ~1% short of the peak\n");
         }
     }
     mi_free(top);

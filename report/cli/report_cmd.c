@@ -87,7 +87,8 @@ static int report_dir(const char *dir, int pid, rallo_format format, const rallo
                 list.count == 1 ? "" : "es");
         cli_processes_print(stderr, &list, 0, false);
         fprintf(stderr, "rallo: showing pid %d (%zu dump%s)%s\n", chosen->pid, chosen->ndumps,
-                chosen->ndumps == 1 ? "" : "s", pid == 0 && list.count > 1 ? "; --pid PID shows another" : "");
+                chosen->ndumps == 1 ? "" : "s",
+                pid == 0 && list.count > 1 ? "; --pid PID shows another" : "");
     }
     int result;
     if (format == RALLO_FORMAT_HTML)
