@@ -475,12 +475,23 @@ static bool read_comments(reader *r) {
     const pb_profile *pb = r->pb;
     rallo_profile *out = r->out;
     bool have_totals = false, have_interval = false;
+    size_t nargv = 0;
+    for (size_t i = 0; i < pb->n_comment; i++)
+        if (string_ok(r, pb->comment[i], "a comment") &&
+            strncmp(pb->string_table[pb->comment[i]], "rallo.argv=", 11) == 0)
+            nargv++;
+    if (nargv > 0 && (out->argv = rallo_profile_alloc(out, nargv * sizeof *out->argv)) == NULL)
+        return fail(r, "out of memory");
     for (size_t i = 0; i < pb->n_comment; i++) {
         if (!string_ok(r, pb->comment[i], "a comment"))
             return false;
         const char *c = pb->string_table[pb->comment[i]];
         if (strncmp(c, "rallo.pid=", 10) == 0) {
             out->pid = (int32_t)strtol(c + 10, NULL, 10);
+            out->ppid = (int32_t)comment_field(c, "ppid");
+        } else if (strncmp(c, "rallo.argv=", 11) == 0) {
+            if ((out->argv[out->nargv++] = rallo_profile_strdup(out, c + 11)) == NULL)
+                return fail(r, "out of memory");
         } else if (strncmp(c, "rallo.program=", 14) == 0) {
             if ((out->program = rallo_profile_strdup(out, c + 14)) == NULL)
                 return fail(r, "out of memory");

@@ -1,8 +1,9 @@
 /* write_text.c - the text report, a person's first look: a versioned header
- * line ("rallo text report v1") for tools, then the program, the sampling
- * interval, the totals, the peak, why allocations went untracked, and the top
- * 10 sites by live bytes and by allocated bytes (or the top N by one metric:
- * rallo_text_options), each with its 5 innermost frames (or N) as
+ * line ("rallo text report v1") for tools, then the program and its command
+ * line, the sampling interval and the samples it rests on, the totals, the
+ * peak, why allocations went untracked, and the top 10 sites at the peak, by
+ * allocated bytes and by live bytes, the most telling first (or the top N by
+ * one metric: rallo_text_options), each with its 5 innermost frames (or N) as
  * "function (file:line)". Exact byte figures come first on each line, a
  * human-readable size after them. */
 #include <inttypes.h>
@@ -124,12 +125,38 @@ static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
                          u->bad_header);
 }
 
+/* How many samples a sampled profile rests on, and what that means. */
+static void text_samples(rallo_buf *out, const rallo_profile *profile) {
+    uint64_t live_samples, sampled;
+    rallo_profile_samples(profile, &live_samples, &sampled);
+    if (live_samples == 0) {
+        rallo_buf_printf(out,
+                         "samples: none live, at most %" PRIu64
+                         " of the allocations; the live figures show nothing, however much is live",
+                         sampled);
+    } else {
+        rallo_buf_printf(out,
+                         "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
+                         live_samples, sampled);
+        /* A total resting on n samples is off by about 1/sqrt(n) (one standard deviation). */
+        uint64_t root = 1;
+        while ((root + 1) * (root + 1) <= live_samples)
+            root++;
+        rallo_buf_printf(out, "; the live total is good to about %.0f%%", 100.0 / (double)root);
+    }
+    rallo_buf_puts(out, "; a smaller RALLO_SAMPLE takes more\n");
+}
+
 int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
                              const rallo_text_options *options) {
     const rallo_totals *t = &profile->totals;
     rallo_buf_puts(out, "rallo text report v1\n");
     rallo_buf_printf(out, "program: %s (pid %" PRId32 ")\n",
                      profile->program != NULL ? profile->program : "?", profile->pid);
+    if (profile->nargv > 0) {
+        char command[1024];
+        rallo_buf_printf(out, "command: %s\n", rallo_command_line(profile, command, sizeof command));
+    }
     if (profile->time_unix_ns != 0) {
         time_t seconds = (time_t)(profile->time_unix_ns / 1000000000ull);
         struct tm when;
@@ -142,6 +169,7 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
         rallo_buf_puts(out, "sampling: one sample per ");
         text_size(out, profile->sample_interval);
         rallo_buf_puts(out, " allocated on average; figures are unbiased estimates\n");
+        text_samples(out, profile);
     } else {
         rallo_buf_puts(out, "sampling: every allocation tracked; figures are exact\n");
     }
@@ -170,15 +198,39 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
     }
     static const char *const ranked_by[] = {"live bytes", "live objects", "allocated bytes", "allocations",
                                             "bytes live at the peak"};
-    static const int default_rankings[] = {RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_ALLOC_BYTES};
-    const int *rankings = options->metric < 0 ? default_rankings : &options->metric;
-    int nrankings = options->metric < 0 ? 2 : 1;
+    /* By default, lead with what tells most: when what is live now is under
+     * half the peak (a program that ran to completion and freed), who held the
+     * peak, then who allocated most, then what is still live (at exit: the
+     * leaks); else (a dump mid-run, or a program that keeps what it allocates)
+     * what is live now first. A profile without the at-peak breakdown (not
+     * rallo's) has no peak ranking. */
+    uint64_t attributed_peak = 0;
+    for (size_t i = 0; i < profile->nsites; i++)
+        attributed_peak += profile->sites[i].peak_live_bytes;
+    bool peak_first = attributed_peak > 0 && t->live_bytes < t->peak_live_bytes / 2;
+    static const int peak_first_rankings[] = {RALLO_METRIC_PEAK_BYTES, RALLO_METRIC_ALLOC_BYTES,
+                                              RALLO_METRIC_LIVE_BYTES};
+    static const int live_first_rankings[] = {RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_ALLOC_BYTES,
+                                              RALLO_METRIC_PEAK_BYTES};
+    const int *rankings = options->metric >= 0 ? &options->metric
+                          : peak_first         ? peak_first_rankings
+                                               : live_first_rankings;
+    int nrankings = options->metric >= 0 ? 1 : attributed_peak > 0 ? 3 : 2;
     for (int pass = 0; pass < nrankings; pass++) {
         int metric = rankings[pass];
         size_t count = top_sites(profile, metric, top, want);
         rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, ranked_by[metric]);
         for (size_t i = 0; i < count; i++)
             text_site(out, profile, &profile->sites[top[i]], (int)i + 1, metric, depth);
+        uint64_t unattributed =
+            metric == RALLO_METRIC_PEAK_BYTES ? rallo_profile_peak_unattributed(profile) : 0;
+        if (unattributed > 0) {
+            rallo_buf_puts(out, "      ");
+            text_size(out, unattributed);
+            rallo_buf_puts(out,
+                           " of the peak is in no site above: the per-site figures are a copy taken when "
+                           "live memory last grew 1% past the previous copy, up to ~1% short of the peak\n");
+        }
     }
     mi_free(top);
     return out->failed ? -1 : 0;

@@ -89,6 +89,23 @@ void *rallo_profile_alloc(rallo_profile *profile, size_t bytes); /* zeroed; NULL
 char *rallo_profile_strdup(rallo_profile *profile, const char *text);
 void rallo_profile_free(rallo_profile *profile);
 
+/* ---- who a profile is of, and what it can say (process_info.c) ---- */
+/* Keeps a command line given as /proc/PID/cmdline holds it (NUL-separated)
+ * in the profile's arena as argv; 0, or -1 when out of memory. */
+int rallo_profile_set_argv(rallo_profile *profile, const char *args, size_t len);
+/* The command line for one line of text: arguments shell-quoted where needed,
+ * control characters as \xNN, "..." where cut; the program's path when the
+ * profile has no argv. Returns text. */
+const char *rallo_command_line(const rallo_profile *profile, char *text, size_t size);
+/* How many samples a profile rests on, its live blocks and its allocations:
+ * exact counts when every allocation is tracked; with sampling, at most these
+ * (each sample weighs at least one block and at least one interval's bytes). */
+void rallo_profile_samples(const rallo_profile *profile, uint64_t *live, uint64_t *allocated);
+/* The peak's bytes that the per-site at-peak breakdown does not account for
+ * (that breakdown is a copy taken when live memory last grew 1% past the
+ * previous copy, so it can trail the peak by up to ~1%); 0 when it adds up. */
+uint64_t rallo_profile_peak_unattributed(const rallo_profile *profile);
+
 /* ---- in-process (report/inproc/snapshot.c) ----
  * A profile of this process now: the counters' snapshot, the loaded modules as
  * mappings (with build ids), every frame symbolized. 0, or -1 with errno. */
