@@ -1,12 +1,16 @@
 /* write_text.c - the text report, a person's first look: a versioned header
  * line ("rallo text report v1") for tools, then the program, the sampling
  * interval, the totals, the peak, why allocations went untracked, and the top
- * 10 sites by live bytes and by allocated bytes, each with its 5 innermost
- * frames as "function (file:line)". Exact byte figures come first on each
- * line, a human-readable size after them. */
+ * 10 sites by live bytes and by allocated bytes (or the top N by one metric:
+ * rallo_text_options), each with its 5 innermost frames (or N) as
+ * "function (file:line)". Exact byte figures come first on each line, a
+ * human-readable size after them. */
 #include <inttypes.h>
 #include <time.h>
 
+#include <mimalloc.h>
+
+#include "label.h"
 #include "writers.h"
 
 #define TOP_SITES 10
@@ -25,45 +29,59 @@ static void text_size(rallo_buf *out, uint64_t bytes) {
 static void text_location(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location,
                           uint32_t *left) {
     if (location->nlines == 0) {
-        uint64_t offset;
-        const char *module = rallo_location_module(profile, location, &offset);
-        if (module != NULL)
-            rallo_buf_printf(out, "        %s+0x%" PRIx64 "\n", module, offset);
-        else
-            rallo_buf_printf(out, "        0x%" PRIx64 "\n", offset);
+        rallo_buf_puts(out, "        ");
+        rallo_label_address(out, profile, location);
+        rallo_buf_putc(out, '\n');
         (*left)--;
         return;
     }
     for (uint32_t j = 0; j<location->nlines && * left> 0; j++, (*left)--) {
-        const rallo_prof_line *line = &location->lines[j];
-        rallo_buf_printf(out, "        %s", line->function != NULL ? line->function : "??");
-        if (line->file != NULL)
-            rallo_buf_printf(out, " (%s:%" PRIu32 ")", line->file, line->line);
+        rallo_buf_puts(out, "        ");
+        rallo_label_line(out, &location->lines[j], false);
         if (j + 1 < location->nlines)
             rallo_buf_puts(out, " [inlined]");
         rallo_buf_putc(out, '\n');
     }
 }
 
+static double percent_of(uint64_t value, uint64_t whole) {
+    return whole ? 100.0 * (double)value / (double)whole : 0;
+}
+
 static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site, int rank,
-                      bool by_live) {
+                      int metric, uint32_t depth) {
     const rallo_totals *t = &profile->totals;
-    uint64_t value = by_live ? site->live_bytes : site->alloc_bytes;
-    uint64_t whole = by_live ? t->live_bytes : t->alloc_bytes;
     rallo_buf_printf(out, "  %2d. ", rank);
-    text_size(out, value);
-    rallo_buf_printf(out, " %s in %" PRIu64 " objects (%.1f%%)", by_live ? "live" : "allocated",
-                     by_live ? site->live_count : site->alloc_count,
-                     whole ? 100.0 * (double)value / (double)whole : 0);
-    if (by_live) {
-        rallo_buf_puts(out, ", at peak ");
+    switch (metric) {
+    case RALLO_METRIC_LIVE_BYTES:
+    case RALLO_METRIC_LIVE_COUNT:
+        text_size(out, site->live_bytes);
+        rallo_buf_printf(out, " live in %" PRIu64 " objects (%.1f%%), at peak ", site->live_count,
+                         percent_of(site->live_bytes, t->live_bytes));
         text_size(out, site->peak_live_bytes);
-    } else {
+        break;
+    case RALLO_METRIC_ALLOC_COUNT:
+        rallo_buf_printf(out, "%" PRIu64 " allocations (%.1f%%) of ", site->alloc_count,
+                         percent_of(site->alloc_count, t->alloc_count));
+        text_size(out, site->alloc_bytes);
         rallo_buf_puts(out, ", still live ");
         text_size(out, site->live_bytes);
+        break;
+    case RALLO_METRIC_PEAK_BYTES:
+        text_size(out, site->peak_live_bytes);
+        rallo_buf_printf(out, " live at the peak (%.1f%% of the peak), live now ",
+                         percent_of(site->peak_live_bytes, t->peak_live_bytes));
+        text_size(out, site->live_bytes);
+        break;
+    default:
+        text_size(out, site->alloc_bytes);
+        rallo_buf_printf(out, " allocated in %" PRIu64 " objects (%.1f%%), still live ", site->alloc_count,
+                         percent_of(site->alloc_bytes, t->alloc_bytes));
+        text_size(out, site->live_bytes);
+        break;
     }
     rallo_buf_putc(out, '\n');
-    uint32_t left = STACK_FRAMES;
+    uint32_t left = depth;
     for (uint32_t i = 0; i < site->nlocations && left > 0; i++)
         text_location(out, profile, &profile->locations[site->locations[i]], &left);
     if (site->nlocations == 0)
@@ -72,23 +90,20 @@ static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_
         rallo_buf_puts(out, "        ...\n");
 }
 
-/* The indices of the (at most) TOP_SITES largest sites by the metric, largest first. */
-static size_t top_sites(const rallo_profile *profile, bool by_live, size_t top[TOP_SITES]) {
+/* The indices of the (at most) `want` largest sites by the metric, largest first. */
+static size_t top_sites(const rallo_profile *profile, int metric, size_t *top, size_t want) {
     size_t count = 0;
     for (size_t i = 0; i < profile->nsites; i++) {
-        uint64_t value = by_live ? profile->sites[i].live_bytes : profile->sites[i].alloc_bytes;
+        uint64_t value = rallo_metric_value(&profile->sites[i], metric);
         if (value == 0)
             continue;
-        size_t at = count < TOP_SITES ? count++ : TOP_SITES;
-        while (at > 0) {
-            const rallo_prof_site *above = &profile->sites[top[at - 1]];
-            if ((by_live ? above->live_bytes : above->alloc_bytes) >= value)
-                break;
-            if (at < TOP_SITES)
+        size_t at = count < want ? count++ : want;
+        while (at > 0 && rallo_metric_value(&profile->sites[top[at - 1]], metric) < value) {
+            if (at < want)
                 top[at] = top[at - 1];
             at--;
         }
-        if (at < TOP_SITES)
+        if (at < want)
             top[at] = i;
     }
     return count;
@@ -109,7 +124,8 @@ static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
                          u->bad_header);
 }
 
-int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
+int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
+                             const rallo_text_options *options) {
     const rallo_totals *t = &profile->totals;
     rallo_buf_puts(out, "rallo text report v1\n");
     rallo_buf_printf(out, "program: %s (pid %" PRId32 ")\n",
@@ -143,13 +159,32 @@ int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
     text_untracked(out, &profile->untracked);
     rallo_buf_printf(out, "sites: %zu\n", profile->nsites);
 
-    size_t top[TOP_SITES];
-    for (int pass = 0; pass < 2; pass++) {
-        bool by_live = pass == 0;
-        size_t count = top_sites(profile, by_live, top);
-        rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, by_live ? "live bytes" : "allocated bytes");
-        for (size_t i = 0; i < count; i++)
-            text_site(out, profile, &profile->sites[top[i]], (int)i + 1, by_live);
+    size_t want = options->top ? options->top : TOP_SITES;
+    uint32_t depth = options->depth ? options->depth : STACK_FRAMES;
+    if (want > profile->nsites)
+        want = profile->nsites;
+    size_t *top = mi_malloc((want + 1) * sizeof *top);
+    if (top == NULL) {
+        out->failed = true;
+        return -1;
     }
+    static const char *const ranked_by[] = {"live bytes", "live objects", "allocated bytes", "allocations",
+                                            "bytes live at the peak"};
+    static const int default_rankings[] = {RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_ALLOC_BYTES};
+    const int *rankings = options->metric < 0 ? default_rankings : &options->metric;
+    int nrankings = options->metric < 0 ? 2 : 1;
+    for (int pass = 0; pass < nrankings; pass++) {
+        int metric = rankings[pass];
+        size_t count = top_sites(profile, metric, top, want);
+        rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, ranked_by[metric]);
+        for (size_t i = 0; i < count; i++)
+            text_site(out, profile, &profile->sites[top[i]], (int)i + 1, metric, depth);
+    }
+    mi_free(top);
     return out->failed ? -1 : 0;
+}
+
+int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
+    const rallo_text_options defaults = {.top = TOP_SITES, .depth = STACK_FRAMES, .metric = -1};
+    return rallo_write_text_options(profile, out, &defaults);
 }

@@ -41,10 +41,31 @@ int rallo_write_folded(const rallo_profile *profile, rallo_buf *out); /* default
 /* Appends a site's stack as folded frames, root first (the key `rallo diff`
  * matches sites by, since addresses move between runs). */
 void rallo_folded_stack(const rallo_profile *profile, const rallo_prof_site *site, rallo_buf *out);
-/* What a folded line's value counts (rallo_write_folded uses RALLO_METRIC_LIVE_BYTES). */
-enum { RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_LIVE_COUNT, RALLO_METRIC_ALLOC_BYTES, RALLO_METRIC_ALLOC_COUNT };
+/* What a folded line's value counts, or a text ranking ranks by
+ * (rallo_write_folded uses RALLO_METRIC_LIVE_BYTES). PEAK_BYTES: a site's live
+ * bytes when the process's live bytes peaked. */
+enum {
+    RALLO_METRIC_LIVE_BYTES,
+    RALLO_METRIC_LIVE_COUNT,
+    RALLO_METRIC_ALLOC_BYTES,
+    RALLO_METRIC_ALLOC_COUNT,
+    RALLO_METRIC_PEAK_BYTES
+};
+/* The CLI's --metric names: "live" (bytes), "allocated" (bytes), "counts"
+ * (allocations), "peak" (bytes at the peak); false for anything else. */
+bool rallo_metric_from_name(const char *name, int *metric);
+uint64_t rallo_metric_value(const rallo_prof_site *site, int metric);
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric);
 int rallo_write_text(const rallo_profile *profile, rallo_buf *out);
+/* What the text report shows: `top` sites per ranking (0: 10), `depth` frames
+ * a site (0: 5), one ranking by `metric`, or the two by live and allocated
+ * bytes when metric is -1. */
+typedef struct rallo_text_options {
+    size_t top;
+    uint32_t depth;
+    int metric;
+} rallo_text_options;
+int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out, const rallo_text_options *options);
 int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
 /* The totals and the untracked counts as JSON objects, in the one form the
  * JSON report, the flame graph page's meta and the timeline share. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tracking.h"
@@ -129,6 +130,22 @@ bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) {
     return true;
 }
 
+bool _rallo_parse_bool(const char *text, bool *out) {
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    return false;
+}
+
 typedef enum option_kind { OPTION_BOOL, OPTION_SIZE, OPTION_U32, OPTION_UNWIND } option_kind;
 
 typedef struct option_desc {
@@ -136,16 +153,19 @@ typedef struct option_desc {
     option_kind kind;
     void *target;
     uint64_t min, max; /* inclusive bounds for sizes and numbers */
+    bool *given;       /* set when the variable's value is taken, if not NULL */
 } option_desc;
 
 static const option_desc option_table[] = {
-    {"RALLO_ENABLE", OPTION_BOOL, &_rallo_options.enable_at_start, 0, 1},
-    {"RALLO_SAMPLE", OPTION_SIZE, &_rallo_options.sample_bytes, 0, 1ull << 40},
-    {"RALLO_DEPTH", OPTION_U32, &_rallo_options.depth, 1, RALLO_MAX_DEPTH},
-    {"RALLO_ARENA_SIZE", OPTION_SIZE, &_rallo_options.arena_bytes, 64ull << 20, 1ull << 46},
-    {"RALLO_MAX_SITES", OPTION_U32, &_rallo_options.max_sites, 16, 1u << 24},
-    {"RALLO_DEPOT_SIZE", OPTION_SIZE, &_rallo_options.depot_bytes, 1ull << 20, 16ull << 30},
-    {"RALLO_UNWIND", OPTION_UNWIND, &_rallo_options.unwind, 0, 2},
+    {"RALLO_ENABLE", OPTION_BOOL, &_rallo_options.enable_at_start, 0, 1, NULL},
+    {"RALLO_SAMPLE", OPTION_SIZE, &_rallo_options.sample_bytes, 0, 1ull << 40, NULL},
+    {"RALLO_DEPTH", OPTION_U32, &_rallo_options.depth, 1, RALLO_MAX_DEPTH, NULL},
+    {"RALLO_ARENA_SIZE", OPTION_SIZE, &_rallo_options.arena_bytes, 64ull << 20, 1ull << 46,
+     &_rallo_options.arena_bytes_given},
+    {"RALLO_MAX_SITES", OPTION_U32, &_rallo_options.max_sites, 16, 1u << 24, &_rallo_options.max_sites_given},
+    {"RALLO_DEPOT_SIZE", OPTION_SIZE, &_rallo_options.depot_bytes, 1ull << 20, 16ull << 30,
+     &_rallo_options.depot_bytes_given},
+    {"RALLO_UNWIND", OPTION_UNWIND, &_rallo_options.unwind, 0, 2, NULL},
 };
 
 static bool option_parse(const option_desc *option, const char *text) {
@@ -157,18 +177,10 @@ static bool option_parse(const option_desc *option, const char *text) {
         return false;
     }
     if (option->kind == OPTION_BOOL) {
-        if (strcmp(text, "1") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "true") == 0 ||
-            strcmp(text, "on") == 0)
-            value = 1;
-        else if (strcmp(text, "0") == 0 || strcmp(text, "no") == 0 || strcmp(text, "false") == 0 ||
-                 strcmp(text, "off") == 0 || text[0] == '\0')
-            value = 0;
-        else {
-            _rallo_warn("ignoring %s: expected 1 or 0", option->name);
-            return false;
-        }
-        *(bool *)option->target = value != 0;
-        return true;
+        if (_rallo_parse_bool(text, option->target))
+            return true;
+        _rallo_warn("ignoring %s: expected 1 or 0 (true/false, yes/no, on/off)", option->name);
+        return false;
     }
     if (!_rallo_parse_size(text, &value)) {
         _rallo_warn("ignoring %s: not a number%s", option->name,
@@ -184,6 +196,8 @@ static bool option_parse(const option_desc *option, const char *text) {
         *(uint64_t *)option->target = value;
     else
         *(uint32_t *)option->target = (uint32_t)value;
+    if (option->given != NULL)
+        *option->given = true;
     return true;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "writers.h"
 
@@ -24,8 +25,25 @@ char *cli_read_file(const char *path, size_t *len);
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize);
 /* Writes buf to path ("-" or NULL: stdout); -1 after an error line. */
 int cli_write_output(const char *path, const rallo_buf *buf);
-/* The name a site is shown by: its first symbolized frame that is not an
- * allocator entry point, else module+offset. */
+/* The one-line name a site is shown by (summary, diff, timeline legend): its
+ * leaf and callers with inlined frames, as rallo_site_label (label.h) makes it. */
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size);
+
+/* Modules without debug information, as rallo_symbolize reports them
+ * (missing_symbols.c). */
+typedef struct cli_undebugged_module {
+    char *path;
+    uint64_t named, unnamed; /* frames named by the symbol table only; frames with no name */
+    char *package;           /* the Debian package that owns it, or NULL */
+} cli_undebugged_module;
+typedef struct cli_undebugged {
+    cli_undebugged_module *modules;
+    size_t count, cap;
+} cli_undebugged;
+/* A rallo_sym_undebugged_fn: arg is a cli_undebugged, zeroed before the first call. */
+void cli_undebugged_note(const char *path, uint64_t named, uint64_t unnamed, void *arg);
+/* Names each module once on stderr and how to get its symbols, then empties
+ * u; returns the frames with no name it accounted for. */
+uint64_t cli_undebugged_report(const char *profile_path, cli_undebugged *u);
 
 #endif

@@ -13,6 +13,7 @@
 #include <mimalloc.h>
 
 #include "cli.h"
+#include "label.h"
 #include "pprof.h"
 #include "symbolize.h"
 
@@ -114,16 +115,24 @@ static void cli_symbolize(const char *path, rallo_profile *profile) {
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     rallo_sym_stats stats = {0};
-    rallo_symbolize_offline(profile, &stats, report_unusable_module, (void *)path);
+    cli_undebugged undebugged = {0};
+    rallo_symbolizer *symbolizer = rallo_symbolizer_new(false);
+    if (symbolizer != NULL) {
+        rallo_symbolizer_on_undebugged(symbolizer, cli_undebugged_note, &undebugged);
+        rallo_symbolize(symbolizer, profile, &stats, report_unusable_module, (void *)path);
+        rallo_symbolizer_free(symbolizer);
+    }
     clock_gettime(CLOCK_MONOTONIC, &end);
     alarm(0);
     sigaction(SIGALRM, &previous, NULL);
     double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     if (symbolize_progress_shown)
         cli_error("%s: symbolized %zu frames in %.1f s", path, missing, seconds);
-    if (stats.no_symbol + stats.no_module > 0)
+    uint64_t unnamed = cli_undebugged_report(path, &undebugged);
+    uint64_t no_symbol = stats.no_symbol > unnamed ? stats.no_symbol - unnamed : 0;
+    if (no_symbol + stats.no_module > 0)
         cli_error("%s: %llu frames have no symbol in their module, %llu lie in no usable module", path,
-                  (unsigned long long)stats.no_symbol, (unsigned long long)stats.no_module);
+                  (unsigned long long)no_symbol, (unsigned long long)stats.no_module);
 }
 
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize) {
@@ -169,45 +178,11 @@ int cli_write_output(const char *path, const rallo_buf *buf) {
     return 0;
 }
 
-static const char *base_name(const char *path) {
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? slash + 1 : path;
-}
-
-static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text,
-                       size_t size) {
-    if (location->nlines > 0 && location->lines[0].function != NULL) {
-        const rallo_prof_line *line = &location->lines[0];
-        if (line->file != NULL && line->line != 0)
-            snprintf(text, size, "%s (%s:%u)", line->function, base_name(line->file), line->line);
-        else
-            snprintf(text, size, "%s", line->function);
-        return;
-    }
-    uint64_t offset;
-    const char *module = rallo_location_module(profile, location, &offset);
-    if (module != NULL)
-        snprintf(text, size, "%s+0x%" PRIx64, module, offset);
-    else
-        snprintf(text, size, "0x%" PRIx64, offset);
-}
-
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text,
                           size_t size) {
     if (site->nlocations == 0) {
         snprintf(text, size, "[other: stacks beyond the depot's limit]");
         return text;
     }
-    size_t used = 0;
-    text[0] = '\0';
-    /* The leaf and two callers: enough to tell sites apart at a glance. */
-    for (uint32_t i = 0; i < site->nlocations && i < 3 && used + 8 < size; i++) {
-        char frame[256];
-        frame_name(profile, &profile->locations[site->locations[i]], frame, sizeof frame);
-        int n = snprintf(text + used, size - used, "%s%s", i ? " < " : "", frame);
-        if (n < 0)
-            break;
-        used += (size_t)n < size - used ? (size_t)n : size - used - 1;
-    }
-    return text;
+    return rallo_site_label(profile, site, RALLO_LABEL_FRAMES, text, size);
 }

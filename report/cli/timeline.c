@@ -175,22 +175,51 @@ static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const 
     rallo_buf_printf(out, "\",\"time_unix_ms\":%" PRIu64 ",\"totals\":", dump->time_unix_ns / 1000000);
     rallo_json_totals(out, &dump->totals);
     rallo_buf_puts(out, ",\"values\":[");
-    bool comma = false;
+    /* Sites of one dump whose stacks read the same (two call instructions on
+     * one line) are one site of the union: their values are summed, so each
+     * union site appears once a point. */
+    size_t *index = mi_malloc((dump->nsites + 1) * sizeof *index);
+    if (index == NULL)
+        return false;
     for (size_t i = 0; i < dump->nsites; i++) {
         const rallo_prof_site *s = &dump->sites[i];
+        index[i] = SIZE_MAX - 1; /* nothing to show */
         if (s->alloc_count == 0 && s->live_bytes == 0 && s->alloc_bytes == 0)
             continue;
-        size_t index = stack_union_add(&t->u, dump, mapping_base, s);
-        if (index == SIZE_MAX || !note_live(t, index, s->live_bytes))
+        index[i] = stack_union_add(&t->u, dump, mapping_base, s);
+        if (index[i] == SIZE_MAX) {
+            mi_free(index);
             return false;
-        rallo_buf_printf(
-            out, "%s%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            comma ? "," : "", index, s->live_bytes, s->live_count, s->alloc_bytes, s->alloc_count,
-            s->free_count, s->free_bytes, s->peak_live_bytes);
+        }
+    }
+    uint64_t(*sums)[VALUES_PER_SITE - 1] = mi_zalloc((t->u.profile.nsites + 1) * sizeof *sums);
+    bool ok = sums != NULL;
+    for (size_t i = 0; ok && i < dump->nsites; i++) {
+        const rallo_prof_site *s = &dump->sites[i];
+        if (index[i] >= SIZE_MAX - 1)
+            continue;
+        const uint64_t values[VALUES_PER_SITE - 1] = {s->live_bytes,     s->live_count, s->alloc_bytes,
+                                                      s->alloc_count,    s->free_count, s->free_bytes,
+                                                      s->peak_live_bytes};
+        for (size_t k = 0; k < VALUES_PER_SITE - 1; k++)
+            sums[index[i]][k] += values[k];
+    }
+    bool comma = false;
+    for (size_t i = 0; ok && i < dump->nsites; i++) {
+        size_t site = index[i];
+        if (site >= SIZE_MAX - 1 || sums[site][0] == UINT64_MAX)
+            continue;
+        ok = note_live(t, site, sums[site][0]);
+        rallo_buf_printf(out, "%s%zu", comma ? "," : "", site);
+        for (size_t k = 0; k < VALUES_PER_SITE - 1; k++)
+            rallo_buf_printf(out, ",%" PRIu64, sums[site][k]);
+        sums[site][0] = UINT64_MAX; /* written */
         comma = true;
     }
+    mi_free(sums);
+    mi_free(index);
     rallo_buf_puts(out, "]}");
-    return !out->failed;
+    return ok && !out->failed;
 }
 
 /* The top sites by their largest live bytes at any point, for the chart. */

@@ -158,14 +158,8 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
     }
 
     text = _rallo_getenv("RALLO_DUMP_ON_EXIT");
-    if (text != NULL) {
-        if (strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0 ||
-            strcasecmp(text, "on") == 0)
-            out->on_exit = true;
-        else if (!(strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0 || strcasecmp(text, "false") == 0 ||
-                   strcasecmp(text, "off") == 0 || text[0] == '\0'))
-            _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0");
-    }
+    if (text != NULL && !_rallo_parse_bool(text, &out->on_exit))
+        _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0 (true/false, yes/no, on/off)");
 
     text = _rallo_getenv("RALLO_DUMP_SIGNAL");
     if (text != NULL && text[0] != '\0') {
