@@ -195,10 +195,13 @@ int _rallo_dump_dir_open(const char *dir_template, rallo_dump_dir *out) {
             struct stat link;
             if ((err == ELOOP || err == ENOTDIR) && lstat(dir, &link) == 0 && S_ISLNK(link.st_mode)) {
                 _rallo_warn("not dumping into %s: it is a symbolic link; " DUMP_DIR_ADVICE, dir);
-            } else {
+            } else if (err == EACCES || err == EPERM) {
                 char reason[128];
                 _rallo_warn("cannot dump into %s: %s; " DUMP_DIR_ADVICE, dir,
                             strerror_r(err, reason, sizeof reason));
+            } else {
+                char reason[128];
+                _rallo_warn("cannot dump into %s: %s", dir, strerror_r(err, reason, sizeof reason));
             }
         }
         mi_free(out->path);
