@@ -89,6 +89,8 @@ int main(int argc, char **argv) {
         free(p);
     } else if (strcmp(what, "past_end") == 0) {
         char *before = malloc(size), *p = malloc(size), *after = malloc(size);
+        memset(before, 1, size);
+        memset(after, 1, size);
         ((char *)opaque(p))[size] = 'x';
         free(after);
         free(p);
