@@ -39,7 +39,7 @@ static void *opaque(void *p) {
 /* Blocks of mixed sizes, each filled with its own byte and checked after all
  * are made: two blocks handed out over each other show as a wrong byte. */
 static int heap_sound(size_t size) {
-    enum { BLOCKS = 3000, ROUNDS = 4 };
+    enum { BLOCKS = 2000, ROUNDS = 2 };
     static unsigned char *blocks[BLOCKS];
     static size_t sizes[BLOCKS];
     uint64_t rng = 0x9e3779b97f4a7c15ull;
