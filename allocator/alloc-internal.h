@@ -105,6 +105,7 @@ typedef struct rallo_extent {
  * the layout has been checked on real blocks of this thread's arena heap
  * (the first call does it), and for good if the check failed. */
 rallo_place _rallo_block_place(const void *p, rallo_extent *out) rallo_internal;
+void _rallo_block_layout_atfork_child(void) rallo_internal;
 
 /* ---- the tracked path (tracked.c) ---- */
 void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) rallo_internal;

@@ -138,7 +138,7 @@ int _rallo_arena_reserve(void) {
     if (atomic_load_explicit(&_rallo_arena_size, memory_order_acquire) == 0) {
         _rallo_unwind_init();
         mi_arena_id_t id = 0;
-        size_t taken = 0;
+        size_t taken;
         if (!_rallo_depot_init()) {
             if (!depot_failure_told)
                 _rallo_warn("cannot reserve the stack depot (%llu bytes): tracking stays off",

@@ -164,3 +164,10 @@ rallo_place _rallo_block_place(const void *p, rallo_extent *out) {
         return RALLO_PLACE_UNKNOWN;
     return layout_place(p, out);
 }
+
+void _rallo_block_layout_atfork_child(void) {
+    /* A check under way in the parent's other thread never ends here. */
+    int checking = LAYOUT_CHECKING;
+    atomic_compare_exchange_strong_explicit(&layout_state, &checking, LAYOUT_UNCHECKED, memory_order_relaxed,
+                                            memory_order_relaxed);
+}

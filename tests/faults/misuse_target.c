@@ -39,7 +39,7 @@ static void *opaque(void *p) {
 /* Blocks of mixed sizes, each filled with its own byte and checked after all
  * are made: two blocks handed out over each other show as a wrong byte. */
 static int heap_sound(size_t size) {
-    enum { BLOCKS = 3000, ROUNDS = 4 };
+    enum { BLOCKS = 2000, ROUNDS = 2 };
     static unsigned char *blocks[BLOCKS];
     static size_t sizes[BLOCKS];
     uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -89,6 +89,8 @@ int main(int argc, char **argv) {
         free(p);
     } else if (strcmp(what, "past_end") == 0) {
         char *before = malloc(size), *p = malloc(size), *after = malloc(size);
+        memset(before, 1, size);
+        memset(after, 1, size);
         ((char *)opaque(p))[size] = 'x';
         free(after);
         free(p);
