@@ -92,6 +92,7 @@ static const char *suggestion(int signo) {
 
 /* The program set signo's disposition to handler: a handler of rallo's that
  * it replaces is said once (the program's stays: it asked for it). */
+// cppcheck-suppress constParameter ; a function pointer, compared only
 static void signal_changed(int signo, void (*handler)(int)) {
     for (int i = 0; i < MAX_TAKEN; i++) {
         taken_signal *t = &taken[i];

@@ -105,10 +105,11 @@ typedef struct unusable_modules {
 
 static void report_unusable_module(const rallo_prof_mapping *mapping, const char *why, void *arg) {
     unusable_modules *unusable = arg;
-    char path[512];
-    if (unusable->count++ < UNUSABLE_NAMED)
+    if (unusable->count++ < UNUSABLE_NAMED) {
+        char path[512];
         cli_error("%s: frames in %s stay unsymbolized: %s", unusable->profile_path,
                   mapping->path ? escaped(mapping->path, path, sizeof path) : "(unnamed)", why);
+    }
 }
 
 /* Names the frames a profile holds only addresses for, from the mapped files on
