@@ -15,12 +15,15 @@
                       program, one line.
 Usage: test_signals.py CHECK SIG_TARGET LIBRALLO"""
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 CHECK, TARGET, LIBRALLO = sys.argv[1:4]
+SCRATCH = tempfile.mkdtemp(prefix="rallo-signals-")
 failures = []
 
 
@@ -32,6 +35,8 @@ def check(cond, what):
 
 def env(**extra):
     e = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
+    # Where a rallo that took SIGPIPE as its dump signal would dump (the bug).
+    e["RALLO_DUMP_DIR"] = SCRATCH
     e.update(extra)
     return e
 
@@ -89,6 +94,7 @@ def refused():
 CHECKS = {"replaced_sigaction": lambda: replaced("sigaction"), "replaced_signal": lambda: replaced("signal"),
           "refused": refused}
 CHECKS[CHECK]()
+shutil.rmtree(SCRATCH, ignore_errors=True)
 if failures:
     print("%d failure(s)" % len(failures))
     sys.exit(1)
