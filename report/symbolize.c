@@ -16,11 +16,11 @@
  * itself when it exists. Without it names stay mangled. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <dwarf.h>
@@ -30,6 +30,7 @@
 #include <gelf.h>
 #include <mimalloc.h>
 
+#include "safe_open.h"
 #include "symbolize.h"
 #include "writers.h"
 
@@ -70,6 +71,7 @@ struct rallo_symbolizer {
     bool this_process;
     Dwfl *dwfl;
     uint64_t modules_signature; /* of the mappings the session was built from */
+    uint64_t cache_seed;        /* random: a profile's addresses cannot be chosen to collide */
     sym_entry *cache;
     size_t cache_mask, cache_used;
     char **strings; /* interned strings, open addressing */
@@ -158,7 +160,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++) {
             if (s->cache[i].address == 0)
                 continue;
-            size_t slot = mix64(s->cache[i].address) & (slots - 1);
+            size_t slot = mix64(s->cache[i].address ^ s->cache_seed) & (slots - 1);
             while (grown[slot].address != 0)
                 slot = (slot + 1) & (slots - 1);
             grown[slot] = s->cache[i];
@@ -167,7 +169,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         s->cache = grown;
         s->cache_mask = slots - 1;
     }
-    size_t slot = mix64(address) & s->cache_mask;
+    size_t slot = mix64(address ^ s->cache_seed) & s->cache_mask;
     while (s->cache[slot].address != 0 && s->cache[slot].address != address)
         slot = (slot + 1) & s->cache_mask;
     return &s->cache[slot];
@@ -218,7 +220,7 @@ static const char *intern_function(rallo_symbolizer *s, const char *name) {
 
 static const Dwfl_Callbacks dwfl_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = rallo_find_debuginfo,
     .section_address = dwfl_offline_section_address,
 };
 
@@ -236,12 +238,9 @@ static void hex_of(const unsigned char *bytes, size_t len, char *out, size_t out
     out[2 * i] = '\0';
 }
 
-/* Opens the mapping's file, checks its build id, and finds the load bias that
- * puts file_offset at start. Returns NULL and sets *why when unusable. */
-static const char *module_bias(const char *open_path, const rallo_prof_mapping *mapping, uint64_t *bias) {
-    int fd = open(open_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? "no such file" : "cannot open";
+/* Checks the mapping's file (open as fd) for its build id, and finds the load
+ * bias that puts file_offset at start. Returns NULL and sets *why when unusable. */
+static const char *module_bias(int fd, const rallo_prof_mapping *mapping, uint64_t *bias) {
     const char *why = NULL;
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     size_t phnum = 0;
@@ -275,7 +274,6 @@ static const char *module_bias(const char *open_path, const rallo_prof_mapping *
 done:
     if (elf != NULL)
         elf_end(elf);
-    close(fd);
     return why;
 }
 
@@ -288,6 +286,33 @@ static uint64_t modules_signature(const rallo_profile *profile) {
         hash += m->build_id != NULL ? hash_string(m->build_id) : 0;
     }
     return hash;
+}
+
+static int by_path_then_index(const void *a, const void *b, void *arg) {
+    const rallo_prof_mapping *mappings = arg;
+    size_t left = *(const size_t *)a, right = *(const size_t *)b;
+    int order = strcmp(mappings[left].path, mappings[right].path);
+    return order != 0 ? order : left < right ? -1 : left > right;
+}
+
+/* Which mappings name the same file as an earlier one, found by sorting (a
+ * profile's mappings are anyone's: 40,000 of them must not cost n^2 string
+ * compares). NULL when out of memory: then every mapping is reported. */
+static bool *repeated_paths(const rallo_profile *profile) {
+    size_t *order = mi_mallocn(profile->nmappings + 1, sizeof *order);
+    bool *repeated = mi_zalloc((profile->nmappings + 1) * sizeof *repeated);
+    size_t named = 0;
+    for (size_t i = 0; order != NULL && i < profile->nmappings; i++)
+        if (profile->mappings[i].path != NULL)
+            order[named++] = i;
+    if (order != NULL && repeated != NULL && named > 1) {
+        qsort_r(order, named, sizeof *order, by_path_then_index, profile->mappings);
+        for (size_t k = 1; k < named; k++)
+            repeated[order[k]] =
+                strcmp(profile->mappings[order[k]].path, profile->mappings[order[k - 1]].path) == 0;
+    }
+    mi_free(order);
+    return repeated;
 }
 
 /* Builds the Dwfl session from the profile's mappings, unless the same set is
@@ -308,23 +333,30 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
         return -1;
     }
     s->modules_signature = signature;
+    bool *repeated = repeated_paths(profile);
     dwfl_report_begin(s->dwfl);
     for (size_t i = 0; i < profile->nmappings; i++) {
         const rallo_prof_mapping *mapping = &profile->mappings[i];
         if (mapping->path == NULL || mapping->path[0] != '/')
             continue; /* [vdso], anonymous code: nothing on disk to read */
         /* A module with several mappings is reported once, from its first. */
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = profile->mappings[j].path != NULL && strcmp(profile->mappings[j].path, mapping->path) == 0;
-        if (seen)
+        if (repeated != NULL && repeated[i])
             continue;
         const char *open_path =
             s->this_process && is_main_program(profile, mapping) ? "/proc/self/exe" : mapping->path;
         uint64_t bias = 0;
-        const char *why = module_bias(open_path, mapping, &bias);
-        if (why == NULL && dwfl_report_elf(s->dwfl, mapping->path, open_path, -1, bias, false) == NULL)
-            why = dwfl_errmsg(-1);
+        const char *why = NULL;
+        /* Opened once, by us, regular files only: libdwfl is handed the
+         * descriptor (and keeps it when it takes the module). */
+        int fd = rallo_open_regular(open_path, &why);
+        if (fd >= 0 && (why = module_bias(fd, mapping, &bias)) == NULL) {
+            if (dwfl_report_elf(s->dwfl, mapping->path, open_path, fd, bias, false) != NULL)
+                fd = -1;
+            else
+                why = dwfl_errmsg(-1);
+        }
+        if (fd >= 0)
+            close(fd);
         if (why != NULL) {
             if (stats != NULL) {
                 if (strcmp(why, "build id differs") == 0)
@@ -337,6 +369,7 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
         }
     }
     dwfl_report_end(s->dwfl, NULL, NULL);
+    mi_free(repeated);
     return 0;
 }
 
@@ -703,8 +736,11 @@ rallo_symbolizer *rallo_symbolizer_new(bool this_process) {
     if (!atomic_exchange(&elf_ready, 1))
         elf_version(EV_CURRENT);
     rallo_symbolizer *s = mi_zalloc(sizeof *s);
-    if (s != NULL)
+    if (s != NULL) {
         s->this_process = this_process;
+        if (getrandom(&s->cache_seed, sizeof s->cache_seed, GRND_NONBLOCK) != sizeof s->cache_seed)
+            s->cache_seed = mix64((uintptr_t)s ^ (uint64_t)getpid());
+    }
     return s;
 }
 

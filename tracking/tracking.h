@@ -61,6 +61,12 @@ bool _rallo_parse_size(const char *text, uint64_t *out) rallo_report_api;
 bool _rallo_parse_bool(const char *text, bool *out) rallo_report_api;
 /* getenv that ignores the environment of set-uid/set-gid processes. */
 const char *_rallo_getenv(const char *name) rallo_report_api;
+/* Installs rallo's handler for signo, the signal `variable` (RALLO_TOGGLE_SIGNAL,
+ * RALLO_DUMP_SIGNAL) names, and watches it (signal_watch.c): a program that
+ * later installs its own handler for it keeps it, and rallo says so once.
+ * Refused, with one line, when a handler is there already. 0, or -1 after
+ * that line. */
+int _rallo_signal_take(int signo, void (*handler)(int), const char *variable) rallo_report_api;
 /* One line on stderr, without allocating: "rallo: <message>\n". */
 void _rallo_warn(const char *fmt, ...) rallo_report_api __attribute__((format(printf, 1, 2)));
 

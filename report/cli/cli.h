@@ -58,6 +58,9 @@ char *cli_read_file(const char *path, size_t *len);
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize);
 /* Writes buf to path ("-" or NULL: stdout); -1 after an error line. */
 int cli_write_output(const char *path, const rallo_buf *buf);
+/* The same for a name rallo chose itself in a directory it was given (the
+ * timeline beside the dumps): never through a symbolic link planted there. */
+int cli_write_output_named_here(const char *path, const rallo_buf *buf);
 /* The one-line name a site is shown by (summary, diff, timeline legend): its
  * leaf and callers with inlined frames, as rallo_site_label (label.h) makes it. */
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text, size_t size);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mimalloc.h>
 
@@ -48,7 +49,9 @@ typedef struct dump_list {
 /* "rallo.<pid>.<seq>.pb.gz" or "rallo.<pid>.final.pb.gz"; anything else
  * (other formats, temporary files) is not a point of the timeline. */
 static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
-    if (strncmp(name, "rallo.", 6) != 0)
+    /* Digits only where numbers go: strtol would also take spaces, signs and
+     * control characters before them, which then reach messages. */
+    if (strncmp(name, "rallo.", 6) != 0 || name[6] < '0' || name[6] > '9')
         return false;
     char *end = NULL;
     errno = 0;
@@ -61,8 +64,10 @@ static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
         *seq = ULONG_MAX;
         return true;
     }
+    if (rest[0] < '0' || rest[0] > '9')
+        return false;
     unsigned long value = strtoul(rest, &end, 10);
-    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0 || rest[0] == '-' || rest[0] == '+')
+    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0)
         return false;
     *seq = value;
     return true;
@@ -75,10 +80,19 @@ static int scan_dir(const char *dir, dump_list *list) {
         return -1;
     }
     struct dirent *entry;
+    size_t not_regular = 0;
     while ((entry = readdir(handle)) != NULL) {
         dump_file file;
         if (!parse_dump_name(entry->d_name, &file.pid, &file.seq))
             continue;
+        /* Others may write here: a FIFO or a device named like a dump is
+         * skipped (reading it opens non-blocking too, for one made meanwhile). */
+        struct stat info;
+        if (fstatat(dirfd(handle), entry->d_name, &info, 0) == 0 && !S_ISREG(info.st_mode)) {
+            if (not_regular++ == 0)
+                cli_error("%s: skipping %s: not a regular file", dir, entry->d_name);
+            continue;
+        }
         if (list->count == list->cap) {
             size_t cap = list->cap ? list->cap * 2 : 64;
             dump_file *files = mi_realloc(list->files, cap * sizeof *files);
@@ -94,6 +108,8 @@ static int scan_dir(const char *dir, dump_list *list) {
         snprintf(file.path, len, "%s/%s", dir, entry->d_name);
         list->files[list->count++] = file;
     }
+    if (not_regular > 1)
+        cli_error("%s: skipped %zu entries named like dumps that are not regular files", dir, not_regular);
     closedir(handle);
     return 0;
 }
@@ -331,8 +347,10 @@ int cli_timeline(const char *dir, int pid, const char *out_path) {
     if (out_path == NULL) { /* beside the dumps, named like them */
         snprintf(default_path, sizeof default_path, "%s/rallo.%d.timeline.html", dir, (int)last->pid);
         out_path = default_path;
+        result = cli_write_output_named_here(out_path, &page);
+    } else {
+        result = cli_write_output(out_path, &page);
     }
-    result = cli_write_output(out_path, &page);
     if (result == 0 && out_path != NULL && strcmp(out_path, "-") != 0)
         fprintf(stderr, "rallo: timeline of pid %d, %zu dumps: %s\n", (int)last->pid, count, out_path);
 done:

@@ -83,8 +83,11 @@ bool _rallo_parse_formats(const char *text, rallo_format_set *out, const char **
                           size_t *bad_len) rallo_internal;
 /* Seconds as a decimal number, finite, 0 or more. */
 bool _rallo_parse_seconds(const char *text, double *out) rallo_internal;
-/* "USR2", "SIGUSR2", "usr2", "RTMIN+3" or a number; only signals that can be
- * caught and that do not signal a fault. 0 when not one. */
+/* "USR2", "SIGUSR2", "usr2", "RTMIN+3", "RTMAX-2" or a number: only USR1,
+ * USR2 and real-time signals, which mean nothing to a program until it says
+ * so. 0 for anything else. */
 int _rallo_parse_signal(const char *text) rallo_internal;
+/* The one line for a RALLO_*_SIGNAL value _rallo_parse_signal refused. */
+void _rallo_signal_refused(const char *variable, const char *text) rallo_internal;
 
 #endif

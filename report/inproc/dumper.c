@@ -240,17 +240,8 @@ __attribute__((constructor(200))) static void dumper_load(void) {
     sem_init(&wake, 0, 0);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atexit(dump_at_exit);
-    if (env.signal != 0) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = dump_signal_handler;
-        action.sa_flags = SA_RESTART;
-        sigemptyset(&action.sa_mask);
-        if (sigaction(env.signal, &action, NULL) != 0) {
-            _rallo_warn("ignoring RALLO_DUMP_SIGNAL: cannot install a handler for signal %d", env.signal);
-            env.signal = 0;
-        }
-    }
+    if (env.signal != 0 && _rallo_signal_take(env.signal, dump_signal_handler, "RALLO_DUMP_SIGNAL") != 0)
+        env.signal = 0; /* the line saying why was said */
     if (config.interval > 0 || env.signal != 0) {
         pthread_mutex_lock(&config_lock);
         start_dumper_locked();
