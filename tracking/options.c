@@ -16,7 +16,7 @@ rallo_options _rallo_options = {
     .arena_bytes = 1ull << 40,
     .max_sites = 1u << 20,
     .depot_bytes = 256ull << 20,
-    .unwind = RALLO_UNWIND_FP,
+    .unwind = RALLO_UNWIND_AUTO,
 };
 
 void _rallo_warn(const char *fmt, ...) {
