@@ -300,17 +300,37 @@ uint32_t _rallo_unwind_records_hashed(uintptr_t fp, uintptr_t last_record, uintp
     return depth;
 }
 
-/* The module of return address pc, from the walk's last one or a look-up. */
+/* Pinned modules met so far (the program, libc...): most return addresses lie
+ * in one, and their text never moves, so they are checked before a look-up. */
+#define KNOWN_PINNED 6
+static _Atomic(const rallo_module *) known_pinned[KNOWN_PINNED];
+
+/* The module of return address pc, from the walk's last one, the pinned
+ * ones, or a look-up. */
 static const rallo_module *code_module(uintptr_t pc, const rallo_module **recent) {
     const rallo_module *module = *recent;
     if (module != NULL && _rallo_module_text_holds(module, pc - 1))
         return module;
+    for (uint32_t i = 0; i < KNOWN_PINNED; i++) {
+        module = atomic_load_explicit(&known_pinned[i], memory_order_acquire);
+        if (module == NULL)
+            break;
+        if (_rallo_module_text_holds(module, pc - 1)) {
+            *recent = module;
+            return module;
+        }
+    }
     rallo_module_key key;
     if (!_rallo_module_identify(pc - 1, &key))
         return NULL;
     module = _rallo_module_get(pc - 1, &key);
     if (module == NULL || !_rallo_module_text_holds(module, pc - 1))
         return NULL;
+    for (uint32_t i = 0; module->pinned && i < KNOWN_PINNED; i++) {
+        const rallo_module *expected = NULL;
+        if (atomic_compare_exchange_strong(&known_pinned[i], &expected, module) || expected == module)
+            break;
+    }
     *recent = module;
     return module;
 }
