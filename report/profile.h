@@ -52,6 +52,7 @@ typedef struct rallo_profile {
     const char *program;      /* the process's executable path, or NULL */
     rallo_totals totals;
     rallo_untracked untracked;
+    uint64_t stacks_cut_short; /* RALLO_UNWIND=fp walks stopped at a frame that is no code */
     rallo_prof_site *sites;
     size_t nsites;
     rallo_prof_location *locations;

@@ -339,7 +339,7 @@ static bool add_samples(pprof_builder *b, pb_profile *pb, const rallo_profile *p
 /* rallo's own numbers as comments, one "rallo.key=value ..." each: `go tool
  * pprof -raw` prints them, and rallo_read_pprof() parses them back. */
 static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
-    char text[5][512];
+    char text[6][512];
     size_t n = 0;
     const rallo_totals *t = &profile->totals;
     const rallo_untracked *u = &profile->untracked;
@@ -357,6 +357,7 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
              "rallo.untracked arena_full=%" PRIu64 " no_arena=%" PRIu64 " alignment=%" PRIu64
              " too_large=%" PRIu64 " thread_exiting=%" PRIu64 " bad_header=%" PRIu64,
              u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
+    snprintf(text[n++], sizeof text[0], "rallo.unwind stacks_cut_short=%" PRIu64, profile->stacks_cut_short);
     pb->comment = builder_array(b, n + 1, sizeof *pb->comment);
     if (pb->comment == NULL)
         return false;

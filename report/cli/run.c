@@ -127,6 +127,11 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
     if (profile.sample_interval > 1)
         fprintf(stderr, "rallo: sampled every %llu bytes on average: figures are estimates\n",
                 (unsigned long long)profile.sample_interval);
+    if (profile.stacks_cut_short != 0)
+        fprintf(
+            stderr,
+            "rallo: %llu stacks cut short at code without frame pointers: --unwind auto gives them whole\n",
+            (unsigned long long)profile.stacks_cut_short);
     /* Top five by live bytes at exit (what the program still held); when it
      * freed everything, by bytes allocated. */
     bool by_live = totals->live_bytes > 0;
