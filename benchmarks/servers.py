@@ -43,6 +43,20 @@ def status_kib(pid, field):
     return None
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid, waited=False):
+    """utime + stime of a process (with waited: plus its reaped children's), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if waited else 0)
+    return ticks / TICK
+
+
 def children(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -54,6 +68,7 @@ class Watch:
     def __init__(self, root):
         self.root = root
         self.seen = {}  # pid -> (hwm, anon)
+        self.cpu = {}  # pid -> last CPU seconds seen
 
     def sample(self):
         for pid in [self.root] + children(self.root):
@@ -62,6 +77,9 @@ class Watch:
                 continue
             old = self.seen.get(pid, (0, 0))
             self.seen[pid] = (max(old[0], hwm), max(old[1], anon))
+            cpu = cpu_seconds(pid, waited=pid == self.root)
+            if cpu is not None:
+                self.cpu[pid] = cpu
 
 
 def wait_port(port, timeout=20):
@@ -93,6 +111,7 @@ http {{
     gzip on;
     gzip_types text/plain;
     gzip_min_length 0;
+    gzip_http_version 1.0;
     default_type text/plain;
     server {{
         listen 127.0.0.1:{port};
@@ -128,6 +147,8 @@ def run_nginx(lib, mode, seconds):
             if not wait_port(port):
                 raise RuntimeError("nginx did not start: " + open(f"{work}/error.log").read()[-500:])
             watch = Watch(server.pid)
+            watch.sample()
+            start_cpu = dict(watch.cpu)
             load = subprocess.Popen(["ab", "-q", "-k", "-t", str(seconds), "-n", "10000000", "-c", "4",
                                      "-H", "Accept-Encoding: gzip", f"http://127.0.0.1:{port}/page.txt"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -137,10 +158,12 @@ def run_nginx(lib, mode, seconds):
             out = load.stdout.read()
             watch.sample()
             match = re.search(r"Requests per second:\s+([\d.]+)", out)
-            if not match:
+            done = re.search(r"Complete requests:\s+(\d+)", out)
+            if not match or not done:
                 raise RuntimeError("ab: " + out[-500:])
             procs = [watch.seen[server.pid]] + [v for p, v in sorted(watch.seen.items()) if p != server.pid]
-            return float(match.group(1)), procs
+            cpu = sum(watch.cpu.values()) - sum(start_cpu.get(p, 0) for p in watch.cpu)
+            return float(match.group(1)), 1e6 * cpu / int(done.group(1)), procs
         finally:
             server.send_signal(signal.SIGQUIT)
             try:
@@ -225,6 +248,8 @@ def run_postgres(lib, mode, seconds):
                 raise RuntimeError("postgres did not start")
             time.sleep(0.5)
             watch = Watch(postmaster)
+            watch.sample()
+            start_cpu = dict(watch.cpu)
             load = subprocess.Popen(as_postgres(["pgbench", "-h", work, "-p", str(port), "-U", "postgres",
                                                  "-c", "4", "-j", "2", "-T", str(seconds), "postgres"]),
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -233,10 +258,15 @@ def run_postgres(lib, mode, seconds):
                 time.sleep(0.2)
             out = load.stdout.read()
             match = re.search(r"tps = ([\d.]+)", out)
-            if not match:
+            done = re.search(r"number of transactions actually processed: (\d+)", out)
+            if not match or not done:
                 raise RuntimeError("pgbench: " + out[-500:])
+            time.sleep(0.5)  # the backends exit and are reaped: their CPU joins the postmaster's
+            watch.cpu = {}
+            watch.sample()
             procs = [watch.seen[postmaster]] + [v for p, v in sorted(watch.seen.items()) if p != postmaster]
-            return float(match.group(1)), procs
+            cpu = sum(watch.cpu.values()) - sum(start_cpu.get(p, 0) for p in watch.cpu)
+            return float(match.group(1)), 1e6 * cpu / int(done.group(1)), procs
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -272,24 +302,25 @@ def main():
         for round_ in range(args.rounds):
             order = configs if round_ % 2 == 0 else list(reversed(configs))
             for name, lib, mode in order:
-                rate, procs = runners[server](lib, mode, args.seconds)
-                results[name].append((rate, procs))
-                print(f"# {server} round {round_ + 1} {name}: {rate:.1f}/s, "
+                rate, cpu, procs = runners[server](lib, mode, args.seconds)
+                results[name].append((rate, procs, cpu))
+                print(f"# {server} round {round_ + 1} {name}: {rate:.1f}/s, {cpu:.1f} us CPU each, "
                       + ", ".join(f"{mib(h):.1f}/{mib(a):.1f}" for h, a in procs), flush=True)
         unit = "requests/s" if server == "nginx" else "tps"
         print(f"\n{server}: median of {args.rounds} interleaved rounds of {args.seconds} s")
-        print(f"| configuration | {unit} | main process VmHWM / RssAnon MiB | "
+        print(f"| configuration | {unit} | server CPU us per {'request' if server == 'nginx' else 'transaction'} | main process VmHWM / RssAnon MiB | "
               "other processes, highest VmHWM / RssAnon MiB | other processes, median RssAnon MiB |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for name, _, _ in configs:
             runs = results[name]
-            rate = statistics.median(r for r, _ in runs)
-            main_hwm = statistics.median(p[0][0] for _, p in runs)
-            main_anon = statistics.median(p[0][1] for _, p in runs)
-            other_hwm = statistics.median(max((x[0] for x in p[1:]), default=0) for _, p in runs)
-            other_anon = statistics.median(max((x[1] for x in p[1:]), default=0) for _, p in runs)
-            other_med = statistics.median(statistics.median([x[1] for x in p[1:]] or [0]) for _, p in runs)
-            print(f"| {name} | {rate:.1f} | {mib(main_hwm):.1f} / {mib(main_anon):.1f} | "
+            rate = statistics.median(r for r, _, _ in runs)
+            cpu = statistics.median(c for _, _, c in runs)
+            main_hwm = statistics.median(p[0][0] for _, p, _ in runs)
+            main_anon = statistics.median(p[0][1] for _, p, _ in runs)
+            other_hwm = statistics.median(max((x[0] for x in p[1:]), default=0) for _, p, _ in runs)
+            other_anon = statistics.median(max((x[1] for x in p[1:]), default=0) for _, p, _ in runs)
+            other_med = statistics.median(statistics.median([x[1] for x in p[1:]] or [0]) for _, p, _ in runs)
+            print(f"| {name} | {rate:.1f} | {cpu:.1f} | {mib(main_hwm):.1f} / {mib(main_anon):.1f} | "
                   f"{mib(other_hwm):.1f} / {mib(other_anon):.1f} | {mib(other_med):.1f} |")
         print(flush=True)
 
