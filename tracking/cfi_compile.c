@@ -203,6 +203,8 @@ static cfi_row row_of(const cfi_state *state, uint32_t pc) {
     if (state->cfa_offset < INT32_MIN || state->cfa_offset > INT32_MAX)
         row.cfa_rule = CFI_CFA_UNKNOWN;
     row.cfa_offset = row.cfa_rule == CFI_CFA_UNKNOWN ? 0 : (int32_t)state->cfa_offset;
+    if (state->outermost)
+        row.cfa_rule = CFI_CFA_OUTERMOST;
     row.rbp_rule = state->rbp_rule;
     if (state->rbp_rule == CFI_RBP_AT_CFA || state->rbp_rule == CFI_RBP_AT_RBP) {
         if (state->rbp_offset < INT16_MIN || state->rbp_offset > INT16_MAX)

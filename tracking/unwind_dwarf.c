@@ -187,12 +187,20 @@ static inline bool stack_read(uintptr_t address, uintptr_t floor, uintptr_t span
     return true;
 }
 
+/* How a CFI walk ended: on the stack's first frame (a row that says the
+ * return address is undefined), having used rows of pinned modules only. */
+typedef struct cfi_walk_end {
+    bool outermost, all_pinned;
+} cfi_walk_end;
+
 /* The CFI walk from (pc, sp, rbp), pc not yet recorded, filling pcs from
  * `depth` on; stack reads lie in [floor, floor + span + 8). */
 static uint32_t cfi_walk(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t floor, uintptr_t span,
                          uintptr_t *pcs, uint32_t depth, uint32_t max, uint32_t mode, uint64_t *hash,
-                         unwind_cache *cache, unwind_modules *modules) {
+                         unwind_cache *cache, unwind_modules *modules, cfi_walk_end *end) {
     cached_row scratch;
+    end->outermost = false;
+    end->all_pinned = true;
     bool rbp_known = true;
     uint64_t h = *hash;
     while (depth < max && pc >= 4096) {
@@ -203,6 +211,8 @@ static uint32_t cfi_walk(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t fl
         const cached_row *row = row_find(pc, depth - 1, modules, cache, &scratch);
         if (row == NULL)
             break;
+        end->all_pinned &= row->pinned;
+        end->outermost = row->cfa_rule == CFI_CFA_OUTERMOST;
         uintptr_t cfa, next_rbp = rbp, next_pc;
         if (mode == RALLO_UNWIND_AUTO && row->frame_pointers && rbp_known && rbp >= sp &&
             stack_read(rbp + sizeof(uintptr_t), floor, span, &next_pc)) {
@@ -258,12 +268,14 @@ uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uin
     if (sp < thread->stack_lo || sp >= top || top - sp < sizeof(uintptr_t))
         return 0;
     unwind_modules modules = {0};
+    cfi_walk_end end;
     if (max > RALLO_MAX_DEPTH)
         max = RALLO_MAX_DEPTH;
     return cfi_walk(pc, sp, rbp, sp, top - sizeof(uintptr_t) - sp, pcs, 0, max, mode, hash, cache_of_thread(),
-                    &modules);
+                    &modules, &end);
 }
 
+#define STARTUP_FRAMES 3
 uint32_t _rallo_unwind_records_hashed(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
                                       uint64_t *hash, bool *determined) {
     unwind_cache *cache = cache_of_thread();
@@ -285,12 +297,19 @@ uint32_t _rallo_unwind_records_hashed(uintptr_t fp, uintptr_t last_record, uintp
             /* pc's function keeps no frame record there: its caller is found
              * by its call-frame information (its sp is just above our record,
              * its rbp the one saved in it). That depends on the stack, not on
-             * the return addresses the quick walk hashed, unless the chain ends
-             * here on a zero rbp, the ABI's mark of the outermost frames
-             * (start-up code, which has one caller a pc). */
-            *determined = next == 0;
+             * the return addresses the quick walk hashed, except where the
+             * chain of records ends here too and what is left is the start-up
+             * code of libc and the program (__libc_start_call_main,
+             * __libc_start_main, _start; start_thread, clone3): at most
+             * STARTUP_FRAMES frames of pinned modules, ending on the stack's
+             * first frame. Each of those has one caller, so the return
+             * addresses hashed name the whole stack. */
+            bool chain_ends = next <= fp || next > last_record;
+            uint32_t from = depth;
+            cfi_walk_end end;
             depth = cfi_walk(pc, fp + 2 * sizeof(uintptr_t), next, floor, span, pcs, depth, max,
-                             RALLO_UNWIND_AUTO, &h, cache, &modules);
+                             RALLO_UNWIND_AUTO, &h, cache, &modules, &end);
+            *determined = chain_ends && end.outermost && end.all_pinned && depth - from <= STARTUP_FRAMES;
             break;
         }
         pcs[depth++] = pc;

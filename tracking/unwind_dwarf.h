@@ -15,6 +15,7 @@ enum cfi_cfa_rule {
     CFI_CFA_RSP,         /* CFA = rsp + cfa_offset */
     CFI_CFA_RBP,         /* CFA = rbp + cfa_offset */
     CFI_CFA_DEREF_RBP,   /* CFA = *(rbp + cfa_offset): gcc's stack realignment (DRAP) */
+    CFI_CFA_OUTERMOST,   /* the return address is undefined: the stack's first frame (_start, clone3) */
 };
 /* Where the caller's rbp is. */
 enum cfi_rbp_rule {
