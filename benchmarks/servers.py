@@ -175,6 +175,43 @@ def run_nginx(lib, mode, seconds):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def nginx_instructions(lib, mode, requests):
+    """callgrind's instruction count of nginx in one process (no master)
+    serving `requests` gzip requests one at a time, start-up included."""
+    work = tempfile.mkdtemp(prefix="rallo-nginx-cg-")
+    try:
+        os.makedirs(f"{work}/www")
+        with open(f"{work}/www/page.txt", "w") as f:
+            line = 0
+            while f.tell() < 65536:
+                f.write(f"allocation site frame pointer stack memory heap unwind {line}\n")
+                line += 1
+        port = free_port()
+        conf = NGINX_CONF.format(dir=work, port=port).replace("master_process on;", "master_process off;")
+        with open(f"{work}/nginx.conf", "w") as f:
+            f.write(conf)
+        env = dict(os.environ, LD_PRELOAD=lib, RALLO_ENABLE="1", RALLO_ARENA_SIZE="4g")
+        if mode:
+            env["RALLO_UNWIND"] = mode
+        server = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "nginx",
+                                   "-c", f"{work}/nginx.conf", "-p", work], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            if not wait_port(port, timeout=120):
+                raise RuntimeError("nginx under callgrind did not start")
+            subprocess.run(["ab", "-q", "-n", str(requests), "-c", "1", "-H", "Accept-Encoding: gzip",
+                            f"http://127.0.0.1:{port}/page.txt"], check=True, stdout=subprocess.DEVNULL)
+        finally:
+            server.send_signal(signal.SIGQUIT)
+            err = server.communicate(timeout=120)[1]
+        match = re.search(r"Collected : (\d+)", err)
+        if not match:
+            raise RuntimeError("callgrind: " + err[-500:])
+        return int(match.group(1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def pg_bin(name):
     for version in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
         path = f"/usr/lib/postgresql/{version}/bin/{name}"
@@ -290,12 +327,22 @@ def main():
     parser.add_argument("--servers", default="nginx,postgres")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--bare", action="store_true", help="also run without librallo")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="instead: nginx's instructions a gzip request under callgrind, ((600) - (100)) / 500")
     args = parser.parse_args()
     libs = [tuple(spec.split("=", 1)) for spec in args.lib] or [("rallo", f"{ROOT}/build/librallo.so")]
     configs = [(f"{label} {mode}", os.path.realpath(path), None if mode == "default" else mode)
                for label, path in libs for mode in args.modes.split(",")]
     if args.bare:
         configs.insert(0, ("no rallo", None, None))
+    if args.callgrind:
+        print("nginx, one process, callgrind: instructions a gzip request, ((600 requests) - (100)) / 500")
+        for name, lib, mode in configs:
+            if lib is None:
+                continue
+            per = (nginx_instructions(lib, mode, 600) - nginx_instructions(lib, mode, 100)) / 500
+            print(f"| {name} | {per:,.0f} |", flush=True)
+        return
     runners = {"nginx": run_nginx, "postgres": run_postgres}
     for server in args.servers.split(","):
         results = {name: [] for name, _, _ in configs}
