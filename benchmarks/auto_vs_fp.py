@@ -39,7 +39,8 @@ def cpu_seconds(argv, env):
 
 
 def callgrind_instructions(binary, n, env):
-    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, str(n)],
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", binary, str(n)]
+                         + (["1"] if binary.endswith("bench_mixed") else []),
                          env=env, capture_output=True, text=True).stderr
     match = re.search(r"Collected : (\d+)", out)
     if not match:
@@ -68,12 +69,19 @@ def main():
             per[mode] = (big - small) / 200000
             print(f"  {mode}: {per[mode]:.1f}", flush=True)
         print(f"  auto / fp: {per['auto'] / per['fp']:.4f}\n")
+        print("callgrind, each workload at scale 0.02, instructions (start-up included):")
+        for workload in args.workloads.split(","):
+            binary = os.path.join(bench, "bench_" + workload)
+            counts = {mode: callgrind_instructions(binary, 0.02, env_for(lib, mode)) for mode in MODES}
+            print(f"  {workload}: fp {counts['fp']:,}, auto {counts['auto']:,}, "
+                  f"auto / fp {counts['auto'] / counts['fp']:.4f}", flush=True)
+        print()
 
     print(f"CPU seconds (user+sys), median of {args.rounds} interleaved rounds:")
     print("| workload | fp | auto | auto / fp | auto / fp per round, min-max |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for workload in args.workloads.split(","):
-        argv = [os.path.join(bench, "bench_" + workload), "1"]
+        argv = [os.path.join(bench, "bench_" + workload), "1"] + (["1"] if workload == "mixed" else [])
         times = {mode: [] for mode in MODES}
         for round_ in range(args.rounds):
             order = MODES if round_ % 2 == 0 else tuple(reversed(MODES))

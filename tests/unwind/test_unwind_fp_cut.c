@@ -27,7 +27,9 @@ static uint64_t stacks_cut_short(void) {
 #define RECORDS 6
 #define ITERATIONS 20000
 
-/* An allocation made with rbp holding `chain`: the walk's next record. */
+/* An allocation made with rbp holding `chain`: the walk's next record (a
+ * function definition: no parentheses around it). */
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define SITE(i)                                                                                              \
     __attribute__((noinline)) static void *site_##i(uintptr_t *chain, size_t n) {                            \
         register uintptr_t frame __asm__("rbp") = (uintptr_t)chain;                                          \
@@ -43,6 +45,7 @@ SITE(3)
 SITE(4)
 SITE(5)
 SITE(6)
+// NOLINTEND(bugprone-macro-parentheses)
 static void *(*const sites[SITES])(uintptr_t *, size_t) = {site_0, site_1, site_2, site_3,
                                                            site_4, site_5, site_6};
 
