@@ -91,6 +91,22 @@ bool _rallo_block_of(void *p, rallo_block *out) rallo_internal;
 /* Validates a header at a block start, as a heap walk sees it. */
 bool _rallo_block_at_start(void *start, rallo_block *out) rallo_internal;
 
+/* ---- where a block starts (block-start.c) ---- */
+typedef enum rallo_place {
+    RALLO_PLACE_UNKNOWN, /* nothing known: keep the pointer away from mimalloc */
+    RALLO_PLACE_START,   /* the start of a mimalloc block */
+    RALLO_PLACE_INSIDE,  /* inside a block, not at its start */
+} rallo_place;
+typedef struct rallo_extent {
+    void *start; /* the block's start, NULL if not known */
+    void *end;   /* bytes from the pointer up to here are the block's */
+} rallo_extent;
+/* Where p (in the arena) lies in mimalloc's block holding it; unknown until
+ * the layout has been checked on real blocks of this thread's arena heap
+ * (the first call does it), and for good if the check failed. */
+rallo_place _rallo_block_place(const void *p, rallo_extent *out) rallo_internal;
+void _rallo_block_layout_atfork_child(void) rallo_internal;
+
 /* ---- the tracked path (tracked.c) ---- */
 void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) rallo_internal;
 void *_rallo_tracked_malloc(size_t size) rallo_internal; /* alignment 16, not zeroed */

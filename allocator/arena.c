@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "alloc-internal.h"
 
@@ -75,6 +76,60 @@ rallo_export void mi_thread_done(void) {
         mimalloc_thread_done();
 }
 
+/* The smallest arena tried when its size was not given: below it, tracking
+ * would fill it before it told anything. */
+#define ARENA_FLOOR ((size_t)64 << 20)
+
+/* The arena: the size given (RALLO_ARENA_SIZE), or the default halved until
+ * one fits (valgrind refuses large mappings) down to ARENA_FLOOR. Under an
+ * address-space limit (ulimit -v) the reservation counts against what the
+ * program may map, touched or not, and tracked blocks of 1 MiB or so fill
+ * only two thirds of it (mimalloc rounds their pages up): the default starts
+ * at a sixteenth of the limit. The size taken, or 0. */
+static size_t arena_reserve_fitting(mi_arena_id_t *id) {
+    size_t bytes = (size_t)_rallo_options.arena_bytes;
+    size_t floor = _rallo_options.arena_bytes_given ? bytes : ARENA_FLOOR;
+    struct rlimit limit;
+    if (!_rallo_options.arena_bytes_given && getrlimit(RLIMIT_AS, &limit) == 0 &&
+        limit.rlim_cur != RLIM_INFINITY)
+        while (bytes > floor && bytes > limit.rlim_cur / 16)
+            bytes /= 2;
+    for (; bytes >= floor; bytes /= 2)
+        if (mi_reserve_os_memory_ex(bytes, false, false, true, id) == 0)
+            return bytes;
+    return 0;
+}
+
+static const char *size_unit(size_t bytes, unsigned long long *value) {
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    size_t unit = 0;
+    while (unit < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        unit++;
+    }
+    *value = (unsigned long long)bytes;
+    return units[unit];
+}
+
+static void arena_tell(size_t taken) {
+    unsigned long long wanted_value, taken_value;
+    const char *wanted_unit = size_unit((size_t)_rallo_options.arena_bytes, &wanted_value);
+    if (taken != 0) {
+        const char *taken_unit = size_unit(taken, &taken_value);
+        _rallo_warn("tracked arena of %llu %s, not %llu %s (address space limited: RLIMIT_AS, or valgrind)",
+                    taken_value, taken_unit, wanted_value, wanted_unit);
+    } else if (_rallo_options.arena_bytes_given) {
+        _rallo_warn(
+            "cannot reserve the tracked arena (RALLO_ARENA_SIZE, %llu %s of address space; RLIMIT_AS? "
+            "set it lower): tracking stays off",
+            wanted_value, wanted_unit);
+    } else {
+        _rallo_warn("cannot reserve the tracked arena (%llu %s of address space down to 64 MiB; RLIMIT_AS?): "
+                    "tracking stays off",
+                    wanted_value, wanted_unit);
+    }
+}
+
 int _rallo_arena_reserve(void) {
     if (atomic_load_explicit(&_rallo_arena_size, memory_order_acquire) != 0)
         return 0;
@@ -83,21 +138,24 @@ int _rallo_arena_reserve(void) {
     if (atomic_load_explicit(&_rallo_arena_size, memory_order_acquire) == 0) {
         _rallo_unwind_init();
         mi_arena_id_t id = 0;
-        size_t bytes = (size_t)_rallo_options.arena_bytes;
+        size_t taken;
         if (!_rallo_depot_init()) {
             if (!depot_failure_told)
                 _rallo_warn("cannot reserve the stack depot (%llu bytes): tracking stays off",
                             (unsigned long long)_rallo_options.depot_bytes);
             depot_failure_told = true;
             result = -1;
-        } else if (mi_reserve_os_memory_ex(bytes, false, false, true, &id) != 0) {
+        } else if ((taken = arena_reserve_fitting(&id)) == 0) {
+            /* Give the depot's reservation back: under an address-space
+             * limit it is the program's. */
+            _rallo_depot_release();
             if (!arena_failure_told)
-                _rallo_warn("cannot reserve the tracked arena (%zu bytes of address space; RLIMIT_AS? set "
-                            "RALLO_ARENA_SIZE lower): tracking stays off",
-                            bytes);
+                arena_tell(0);
             arena_failure_told = true;
             result = -1;
         } else {
+            if (taken != (size_t)_rallo_options.arena_bytes)
+                arena_tell(taken);
             size_t size = 0;
             void *start = mi_arena_area(id, &size);
             arena_id = id;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "alloc-internal.h"
 
@@ -124,14 +125,25 @@ static inline void *mi_aligned(size_t size, size_t alignment) {
     return p;
 }
 
+/* The one untracked path every exit of the tracked path takes too: the
+ * 16-byte minimum, and mimalloc's aligned bug worked around. */
+static inline void *plain_alloc(size_t size, size_t alignment, bool zero) {
+    if (alignment <= 16)
+        return zero ? mi_zalloc(at_least_16(size)) : mi_malloc(at_least_16(size));
+    void *p = mi_aligned(size, alignment);
+    if (p != NULL && zero)
+        memset(p, 0, size);
+    return p;
+}
+
+/* An untracked block resized: stays 16-aligned whatever the size. */
+static inline void *plain_realloc(void *p, size_t size) {
+    return mi_realloc(p, at_least_16(size));
+}
+
 static inline void *rallo_aligned(size_t alignment, size_t size) {
-    void *p;
-    if (tracking_on())
-        p = _rallo_tracked_alloc(size, alignment, false);
-    else if (alignment <= 16)
-        p = mi_malloc(at_least_16(size));
-    else
-        p = mi_aligned(size, alignment);
+    void *p =
+        tracking_on() ? _rallo_tracked_alloc(size, alignment, false) : plain_alloc(size, alignment, false);
     return rallo_likely(p != NULL) ? p : out_of_memory();
 }
 

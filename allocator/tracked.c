@@ -15,24 +15,17 @@ static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
     header->magic = rallo_header_magic(at, site_id, info);
 }
 
-/* An untracked block with the same promises as the untracked fast path's
- * (16-byte minimum, mimalloc's aligned bug worked around). */
-static void *plain_alloc(size_t size, size_t alignment, bool zero) {
-    if (alignment <= 16)
-        return zero ? mi_zalloc(at_least_16(size)) : mi_malloc(at_least_16(size));
-    void *p = mi_aligned(size, alignment);
-    if (p != NULL && zero)
-        memset(p, 0, size);
-    return p;
-}
-
-/* Allocates the block and writes its header(s); returns the user pointer. */
+/* Allocates the block and writes its header(s); returns the user pointer.
+ * The header records the requested size, but the block holds at least 16
+ * usable bytes after it, as an untracked block does: programs write a
+ * terminator into malloc(0). */
 static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool zero, uint32_t site_id,
                          rallo_epoch epoch) {
     uint64_t info = rallo_info_of(size, epoch);
+    size_t room = at_least_16(size);
     if (alignment <= 16) {
-        void *start = zero ? mi_heap_zalloc(heap, size + RALLO_HEADER_SIZE)
-                           : mi_heap_malloc(heap, size + RALLO_HEADER_SIZE);
+        void *start = zero ? mi_heap_zalloc(heap, room + RALLO_HEADER_SIZE)
+                           : mi_heap_malloc(heap, room + RALLO_HEADER_SIZE);
         if (start == NULL)
             return NULL;
         header_write(start, site_id, info);
@@ -40,7 +33,7 @@ static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool ze
     }
     /* Over-allocate with plain mimalloc blocks (a heap walk then sees the real
      * start, where the header is) and place the user pointer at the alignment. */
-    size_t total = size + alignment + RALLO_HEADER_SIZE;
+    size_t total = room + alignment + RALLO_HEADER_SIZE;
     char *start = zero ? mi_heap_zalloc(heap, total) : mi_heap_malloc(heap, total);
     if (start == NULL)
         return NULL;
@@ -111,6 +104,18 @@ static bool freed_tracked_block(void *p) {
     return ((uintptr_t)p & 15) == 0 && rallo_in_arena(header) && (header->info & RALLO_INFO_FREED) != 0;
 }
 
+/* p is in the arena and its header does not validate: counted, and handed to
+ * mimalloc only if it starts a mimalloc block (a plain block mimalloc placed
+ * in the arena). Anything else (a second free, a pointer into a block, a
+ * tracked block whose header was overwritten) would be an interior pointer on
+ * mimalloc's free list: dropped. */
+static void bad_header_free(void *p) {
+    _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
+    rallo_extent extent;
+    if (_rallo_block_place(p, &extent) == RALLO_PLACE_START)
+        mi_free(p);
+}
+
 /* Every free in the arena but the common one: aligned blocks, headers that
  * fail (double frees, plain blocks), counting that needs counters.c. */
 static rallo_noinline void tracked_free_other(void *p) {
@@ -119,12 +124,7 @@ static rallo_noinline void tracked_free_other(void *p) {
         block_release(&block, p);
         return;
     }
-    /* In the arena without a valid header: a plain block mimalloc placed there,
-     * or a double free of a tracked one (its header marked freed). */
-    _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
-    if (freed_tracked_block(p))
-        return; /* freeing it again would hand mimalloc an interior pointer */
-    mi_free(p);
+    bad_header_free(p);
 }
 
 void _rallo_tracked_free(void *p) {
@@ -154,23 +154,46 @@ void _rallo_tracked_free(void *p) {
 
 size_t _rallo_tracked_usable_size(void *p) {
     rallo_block block;
-    if (!_rallo_block_of(p, &block))
-        return mi_usable_size(p);
-    return mi_usable_size(block.start) - (size_t)((char *)p - (char *)block.start);
+    if (_rallo_block_of(p, &block))
+        return mi_usable_size(block.start) - (size_t)((char *)p - (char *)block.start);
+    /* Not a tracked block: a plain block mimalloc placed in the arena, or a
+     * pointer into a block, which holds only the rest of its block. */
+    rallo_extent extent;
+    switch (_rallo_block_place(p, &extent)) {
+    case RALLO_PLACE_START: return mi_usable_size(p);
+    case RALLO_PLACE_INSIDE: return (size_t)((char *)extent.end - (char *)p);
+    default: return 0;
+    }
+}
+
+/* realloc of p, in the arena, whose header does not validate and which does
+ * not start a block: never handed to mimalloc. A fresh block, holding what p
+ * still holds of its block (nothing if it was freed), the misuse counted. */
+static rallo_noinline void *misused_realloc(void *p, size_t size, bool want_tracked,
+                                            const rallo_extent *extent) {
+    _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
+    size_t kept = 0;
+    if (extent->end != NULL && !freed_tracked_block(p))
+        kept = (size_t)((char *)extent->end - (char *)p);
+    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : plain_alloc(size, 16, false);
+    if (fresh != NULL)
+        memcpy(fresh, p, kept < size ? kept : size);
+    return fresh;
 }
 
 void *_rallo_tracked_realloc(void *p, size_t size) {
     rallo_block old;
-    bool old_tracked = rallo_in_arena(p) && _rallo_block_of(p, &old);
+    bool in_arena = rallo_in_arena(p);
+    bool old_tracked = in_arena && _rallo_block_of(p, &old);
     bool want_tracked = atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
-    if (!old_tracked && rallo_in_arena(p) && freed_tracked_block(p)) {
-        /* realloc of a tracked block already freed: its contents are gone and
-         * mimalloc must not see it again; a fresh block, the misuse counted. */
-        _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
-        return want_tracked ? _rallo_tracked_malloc(size) : mi_malloc(size);
+    if (in_arena && !old_tracked) {
+        rallo_extent extent;
+        if (_rallo_block_place(p, &extent) != RALLO_PLACE_START)
+            return misused_realloc(p, size, want_tracked, &extent);
     }
+    /* From here on, p is a tracked block or starts a plain one. */
     if (!old_tracked && !want_tracked)
-        return mi_realloc(p, size);
+        return plain_realloc(p, size);
     if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE &&
         _rallo_thread.guard == 0 && size <= RALLO_SIZE_MAX) {
         rallo_epoch epoch;
@@ -180,7 +203,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();
             rallo_site_ref site = _rallo_capture_site_here();
-            void *start = mi_heap_realloc(heap, old.start, size + RALLO_HEADER_SIZE);
+            void *start = mi_heap_realloc(heap, old.start, at_least_16(size) + RALLO_HEADER_SIZE);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
                 _rallo_count_alloc_at(site, size, epoch);
@@ -190,26 +213,20 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             if (start != NULL)
                 return (char *)start + RALLO_HEADER_SIZE;
             _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
-            /* fall through: an untracked copy */
-            void *fresh = mi_malloc(size);
-            if (fresh == NULL)
-                return NULL;
-            memcpy(fresh, p, old.size < size ? old.size : size);
-            block_release(&old, p);
-            return fresh;
+            /* the arena is full: an untracked copy below */
         }
         /* Not sampled this time: an untracked copy below. */
         want_tracked = false;
     }
     /* Across modes (or an aligned block): a new block, a copy, a free. */
     size_t old_size = old_tracked ? old.size : mi_usable_size(p);
-    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : mi_malloc(size);
+    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : plain_alloc(size, 16, false);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, p, old_size < size ? old_size : size);
     if (old_tracked)
         block_release(&old, p);
-    else if (rallo_in_arena(p))
+    else if (in_arena)
         _rallo_tracked_free(p);
     else
         mi_free(p);

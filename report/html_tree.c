@@ -10,7 +10,7 @@
  *
  * Layout (every array of an object has the same length; -1 means none):
  *   {"version":1,
- *    "meta":{"pid","program","time_unix_ms","sample_interval",
+ *    "meta":{"pid","program","time_unix_ms","sample_interval","command","samples":{"live","allocated"},
  *            "totals":{alloc_count,alloc_bytes,free_count,free_bytes,
  *                      live_count,live_bytes,peak_live_bytes,untracked_count},
  *            "untracked":{arena_full,no_arena,alignment,too_large,
@@ -339,6 +339,14 @@ static void put_meta(const rallo_profile *p, rallo_buf *out) {
     put_string_value(out, p->program);
     rallo_buf_printf(out, ",\"time_unix_ms\":%llu,\"sample_interval\":%llu,",
                      (unsigned long long)(p->time_unix_ns / 1000000), (unsigned long long)p->sample_interval);
+    /* Which process (its command line), and what the figures rest on. */
+    char command[1024];
+    rallo_buf_puts(out, "\"command\":");
+    put_string_value(out, p->nargv > 0 ? rallo_command_line(p, command, sizeof command) : NULL);
+    uint64_t live_samples, sampled;
+    rallo_profile_samples(p, &live_samples, &sampled);
+    rallo_buf_printf(out, ",\"samples\":{\"live\":%llu,\"allocated\":%llu},",
+                     (unsigned long long)live_samples, (unsigned long long)sampled);
     rallo_buf_puts(out, "\"totals\":");
     rallo_json_totals(out, &p->totals);
     rallo_buf_puts(out, ",\"untracked\":");

@@ -23,8 +23,12 @@ typedef enum rallo_pprof_view {
  * directly (zlib's too), so it may run inside the profiled process. */
 int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view);
 
-/* The largest profile.proto the reader inflates a gzipped file to. */
-#define RALLO_PPROF_MAX_INFLATED ((size_t)1 << 30)
+/* The largest profile.proto the reader inflates a gzipped file to (or reads
+ * raw), and the most memory its decoded messages may take: a file past either
+ * is refused with a line. A first pass only counts what a gzipped file
+ * inflates to, so a decompression bomb costs no memory to refuse. */
+#define RALLO_PPROF_MAX_INFLATED ((size_t)256 << 20)
+#define RALLO_PPROF_MAX_UNPACKED ((size_t)1 << 30)
 
 /* Reads a pprof profile (gzipped, or raw profile.proto) into out, which it
  * initializes: its memory is out's arena, freed by rallo_profile_free().

@@ -50,6 +50,9 @@ typedef struct rallo_profile {
     uint64_t time_unix_ns;    /* when the snapshot was taken */
     uint64_t sample_interval; /* 0: every allocation */
     const char *program;      /* the process's executable path, or NULL */
+    int32_t ppid;             /* its parent when the snapshot was taken; 0: unknown */
+    char **argv;              /* its command line then (/proc/self/cmdline), nargv strings */
+    size_t nargv;
     rallo_totals totals;
     rallo_untracked untracked;
     uint64_t stacks_cut_short; /* RALLO_UNWIND=fp walks stopped at a frame that is no code */

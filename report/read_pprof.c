@@ -33,9 +33,10 @@ typedef struct reader {
     rallo_profile *out;
     char *error;
     size_t error_len;
-    char notes[512];         /* what was mapped loosely, handed back on success */
-    char **strings;          /* the string table copied into out on first use */
-    int value_slot[V_COUNT]; /* sample value index per rallo value, -1: absent */
+    char notes[512];            /* what was mapped loosely, handed back on success */
+    char **strings;             /* the string table copied into out on first use */
+    int value_slot[V_COUNT];    /* sample value index per rallo value, -1: absent */
+    uint64_t sums[V_COUNT + 1]; /* every sample's values (and peaks) added up so far */
     bool clamped_negative;
 } reader;
 
@@ -80,42 +81,42 @@ static void z_free(voidpf opaque, voidpf p) {
     mi_free(p);
 }
 
-/* Inflates a gzip (or zlib) stream, members one after another, into *out
- * (mi_malloc'd). false with an error when corrupt, truncated or past cap. */
-static bool inflate_capped(reader *r, const unsigned char *data, size_t len, size_t cap, unsigned char **out,
-                           size_t *out_len) {
+/* One pass over a gzip (or zlib) stream, members one after another: into
+ * out (out_size bytes) when out is given, else only counting into a scratch
+ * window. *inflated gets the size; false with an error when corrupt,
+ * truncated, or past cap. */
+static bool inflate_pass(reader *r, const unsigned char *data, size_t len, size_t cap, unsigned char *out,
+                         size_t out_size, size_t *inflated) {
+    enum { WINDOW = 1 << 16 };
+    unsigned char *window = out == NULL ? mi_malloc(WINDOW) : NULL;
+    if (out == NULL && window == NULL)
+        return fail(r, "out of memory inflating");
     z_stream z;
     memset(&z, 0, sizeof z);
     z.zalloc = z_alloc;
     z.zfree = z_free;
-    if (inflateInit2(&z, 15 + 32) != Z_OK) /* 32: detect gzip or zlib headers */
+    if (inflateInit2(&z, 15 + 32) != Z_OK) { /* 32: detect gzip or zlib headers */
+        mi_free(window);
         return fail(r, "out of memory starting zlib");
-    size_t size = len < cap / 4 ? len * 4 + 4096 : cap;
-    if (size > cap)
-        size = cap;
-    unsigned char *buf = mi_malloc(size + 1);
+    }
     size_t used = 0, consumed = 0;
-    bool ok = buf != NULL || fail(r, "out of memory inflating");
+    bool ok = true;
     while (ok) {
-        if (used == size) {
-            if (size >= cap) {
-                ok = fail(r, "inflates past the %zu MiB cap (a decompression bomb?)", cap >> 20);
-                break;
-            }
-            size_t grown = size > cap / 2 ? cap : size * 2;
-            unsigned char *bigger = mi_realloc(buf, grown + 1);
-            if (bigger == NULL) {
-                ok = fail(r, "out of memory inflating to %zu bytes", grown);
-                break;
-            }
-            buf = bigger;
-            size = grown;
+        if (used > cap) {
+            ok = fail(r, "inflates past the %zu MiB cap (a decompression bomb?)", cap >> 20);
+            break;
         }
         size_t in_chunk = len - consumed > (1u << 30) ? (1u << 30) : len - consumed;
-        size_t out_chunk = size - used > (1u << 30) ? (1u << 30) : size - used;
+        unsigned char *next = out != NULL ? out + used : window;
+        size_t room = out != NULL ? out_size - used : WINDOW;
+        size_t out_chunk = room > (1u << 30) ? (1u << 30) : room;
+        if (out_chunk == 0) { /* the counting pass said less: the input changed */
+            ok = fail(r, "inflates to more than it did a moment ago");
+            break;
+        }
         z.next_in = (Bytef *)(data + consumed);
         z.avail_in = (uInt)in_chunk;
-        z.next_out = buf + used;
+        z.next_out = next;
         z.avail_out = (uInt)out_chunk;
         int rc = inflate(&z, Z_NO_FLUSH);
         consumed += in_chunk - z.avail_in;
@@ -136,12 +137,29 @@ static bool inflate_capped(reader *r, const unsigned char *data, size_t len, siz
         }
     }
     inflateEnd(&z);
-    if (!ok) {
+    mi_free(window);
+    *inflated = used;
+    return ok && (used <= cap || fail(r, "inflates past the %zu MiB cap (a decompression bomb?)", cap >> 20));
+}
+
+/* Inflates into *out (mi_malloc'd, exactly the inflated size): a first pass
+ * only counts, so a bomb is refused at the cap having allocated nothing, and
+ * a profile takes its own size once, never a doubling buffer's. */
+static bool inflate_capped(reader *r, const unsigned char *data, size_t len, size_t cap, unsigned char **out,
+                           size_t *out_len) {
+    size_t size = 0, filled = 0;
+    if (!inflate_pass(r, data, len, cap, NULL, 0, &size))
+        return false;
+    unsigned char *buf = mi_malloc(size + 1);
+    if (buf == NULL)
+        return fail(r, "out of memory inflating to %zu bytes", size);
+    /* One byte of room beyond: a stream that now inflates further fails the cap. */
+    if (!inflate_pass(r, data, len, size, buf, size + 1, &filled)) {
         mi_free(buf);
         return false;
     }
     *out = buf;
-    *out_len = used;
+    *out_len = filled;
     return true;
 }
 
@@ -171,52 +189,131 @@ static void budget_free(void *data, void *p) {
     mi_free(p);
 }
 
-/* ---- ids: pprof's are any nonzero numbers; map each to its index ---- */
+/* ---- ids: pprof's are any nonzero numbers; map each to its index ----
+ * The ids come from the file, so the index must not have a worst case an
+ * attacker can choose (a fixed hash let 200,000 colliding ids take seconds):
+ * ids 1..n, as every writer makes them, index an array directly; any other
+ * set is radix-sorted (linear) and found by binary search. */
+
+typedef struct id_entry {
+    uint64_t id;
+    size_t index;
+} id_entry;
 
 typedef struct id_index {
-    uint64_t *ids;
-    uint32_t *slots; /* index + 1; 0: empty */
-    size_t nslots;
+    uint32_t *dense;   /* ids 1..count: dense[id - 1] = index + 1 */
+    id_entry *sorted;  /* otherwise: every (id, index), by id */
+    id_entry *scratch; /* filled by the caller before id_index_build */
+    size_t count;
 } id_index;
 
 static bool id_index_init(id_index *x, size_t count) {
-    x->nslots = 16;
-    while (x->nslots < count * 2)
-        x->nslots *= 2;
-    x->ids = mi_zalloc(x->nslots * sizeof *x->ids);
-    x->slots = mi_zalloc(x->nslots * sizeof *x->slots);
-    return x->ids != NULL && x->slots != NULL;
+    if (count >= UINT32_MAX)
+        return false;
+    x->count = count;
+    x->scratch = mi_mallocn(count ? count : 1, sizeof *x->scratch);
+    return x->scratch != NULL;
 }
 
 static void id_index_free(id_index *x) {
-    mi_free(x->ids);
-    mi_free(x->slots);
+    mi_free(x->dense);
+    mi_free(x->sorted);
+    mi_free(x->scratch);
 }
 
-static size_t id_slot(const id_index *x, uint64_t id) {
-    uint64_t h = id * 0x9e3779b97f4a7c15ull;
-    size_t s = (size_t)(h >> 17) & (x->nslots - 1);
-    while (x->slots[s] != 0 && x->ids[s] != id)
-        s = (s + 1) & (x->nslots - 1);
-    return s;
-}
-
-/* false when the id is already there */
-static bool id_index_put(id_index *x, uint64_t id, size_t index) {
-    size_t s = id_slot(x, id);
-    if (x->slots[s] != 0)
+/* Least significant byte first, skipping the bytes every id shares. */
+static bool radix_sort(id_entry **entries, size_t count) {
+    uint64_t all_or = 0, all_and = ~(uint64_t)0;
+    for (size_t i = 0; i < count; i++) {
+        all_or |= (*entries)[i].id;
+        all_and &= (*entries)[i].id;
+    }
+    id_entry *from = *entries, *to = mi_mallocn(count ? count : 1, sizeof *to);
+    if (to == NULL)
         return false;
-    x->ids[s] = id;
-    x->slots[s] = (uint32_t)index + 1;
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+            continue;
+        size_t start[257] = {0};
+        for (size_t i = 0; i < count; i++)
+            start[((from[i].id >> shift) & 0xff) + 1]++;
+        for (size_t b = 1; b < 257; b++)
+            start[b] += start[b - 1];
+        for (size_t i = 0; i < count; i++)
+            to[start[(from[i].id >> shift) & 0xff]++] = from[i];
+        id_entry *swap = from;
+        from = to;
+        to = swap;
+    }
+    mi_free(to);
+    *entries = from;
+    return true;
+}
+
+/* Indexes the scratch entries (ids nonzero). false when out of memory, or
+ * with *duplicate set to an id that appears twice. */
+static bool id_index_build(id_index *x, uint64_t *duplicate) {
+    *duplicate = 0;
+    bool dense = true;
+    for (size_t i = 0; i < x->count && dense; i++)
+        dense = x->scratch[i].id <= x->count;
+    if (dense) {
+        x->dense = mi_zalloc((x->count ? x->count : 1) * sizeof *x->dense);
+        if (x->dense == NULL)
+            return false;
+        for (size_t i = 0; i < x->count; i++) {
+            uint32_t *slot = &x->dense[x->scratch[i].id - 1];
+            if (*slot != 0) {
+                *duplicate = x->scratch[i].id;
+                return false;
+            }
+            *slot = (uint32_t)x->scratch[i].index + 1;
+        }
+        mi_free(x->scratch);
+        x->scratch = NULL;
+        return true;
+    }
+    if (!radix_sort(&x->scratch, x->count))
+        return false;
+    x->sorted = x->scratch;
+    x->scratch = NULL;
+    for (size_t i = 1; i < x->count; i++)
+        if (x->sorted[i].id == x->sorted[i - 1].id) {
+            *duplicate = x->sorted[i].id;
+            return false;
+        }
     return true;
 }
 
 static bool id_index_get(const id_index *x, uint64_t id, size_t *index) {
-    size_t s = id_slot(x, id);
-    if (x->slots[s] == 0)
+    if (x->dense != NULL) {
+        if (id == 0 || id > x->count || x->dense[id - 1] == 0)
+            return false;
+        *index = x->dense[id - 1] - 1;
+        return true;
+    }
+    size_t low = 0, high = x->count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (x->sorted[mid].id < id)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    if (low == x->count || x->sorted[low].id != id)
         return false;
-    *index = x->slots[s] - 1;
+    *index = x->sorted[low].index;
     return true;
+}
+
+/* Indexes what the caller put in scratch: false with an error naming what. */
+static bool index_ids(reader *r, id_index *x, const char *what) {
+    uint64_t duplicate = 0;
+    if (id_index_build(x, &duplicate))
+        return true;
+    if (duplicate != 0)
+        return fail(r, "%s id %" PRIu64 " appears twice", what, duplicate);
+    return fail(r, "out of memory indexing %ss", what);
 }
 
 /* ---- strings ---- */
@@ -311,8 +408,7 @@ static bool read_mappings(reader *r, id_index *ids) {
         rallo_prof_mapping *m = &out->mappings[i];
         if (pm->id == 0)
             return fail(r, "mapping %zu has id 0", i);
-        if (!id_index_put(ids, pm->id, i))
-            return fail(r, "mapping id %" PRIu64 " appears twice", pm->id);
+        ids->scratch[i] = (id_entry){pm->id, i};
         m->start = pm->memory_start;
         m->limit = pm->memory_limit;
         m->file_offset = pm->file_offset;
@@ -321,7 +417,7 @@ static bool read_mappings(reader *r, id_index *ids) {
             return false;
     }
     out->nmappings = pb->n_mapping;
-    return true;
+    return index_ids(r, ids, "mapping");
 }
 
 static bool read_functions(reader *r, id_index *ids) {
@@ -332,14 +428,13 @@ static bool read_functions(reader *r, id_index *ids) {
         const pb_function *f = pb->function[i];
         if (f->id == 0)
             return fail(r, "function %zu has id 0", i);
-        if (!id_index_put(ids, f->id, i))
-            return fail(r, "function id %" PRIu64 " appears twice", f->id);
+        ids->scratch[i] = (id_entry){f->id, i};
         if (!string_ok(r, f->name, "a function's name") ||
             !string_ok(r, f->system_name, "a function's system name") ||
             !string_ok(r, f->filename, "a function's file name"))
             return false;
     }
-    return true;
+    return index_ids(r, ids, "function");
 }
 
 static bool read_line(reader *r, const Perftools__Profiles__Line *pl, const id_index *functions,
@@ -371,12 +466,15 @@ static bool read_locations(reader *r, id_index *ids, const id_index *mappings, c
     if (out->locations == NULL)
         return fail(r, "out of memory for %zu locations", pb->n_location);
     for (size_t i = 0; i < pb->n_location; i++) {
+        if (pb->location[i]->id == 0)
+            return fail(r, "location %zu has id 0", i);
+        ids->scratch[i] = (id_entry){pb->location[i]->id, i};
+    }
+    if (!index_ids(r, ids, "location"))
+        return false;
+    for (size_t i = 0; i < pb->n_location; i++) {
         const pb_location *pl = pb->location[i];
         rallo_prof_location *loc = &out->locations[i];
-        if (pl->id == 0)
-            return fail(r, "location %zu has id 0", i);
-        if (!id_index_put(ids, pl->id, i))
-            return fail(r, "location id %" PRIu64 " appears twice", pl->id);
         loc->address = pl->address;
         loc->mapping = RALLO_NO_MAPPING;
         if (pl->mapping_id != 0) {
@@ -413,6 +511,18 @@ static uint64_t sample_value(reader *r, const pb_sample *ps, int v) {
     return (uint64_t)x;
 }
 
+/* Adds a sample's value to its running sum. Every sum the writers, the flame
+ * graph's tree and `rallo diff` make of a profile is at most the sum over all
+ * its samples, so one that stays within int64 (pprof's own type) keeps every
+ * total exact: past that the profile is refused, never wrapped. */
+static bool sum_fits(reader *r, size_t sample, int v, uint64_t value) {
+    uint64_t *sum = &r->sums[v];
+    if (!__builtin_add_overflow(*sum, value, sum) && *sum <= INT64_MAX)
+        return true;
+    return fail(r, "sample %zu: the %s values add up past 2^63-1, where totals would wrap: refused", sample,
+                v < V_COUNT ? value_names[v] : "peak_live_bytes");
+}
+
 static bool read_samples(reader *r, const id_index *locations) {
     const pb_profile *pb = r->pb;
     rallo_profile *out = r->out;
@@ -431,6 +541,11 @@ static bool read_samples(reader *r, const id_index *locations) {
         site->alloc_bytes = sample_value(r, ps, V_ALLOC_BYTES);
         site->live_count = sample_value(r, ps, V_LIVE_COUNT);
         site->live_bytes = sample_value(r, ps, V_LIVE_BYTES);
+        if (!sum_fits(r, i, V_ALLOC_COUNT, site->alloc_count) ||
+            !sum_fits(r, i, V_ALLOC_BYTES, site->alloc_bytes) ||
+            !sum_fits(r, i, V_LIVE_COUNT, site->live_count) ||
+            !sum_fits(r, i, V_LIVE_BYTES, site->live_bytes))
+            return false;
         /* pprof has no frees: what was allocated and is not live was freed. */
         site->free_count = site->alloc_count > site->live_count ? site->alloc_count - site->live_count : 0;
         site->free_bytes = site->alloc_bytes > site->live_bytes ? site->alloc_bytes - site->live_bytes : 0;
@@ -452,8 +567,11 @@ static bool read_samples(reader *r, const id_index *locations) {
             if (!string_ok(r, label->key, "a label key") || !string_ok(r, label->str, "a label value") ||
                 !string_ok(r, label->num_unit, "a label unit"))
                 return false;
-            if (strcmp(pb->string_table[label->key], "peak_live_bytes") == 0 && label->num > 0)
+            if (strcmp(pb->string_table[label->key], "peak_live_bytes") == 0 && label->num > 0) {
                 site->peak_live_bytes = (uint64_t)label->num;
+                if (!sum_fits(r, i, V_COUNT, site->peak_live_bytes))
+                    return false;
+            }
         }
     }
     out->nsites = pb->n_sample;
@@ -475,12 +593,23 @@ static bool read_comments(reader *r) {
     const pb_profile *pb = r->pb;
     rallo_profile *out = r->out;
     bool have_totals = false, have_interval = false;
+    size_t nargv = 0;
+    for (size_t i = 0; i < pb->n_comment; i++)
+        if (string_ok(r, pb->comment[i], "a comment") &&
+            strncmp(pb->string_table[pb->comment[i]], "rallo.argv=", 11) == 0)
+            nargv++;
+    if (nargv > 0 && (out->argv = rallo_profile_alloc(out, nargv * sizeof *out->argv)) == NULL)
+        return fail(r, "out of memory");
     for (size_t i = 0; i < pb->n_comment; i++) {
         if (!string_ok(r, pb->comment[i], "a comment"))
             return false;
         const char *c = pb->string_table[pb->comment[i]];
         if (strncmp(c, "rallo.pid=", 10) == 0) {
             out->pid = (int32_t)strtol(c + 10, NULL, 10);
+            out->ppid = (int32_t)comment_field(c, "ppid");
+        } else if (strncmp(c, "rallo.argv=", 11) == 0) {
+            if ((out->argv[out->nargv++] = rallo_profile_strdup(out, c + 11)) == NULL)
+                return fail(r, "out of memory");
         } else if (strncmp(c, "rallo.program=", 14) == 0) {
             if ((out->program = rallo_profile_strdup(out, c + 14)) == NULL)
                 return fail(r, "out of memory");
@@ -583,11 +712,13 @@ int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, r
         fail(&r, "%zu bytes of raw profile.proto: past the %zu MiB cap", len, max_inflated >> 20);
         return -1;
     }
-    /* Unpacked messages cost at most ~40 bytes per encoded byte; past that
-     * budget the input is not a profile worth reading. */
-    unpack_budget budget = {.used = 0,
-                            .limit = plain_len > ((size_t)8 << 30) / 48 ? (size_t)8 << 30
-                                                                        : plain_len * 48 + (16u << 20)};
+    /* Unpacked messages cost at most ~40 bytes per encoded byte (a profile of
+     * rallo's is nearer 4); past that budget, or past RALLO_PPROF_MAX_UNPACKED,
+     * the input is not a profile worth reading. */
+    size_t limit = RALLO_PPROF_MAX_UNPACKED;
+    if (plain_len < (limit - (16u << 20)) / 48)
+        limit = plain_len * 48 + (16u << 20);
+    unpack_budget budget = {.used = 0, .limit = limit};
     ProtobufCAllocator allocator = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
     pb_profile *pb = perftools__profiles__profile__unpack(&allocator, plain_len, bytes);
     bool gzipped = inflated != NULL;

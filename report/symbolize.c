@@ -3,17 +3,24 @@
  * mappings (each file's build id checked), each address is looked up once and
  * cached, and the cached lines are copied into the profile's own arena.
  *
+ * Per module, what it lacks is found once: whether it has DWARF at all, and
+ * its ELF symbols sorted by address the first time a frame needs them
+ * (dwfl_module_addrinfo scans every symbol on each call: 30,000 of them for
+ * cc1plus, seconds for a profile's frames). A line is taken only from a
+ * compilation unit whose ranges hold the address: libdwfl hands out the
+ * preceding unit's last line for an address in a gap between units.
+ *
  * C++ names: libdw gives linkage (mangled) names. librallo must not need
  * libstdc++, so __cxa_demangle is looked up lazily with dlsym: present in any
  * C++ program (libstdc++ is loaded), and the offline CLI loads libstdc++.so.6
  * itself when it exists. Without it names stay mangled. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <dwarf.h>
@@ -23,6 +30,7 @@
 #include <gelf.h>
 #include <mimalloc.h>
 
+#include "safe_open.h"
 #include "symbolize.h"
 #include "writers.h"
 
@@ -34,18 +42,44 @@ typedef enum sym_outcome { OUT_LINES, OUT_SYMBOL, OUT_NO_SYMBOL, OUT_NO_MODULE }
 typedef struct sym_entry {
     uint64_t address; /* 0: empty slot */
     uint32_t nlines;
-    uint32_t outcome;
+    uint16_t outcome;
+    uint16_t module; /* index in the symbolizer's modules + 1; 0: none */
     rallo_prof_line *lines;
 } sym_entry;
+
+/* One ELF symbol of a module's table, at its load address. */
+typedef struct sym_symbol {
+    uint64_t start, end; /* end == start: the symbol has no size */
+    uint64_t cover_end;  /* the largest end of this and every symbol before it */
+    const char *name;    /* libelf's, valid while the Dwfl session lives */
+    int rank;            /* global 2, weak 1, local 0: the name preferred among aliases */
+} sym_symbol;
+
+/* What is known of one module of the session, found once. */
+typedef struct sym_module {
+    Dwfl_Module *module;
+    const char *path;
+    bool has_dwarf;
+    bool symbols_read, symbols_failed;
+    sym_symbol *symbols; /* sorted by start, then rank (highest first) */
+    size_t nsymbols;
+} sym_module;
+
+#define MAX_MODULES 0xfffe
 
 struct rallo_symbolizer {
     bool this_process;
     Dwfl *dwfl;
     uint64_t modules_signature; /* of the mappings the session was built from */
+    uint64_t cache_seed;        /* random: a profile's addresses cannot be chosen to collide */
     sym_entry *cache;
     size_t cache_mask, cache_used;
     char **strings; /* interned strings, open addressing */
     size_t strings_mask, strings_used;
+    sym_module *modules; /* of the current session */
+    size_t nmodules, cap_modules;
+    rallo_sym_undebugged_fn undebugged;
+    void *undebugged_arg;
 };
 
 /* ---- hashing and the two tables ---- */
@@ -108,6 +142,14 @@ static void cache_clear(rallo_symbolizer *s) {
     s->cache_mask = s->cache_used = 0;
 }
 
+static void modules_clear(rallo_symbolizer *s) {
+    for (size_t i = 0; i < s->nmodules; i++)
+        mi_free(s->modules[i].symbols);
+    mi_free(s->modules);
+    s->modules = NULL;
+    s->nmodules = s->cap_modules = 0;
+}
+
 /* The slot for address: its entry, or the empty slot to fill. NULL when out of memory. */
 static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
     if (s->cache == NULL || (s->cache_used + 1) * 2 > s->cache_mask + 1) {
@@ -118,7 +160,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++) {
             if (s->cache[i].address == 0)
                 continue;
-            size_t slot = mix64(s->cache[i].address) & (slots - 1);
+            size_t slot = mix64(s->cache[i].address ^ s->cache_seed) & (slots - 1);
             while (grown[slot].address != 0)
                 slot = (slot + 1) & (slots - 1);
             grown[slot] = s->cache[i];
@@ -127,7 +169,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         s->cache = grown;
         s->cache_mask = slots - 1;
     }
-    size_t slot = mix64(address) & s->cache_mask;
+    size_t slot = mix64(address ^ s->cache_seed) & s->cache_mask;
     while (s->cache[slot].address != 0 && s->cache[slot].address != address)
         slot = (slot + 1) & s->cache_mask;
     return &s->cache[slot];
@@ -178,7 +220,7 @@ static const char *intern_function(rallo_symbolizer *s, const char *name) {
 
 static const Dwfl_Callbacks dwfl_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = rallo_find_debuginfo,
     .section_address = dwfl_offline_section_address,
 };
 
@@ -196,12 +238,9 @@ static void hex_of(const unsigned char *bytes, size_t len, char *out, size_t out
     out[2 * i] = '\0';
 }
 
-/* Opens the mapping's file, checks its build id, and finds the load bias that
- * puts file_offset at start. Returns NULL and sets *why when unusable. */
-static const char *module_bias(const char *open_path, const rallo_prof_mapping *mapping, uint64_t *bias) {
-    int fd = open(open_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? "no such file" : "cannot open";
+/* Checks the mapping's file (open as fd) for its build id, and finds the load
+ * bias that puts file_offset at start. Returns NULL and sets *why when unusable. */
+static const char *module_bias(int fd, const rallo_prof_mapping *mapping, uint64_t *bias) {
     const char *why = NULL;
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
     size_t phnum = 0;
@@ -235,7 +274,6 @@ static const char *module_bias(const char *open_path, const rallo_prof_mapping *
 done:
     if (elf != NULL)
         elf_end(elf);
-    close(fd);
     return why;
 }
 
@@ -250,6 +288,33 @@ static uint64_t modules_signature(const rallo_profile *profile) {
     return hash;
 }
 
+static int by_path_then_index(const void *a, const void *b, void *arg) {
+    const rallo_prof_mapping *mappings = arg;
+    size_t left = *(const size_t *)a, right = *(const size_t *)b;
+    int order = strcmp(mappings[left].path, mappings[right].path);
+    return order != 0 ? order : left < right ? -1 : left > right;
+}
+
+/* Which mappings name the same file as an earlier one, found by sorting (a
+ * profile's mappings are anyone's: 40,000 of them must not cost n^2 string
+ * compares). NULL when out of memory: then every mapping is reported. */
+static bool *repeated_paths(const rallo_profile *profile) {
+    size_t *order = mi_mallocn(profile->nmappings + 1, sizeof *order);
+    bool *repeated = mi_zalloc((profile->nmappings + 1) * sizeof *repeated);
+    size_t named = 0;
+    for (size_t i = 0; order != NULL && i < profile->nmappings; i++)
+        if (profile->mappings[i].path != NULL)
+            order[named++] = i;
+    if (order != NULL && repeated != NULL && named > 1) {
+        qsort_r(order, named, sizeof *order, by_path_then_index, profile->mappings);
+        for (size_t k = 1; k < named; k++)
+            repeated[order[k]] =
+                strcmp(profile->mappings[order[k]].path, profile->mappings[order[k - 1]].path) == 0;
+    }
+    mi_free(order);
+    return repeated;
+}
+
 /* Builds the Dwfl session from the profile's mappings, unless the same set is
  * already reported; a changed set starts over (a module unloaded and another
  * loaded at its address would make cached answers wrong). */
@@ -259,6 +324,7 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
     if (s->dwfl != NULL && signature == s->modules_signature)
         return 0;
     cache_clear(s);
+    modules_clear(s);
     if (s->dwfl != NULL)
         dwfl_end(s->dwfl);
     s->dwfl = dwfl_begin(&dwfl_callbacks);
@@ -267,23 +333,30 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
         return -1;
     }
     s->modules_signature = signature;
+    bool *repeated = repeated_paths(profile);
     dwfl_report_begin(s->dwfl);
     for (size_t i = 0; i < profile->nmappings; i++) {
         const rallo_prof_mapping *mapping = &profile->mappings[i];
         if (mapping->path == NULL || mapping->path[0] != '/')
             continue; /* [vdso], anonymous code: nothing on disk to read */
         /* A module with several mappings is reported once, from its first. */
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = profile->mappings[j].path != NULL && strcmp(profile->mappings[j].path, mapping->path) == 0;
-        if (seen)
+        if (repeated != NULL && repeated[i])
             continue;
         const char *open_path =
             s->this_process && is_main_program(profile, mapping) ? "/proc/self/exe" : mapping->path;
         uint64_t bias = 0;
-        const char *why = module_bias(open_path, mapping, &bias);
-        if (why == NULL && dwfl_report_elf(s->dwfl, mapping->path, open_path, -1, bias, false) == NULL)
-            why = dwfl_errmsg(-1);
+        const char *why = NULL;
+        /* Opened once, by us, regular files only: libdwfl is handed the
+         * descriptor (and keeps it when it takes the module). */
+        int fd = rallo_open_regular(open_path, &why);
+        if (fd >= 0 && (why = module_bias(fd, mapping, &bias)) == NULL) {
+            if (dwfl_report_elf(s->dwfl, mapping->path, open_path, fd, bias, false) != NULL)
+                fd = -1;
+            else
+                why = dwfl_errmsg(-1);
+        }
+        if (fd >= 0)
+            close(fd);
         if (why != NULL) {
             if (stats != NULL) {
                 if (strcmp(why, "build id differs") == 0)
@@ -296,7 +369,126 @@ static int modules_report(rallo_symbolizer *s, const rallo_profile *profile, ral
         }
     }
     dwfl_report_end(s->dwfl, NULL, NULL);
+    mi_free(repeated);
     return 0;
+}
+
+/* ---- what each module has: DWARF or not, its ELF symbols sorted ---- */
+
+/* The symbolizer's record of a module of the session (its index + 1 is kept
+ * in the module's libdwfl user data), made the first time one of its
+ * addresses is looked up. 0 when out of memory or out of indices. */
+static uint16_t module_index(rallo_symbolizer *s, Dwfl_Module *module) {
+    void **userdata = NULL;
+    const char *path = dwfl_module_info(module, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (userdata != NULL && *userdata != NULL)
+        return (uint16_t)(uintptr_t)*userdata;
+    if (userdata == NULL || s->nmodules >= MAX_MODULES)
+        return 0;
+    if (s->nmodules == s->cap_modules) {
+        size_t cap = s->cap_modules ? s->cap_modules * 2 : 16;
+        sym_module *grown = mi_realloc(s->modules, cap * sizeof *grown);
+        if (grown == NULL)
+            return 0;
+        s->modules = grown;
+        s->cap_modules = cap;
+    }
+    sym_module *m = &s->modules[s->nmodules++];
+    memset(m, 0, sizeof *m);
+    m->module = module;
+    m->path = path;
+    Dwarf_Addr bias;
+    m->has_dwarf = dwfl_module_getdwarf(module, &bias) != NULL; /* finds separate debug files too */
+    *userdata = (void *)(uintptr_t)s->nmodules;
+    return (uint16_t)s->nmodules;
+}
+
+static int by_start_then_rank(const void *a, const void *b) {
+    const sym_symbol *left = a, *right = b;
+    if (left->start != right->start)
+        return left->start < right->start ? -1 : 1;
+    bool left_sized = left->end > left->start, right_sized = right->end > right->start;
+    if (left_sized != right_sized)
+        return left_sized ? -1 : 1;
+    return right->rank - left->rank;
+}
+
+/* Reads the module's symbol table once, keeping what can name code. On
+ * failure the table stays empty and lookups fall back to libdwfl's. */
+static bool module_read_symbols(sym_module *m) {
+    m->symbols_read = true;
+    int count = dwfl_module_getsymtab(m->module);
+    if (count <= 1)
+        return true;
+    m->symbols = mi_malloc((size_t)count * sizeof *m->symbols);
+    if (m->symbols == NULL)
+        return false;
+    size_t n = 0;
+    for (int i = 1; i < count; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(m->module, i, &sym, &addr, &shndx, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info);
+        /* What libdwfl's own lookup considers: named, defined, in a loaded
+         * section (not absolute, like libstdc++'s version names at 0). */
+        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF || shndx == SHN_ABS ||
+            shndx == (GElf_Word)-1 || type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+            continue;
+        int bind = GELF_ST_BIND(sym.st_info);
+        m->symbols[n++] = (sym_symbol){.start = addr,
+                                       .end = addr + sym.st_size,
+                                       .name = name,
+                                       .rank = bind == STB_GLOBAL ? 2
+                                               : bind == STB_WEAK ? 1
+                                                                  : 0};
+    }
+    m->nsymbols = n;
+    if (n > 1)
+        qsort(m->symbols, n, sizeof *m->symbols, by_start_then_rank);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t before = i > 0 ? m->symbols[i - 1].cover_end : 0;
+        m->symbols[i].cover_end = m->symbols[i].end > before ? m->symbols[i].end : before;
+    }
+    return true;
+}
+
+/* The name of the symbol that holds pc: the sized one nearest below it (the
+ * best-bound alias among those at one address), else a size-less symbol at
+ * the nearest address below, as libdwfl's lookup answers. NULL: none. */
+static const char *module_symbol(const sym_module *m, uint64_t pc) {
+    size_t low = 0, high = m->nsymbols;
+    while (low < high) { /* the first symbol starting above pc */
+        size_t mid = low + (high - low) / 2;
+        if (m->symbols[mid].start <= pc)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    for (size_t i = low; i-- > 0 && m->symbols[i].cover_end > pc;) {
+        if (m->symbols[i].end > pc) {
+            while (i > 0 && m->symbols[i - 1].start == m->symbols[i].start && m->symbols[i - 1].end > pc)
+                i--;
+            return m->symbols[i].name;
+        }
+    }
+    if (low == 0)
+        return NULL;
+    size_t first = low - 1;
+    while (first > 0 && m->symbols[first - 1].start == m->symbols[low - 1].start)
+        first--;
+    return m->symbols[first].end == m->symbols[first].start ? m->symbols[first].name : NULL;
+}
+
+static const char *symbol_name(rallo_symbolizer *s, uint16_t index, Dwfl_Module *module, uint64_t pc) {
+    sym_module *m = index != 0 ? &s->modules[index - 1] : NULL;
+    if (m != NULL && !m->symbols_read)
+        m->symbols_failed = !module_read_symbols(m);
+    if (m != NULL && !m->symbols_failed)
+        return module_symbol(m, pc);
+    GElf_Off offset;
+    GElf_Sym sym;
+    return dwfl_module_addrinfo(module, pc, &offset, &sym, NULL, NULL, NULL);
 }
 
 /* ---- one address ---- */
@@ -341,22 +533,28 @@ static void symbolize_address(rallo_symbolizer *s, uint64_t address, sym_entry *
     entry->address = address;
     entry->nlines = 0;
     entry->lines = NULL;
+    entry->module = 0;
     Dwfl_Module *module = address > 0 ? dwfl_addrmodule(s->dwfl, address - 1) : NULL;
     if (module == NULL) {
         entry->outcome = OUT_NO_MODULE;
         return;
     }
+    entry->module = module_index(s, module);
+    const sym_module *m = entry->module != 0 ? &s->modules[entry->module - 1] : NULL;
     Dwarf_Addr pc = address - 1; /* the call instruction, not the one after it */
     rallo_prof_line lines[MAX_INLINE_DEPTH] = {{0}};
 
+    /* The unit that holds pc, checked against its ranges (see the top). */
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cudie = m == NULL || m->has_dwarf ? dwfl_module_addrdie(module, pc, &bias) : NULL;
+    if (cudie != NULL && dwarf_haspc(cudie, pc - bias) <= 0)
+        cudie = NULL;
     const char *file = NULL;
     int line = 0;
-    Dwfl_Line *source = dwfl_module_getsrc(module, pc);
+    Dwfl_Line *source = cudie != NULL ? dwfl_module_getsrc(module, pc) : NULL;
     if (source != NULL)
         file = dwfl_lineinfo(source, NULL, &line, NULL, NULL, NULL);
 
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cudie = dwfl_module_addrdie(module, pc, &bias);
     Dwarf_Die *scopes = NULL;
     int nscopes = cudie != NULL ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
     /* dwarf_getscopes continues past an inlined instance with the scopes of
@@ -383,9 +581,7 @@ static void symbolize_address(rallo_symbolizer *s, uint64_t address, sym_entry *
 
     /* No DWARF for it, or a nameless outermost function: the ELF symbol. */
     if (entry->nlines == 0 || lines[entry->nlines - 1].function == NULL) {
-        GElf_Off offset;
-        GElf_Sym sym;
-        const char *symbol = dwfl_module_addrinfo(module, pc, &offset, &sym, NULL, NULL, NULL);
+        const char *symbol = symbol_name(s, entry->module, module, pc);
         if (entry->nlines == 0 && (symbol != NULL || file != NULL))
             entry_add_line(s, entry, lines, symbol, file, line);
         else if (entry->nlines > 0)
@@ -435,6 +631,29 @@ static const char *profile_string(rallo_profile *profile, string_map *map, const
     return rallo_profile_strdup(profile, text); /* table full: unreachable by its sizing */
 }
 
+/* Per module of the session, this call's frames that got a name only, and
+ * none (for rallo_sym_undebugged_fn). */
+typedef struct undebugged_counts {
+    uint64_t (*counts)[2];
+    size_t cap;
+} undebugged_counts;
+
+static bool count_undebugged(undebugged_counts *u, const sym_entry *entry) {
+    size_t index = entry->module - 1u;
+    if (index >= u->cap) {
+        size_t cap = u->cap ? u->cap : 16;
+        while (cap <= index)
+            cap *= 2;
+        uint64_t(*grown)[2] = mi_rezalloc(u->counts, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        u->counts = grown;
+        u->cap = cap;
+    }
+    u->counts[index][entry->outcome == OUT_SYMBOL ? 0 : 1]++;
+    return true;
+}
+
 int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats *stats,
                     rallo_sym_problem_fn problem, void *arg) {
     if (stats != NULL)
@@ -444,6 +663,7 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
     /* Sized for every string the symbolizer has plus those this call adds:
      * at most three a line, at most MAX_INLINE_DEPTH lines a location. */
     string_map map = {0};
+    undebugged_counts undebugged = {0};
     size_t slots = 1024;
     while (slots < 2 * (s->strings_used + 2 * profile->nlocations + 64))
         slots *= 2;
@@ -479,6 +699,9 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
                                    &stats->no_module};
             (*counter[entry->outcome])++;
         }
+        if (entry->module != 0 && (entry->outcome == OUT_SYMBOL || entry->outcome == OUT_NO_SYMBOL) &&
+            !count_undebugged(&undebugged, entry))
+            result = -1;
         if (entry->nlines == 0)
             continue;
         rallo_prof_line *lines = rallo_profile_alloc(profile, entry->nlines * sizeof *lines);
@@ -495,6 +718,12 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
         location->nlines = entry->nlines;
     }
 done:
+    for (size_t i = 0; s->undebugged != NULL && i < undebugged.cap && i < s->nmodules; i++) {
+        const uint64_t *count = undebugged.counts[i];
+        if (count[0] + count[1] > 0 && !s->modules[i].has_dwarf)
+            s->undebugged(s->modules[i].path, count[0], count[1], s->undebugged_arg);
+    }
+    mi_free(undebugged.counts);
     mi_free(map.from);
     mi_free(map.to);
     if (result != 0)
@@ -507,15 +736,24 @@ rallo_symbolizer *rallo_symbolizer_new(bool this_process) {
     if (!atomic_exchange(&elf_ready, 1))
         elf_version(EV_CURRENT);
     rallo_symbolizer *s = mi_zalloc(sizeof *s);
-    if (s != NULL)
+    if (s != NULL) {
         s->this_process = this_process;
+        if (getrandom(&s->cache_seed, sizeof s->cache_seed, GRND_NONBLOCK) != sizeof s->cache_seed)
+            s->cache_seed = mix64((uintptr_t)s ^ (uint64_t)getpid());
+    }
     return s;
+}
+
+void rallo_symbolizer_on_undebugged(rallo_symbolizer *s, rallo_sym_undebugged_fn fn, void *arg) {
+    s->undebugged = fn;
+    s->undebugged_arg = arg;
 }
 
 void rallo_symbolizer_free(rallo_symbolizer *s) {
     if (s == NULL)
         return;
     cache_clear(s);
+    modules_clear(s);
     if (s->dwfl != NULL)
         dwfl_end(s->dwfl);
     for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++)

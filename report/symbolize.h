@@ -26,6 +26,12 @@ typedef struct rallo_sym_stats {
  * ("no such file", "build id differs", ...). */
 typedef void (*rallo_sym_problem_fn)(const rallo_prof_mapping *mapping, const char *why, void *arg);
 
+/* Told once per rallo_symbolize call for each module that has no debug
+ * information (none in the file, none found by its build id or debug link):
+ * how many of the profile's frames in it got only an ELF symbol's name, and
+ * how many got no name at all. */
+typedef void (*rallo_sym_undebugged_fn)(const char *path, uint64_t named, uint64_t unnamed, void *arg);
+
 typedef struct rallo_symbolizer rallo_symbolizer;
 
 /* A symbolizer with an address cache that lives as long as it does.
@@ -34,6 +40,8 @@ typedef struct rallo_symbolizer rallo_symbolizer;
  * file was replaced). NULL when out of memory. */
 rallo_symbolizer *rallo_symbolizer_new(bool this_process);
 void rallo_symbolizer_free(rallo_symbolizer *symbolizer);
+/* Who rallo_symbolize tells about modules without debug information (NULL: nobody). */
+void rallo_symbolizer_on_undebugged(rallo_symbolizer *symbolizer, rallo_sym_undebugged_fn fn, void *arg);
 
 /* Gives every location of `profile` that has no lines yet the lines of
  * address - 1 (a return address names the call), innermost inlined frame

@@ -2,7 +2,7 @@
  * inferno: one line per site, "root;caller;...;leaf value", frames root first,
  * an inlined call expanded into one frame per function. The default metric
  * (rallo_write_folded) is LIVE BYTES; rallo_write_folded_metric picks live
- * count, allocated bytes or allocation count instead. Sites whose value is 0
+ * count, allocated bytes, allocation count or bytes at the peak instead. Sites whose value is 0
  * are left out. Frames without a symbol read "module+0xOFFSET" (the offset in
  * the module's file); a site with no frames reads "[no stack]". ';' and line
  * breaks inside a name become '_' so the line stays parseable. */
@@ -41,13 +41,31 @@ static void folded_location(rallo_buf *out, const rallo_profile *profile, const 
     }
 }
 
-static uint64_t metric_value(const rallo_prof_site *site, int metric) {
+uint64_t rallo_metric_value(const rallo_prof_site *site, int metric) {
     switch (metric) {
     case RALLO_METRIC_LIVE_COUNT: return site->live_count;
     case RALLO_METRIC_ALLOC_BYTES: return site->alloc_bytes;
     case RALLO_METRIC_ALLOC_COUNT: return site->alloc_count;
+    case RALLO_METRIC_PEAK_BYTES: return site->peak_live_bytes;
     default: return site->live_bytes;
     }
+}
+
+bool rallo_metric_from_name(const char *name, int *metric) {
+    static const struct {
+        const char *name;
+        int metric;
+    } names[] = {{"live", RALLO_METRIC_LIVE_BYTES},
+                 {"allocated", RALLO_METRIC_ALLOC_BYTES},
+                 {"counts", RALLO_METRIC_ALLOC_COUNT},
+                 {"peak", RALLO_METRIC_PEAK_BYTES}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            *metric = names[i].metric;
+            return true;
+        }
+    }
+    return false;
 }
 
 void rallo_folded_stack(const rallo_profile *profile, const rallo_prof_site *site, rallo_buf *out) {
@@ -61,7 +79,7 @@ void rallo_folded_stack(const rallo_profile *profile, const rallo_prof_site *sit
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric) {
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *site = &profile->sites[i];
-        uint64_t value = metric_value(site, metric);
+        uint64_t value = rallo_metric_value(site, metric);
         if (value == 0)
             continue;
         rallo_folded_stack(profile, site, out);

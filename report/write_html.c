@@ -44,7 +44,10 @@ int rallo_write_html(const rallo_profile *profile, rallo_buf *out) {
                         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                         "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
                         "<title>rallo: ");
-    rallo_buf_html_text(out, program_name(profile->program));
+    /* The command line names which of a program's processes this is. */
+    char command[160];
+    rallo_buf_html_text(out, profile->nargv > 0 ? rallo_command_line(profile, command, sizeof command)
+                                                : program_name(profile->program));
     rallo_buf_printf(out, " (pid %d)</title>\n", (int)profile->pid);
     rallo_html_assets(out);
     rallo_buf_puts(out, "</head>\n<body>\n<noscript>This report draws its flame graph with JavaScript; "

@@ -2,7 +2,10 @@
  * ({"pid", "sample_interval", "totals": {...}, "sites": [{"alloc_count",
  * "alloc_bytes", "live_count", "live_bytes", "frames": [{"addr", "function",
  * "file", "line"}]}]}), plus fields it allows to be added: "program",
- * "time_unix_ns", totals' "untracked_count", an "untracked" object of reasons,
+ * "time_unix_ns", "ppid", "argv" (the command line when the dump was taken),
+ * "samples": {"live", "allocated"} (what the figures rest on: exact counts when
+ * every allocation is tracked, at most these when sampled), totals'
+ * "untracked_count", an "untracked" object of reasons,
  * per site "free_count", "free_bytes", "peak_live_bytes", and "mappings".
  * Frames are leaf first, an inlined call expanded into one frame per function
  * (innermost first, all with the same "addr"). "addr" is a hex string; a frame
@@ -94,6 +97,15 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
         out, "{\"pid\":%" PRId32 ",\"sample_interval\":%" PRIu64 ",\"time_unix_ns\":%" PRIu64 ",\"program\":",
         profile->pid, profile->sample_interval, profile->time_unix_ns);
     json_string_or_null(out, profile->program);
+    rallo_buf_printf(out, ",\"ppid\":%" PRId32 ",\"argv\":[", profile->ppid);
+    for (size_t i = 0; i < profile->nargv; i++) {
+        rallo_buf_puts(out, i ? "," : "");
+        json_string_or_null(out, profile->argv[i]);
+    }
+    uint64_t live_samples, sampled;
+    rallo_profile_samples(profile, &live_samples, &sampled);
+    rallo_buf_printf(out, "],\"samples\":{\"live\":%" PRIu64 ",\"allocated\":%" PRIu64 "}", live_samples,
+                     sampled);
     rallo_buf_puts(out, ",\n");
     rallo_buf_puts(out, "\"totals\":");
     rallo_json_totals(out, &profile->totals);

@@ -343,7 +343,7 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
     size_t n = 0;
     const rallo_totals *t = &profile->totals;
     const rallo_untracked *u = &profile->untracked;
-    snprintf(text[n++], sizeof text[0], "rallo.pid=%" PRId32, profile->pid);
+    snprintf(text[n++], sizeof text[0], "rallo.pid=%" PRId32 " ppid=%" PRId32, profile->pid, profile->ppid);
     snprintf(text[n++], sizeof text[0], "rallo.sample_interval=%" PRIu64 "%s", profile->sample_interval,
              profile->sample_interval <= 1 ? " (every allocation; pprof period 1)"
                                            : " (mean bytes between samples)");
@@ -357,8 +357,15 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
              "rallo.untracked arena_full=%" PRIu64 " no_arena=%" PRIu64 " alignment=%" PRIu64
              " too_large=%" PRIu64 " thread_exiting=%" PRIu64 " bad_header=%" PRIu64,
              u->arena_full, u->no_arena, u->alignment, u->too_large, u->thread_exiting, u->bad_header);
+    uint64_t live_samples, sampled;
+    rallo_profile_samples(profile, &live_samples, &sampled);
+    if (profile->sample_interval > 1)
+        snprintf(text[n++], sizeof text[0],
+                 "rallo.samples live=%" PRIu64 " allocated=%" PRIu64
+                 " (at most; a smaller RALLO_SAMPLE takes more samples)",
+                 live_samples, sampled);
     snprintf(text[n++], sizeof text[0], "rallo.unwind stacks_cut_short=%" PRIu64, profile->stacks_cut_short);
-    pb->comment = builder_array(b, n + 1, sizeof *pb->comment);
+    pb->comment = builder_array(b, n + 1 + profile->nargv, sizeof *pb->comment);
     if (pb->comment == NULL)
         return false;
     for (size_t i = 0; i < n; i++)
@@ -371,6 +378,16 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
             return false;
         memcpy(line, "rallo.program=", sizeof "rallo.program=" - 1);
         memcpy(line + sizeof "rallo.program=" - 1, profile->program, len + 1);
+        pb->comment[pb->n_comment++] = intern(b, line);
+    }
+    /* One comment an argument, in order: arguments may hold spaces. */
+    for (size_t i = 0; i < profile->nargv; i++) {
+        size_t len = strlen(profile->argv[i]);
+        char *line = builder_alloc(b, len + sizeof "rallo.argv=");
+        if (line == NULL)
+            return false;
+        memcpy(line, "rallo.argv=", sizeof "rallo.argv=" - 1);
+        memcpy(line + sizeof "rallo.argv=" - 1, profile->argv[i], len + 1);
         pb->comment[pb->n_comment++] = intern(b, line);
     }
     return !b->failed;

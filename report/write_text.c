@@ -1,12 +1,17 @@
 /* write_text.c - the text report, a person's first look: a versioned header
- * line ("rallo text report v1") for tools, then the program, the sampling
- * interval, the totals, the peak, why allocations went untracked, and the top
- * 10 sites by live bytes and by allocated bytes, each with its 5 innermost
- * frames as "function (file:line)". Exact byte figures come first on each
- * line, a human-readable size after them. */
+ * line ("rallo text report v1") for tools, then the program and its command
+ * line, the sampling interval and the samples it rests on, the totals, the
+ * peak, why allocations went untracked, and the top 10 sites at the peak, by
+ * allocated bytes and by live bytes, the most telling first (or the top N by
+ * one metric: rallo_text_options), each with its 5 innermost frames (or N) as
+ * "function (file:line)". Exact byte figures come first on each line, a
+ * human-readable size after them. */
 #include <inttypes.h>
 #include <time.h>
 
+#include <mimalloc.h>
+
+#include "label.h"
 #include "writers.h"
 
 #define TOP_SITES 10
@@ -25,45 +30,59 @@ static void text_size(rallo_buf *out, uint64_t bytes) {
 static void text_location(rallo_buf *out, const rallo_profile *profile, const rallo_prof_location *location,
                           uint32_t *left) {
     if (location->nlines == 0) {
-        uint64_t offset;
-        const char *module = rallo_location_module(profile, location, &offset);
-        if (module != NULL)
-            rallo_buf_printf(out, "        %s+0x%" PRIx64 "\n", module, offset);
-        else
-            rallo_buf_printf(out, "        0x%" PRIx64 "\n", offset);
+        rallo_buf_puts(out, "        ");
+        rallo_label_address(out, profile, location);
+        rallo_buf_putc(out, '\n');
         (*left)--;
         return;
     }
     for (uint32_t j = 0; j<location->nlines && * left> 0; j++, (*left)--) {
-        const rallo_prof_line *line = &location->lines[j];
-        rallo_buf_printf(out, "        %s", line->function != NULL ? line->function : "??");
-        if (line->file != NULL)
-            rallo_buf_printf(out, " (%s:%" PRIu32 ")", line->file, line->line);
+        rallo_buf_puts(out, "        ");
+        rallo_label_line(out, &location->lines[j], false);
         if (j + 1 < location->nlines)
             rallo_buf_puts(out, " [inlined]");
         rallo_buf_putc(out, '\n');
     }
 }
 
+static double percent_of(uint64_t value, uint64_t whole) {
+    return whole ? 100.0 * (double)value / (double)whole : 0;
+}
+
 static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site, int rank,
-                      bool by_live) {
+                      int metric, uint32_t depth) {
     const rallo_totals *t = &profile->totals;
-    uint64_t value = by_live ? site->live_bytes : site->alloc_bytes;
-    uint64_t whole = by_live ? t->live_bytes : t->alloc_bytes;
     rallo_buf_printf(out, "  %2d. ", rank);
-    text_size(out, value);
-    rallo_buf_printf(out, " %s in %" PRIu64 " objects (%.1f%%)", by_live ? "live" : "allocated",
-                     by_live ? site->live_count : site->alloc_count,
-                     whole ? 100.0 * (double)value / (double)whole : 0);
-    if (by_live) {
-        rallo_buf_puts(out, ", at peak ");
+    switch (metric) {
+    case RALLO_METRIC_LIVE_BYTES:
+    case RALLO_METRIC_LIVE_COUNT:
+        text_size(out, site->live_bytes);
+        rallo_buf_printf(out, " live in %" PRIu64 " objects (%.1f%%), at peak ", site->live_count,
+                         percent_of(site->live_bytes, t->live_bytes));
         text_size(out, site->peak_live_bytes);
-    } else {
+        break;
+    case RALLO_METRIC_ALLOC_COUNT:
+        rallo_buf_printf(out, "%" PRIu64 " allocations (%.1f%%) of ", site->alloc_count,
+                         percent_of(site->alloc_count, t->alloc_count));
+        text_size(out, site->alloc_bytes);
         rallo_buf_puts(out, ", still live ");
         text_size(out, site->live_bytes);
+        break;
+    case RALLO_METRIC_PEAK_BYTES:
+        text_size(out, site->peak_live_bytes);
+        rallo_buf_printf(out, " live at the peak (%.1f%% of the peak), live now ",
+                         percent_of(site->peak_live_bytes, t->peak_live_bytes));
+        text_size(out, site->live_bytes);
+        break;
+    default:
+        text_size(out, site->alloc_bytes);
+        rallo_buf_printf(out, " allocated in %" PRIu64 " objects (%.1f%%), still live ", site->alloc_count,
+                         percent_of(site->alloc_bytes, t->alloc_bytes));
+        text_size(out, site->live_bytes);
+        break;
     }
     rallo_buf_putc(out, '\n');
-    uint32_t left = STACK_FRAMES;
+    uint32_t left = depth;
     for (uint32_t i = 0; i < site->nlocations && left > 0; i++)
         text_location(out, profile, &profile->locations[site->locations[i]], &left);
     if (site->nlocations == 0)
@@ -72,23 +91,20 @@ static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_
         rallo_buf_puts(out, "        ...\n");
 }
 
-/* The indices of the (at most) TOP_SITES largest sites by the metric, largest first. */
-static size_t top_sites(const rallo_profile *profile, bool by_live, size_t top[TOP_SITES]) {
+/* The indices of the (at most) `want` largest sites by the metric, largest first. */
+static size_t top_sites(const rallo_profile *profile, int metric, size_t *top, size_t want) {
     size_t count = 0;
     for (size_t i = 0; i < profile->nsites; i++) {
-        uint64_t value = by_live ? profile->sites[i].live_bytes : profile->sites[i].alloc_bytes;
+        uint64_t value = rallo_metric_value(&profile->sites[i], metric);
         if (value == 0)
             continue;
-        size_t at = count < TOP_SITES ? count++ : TOP_SITES;
-        while (at > 0) {
-            const rallo_prof_site *above = &profile->sites[top[at - 1]];
-            if ((by_live ? above->live_bytes : above->alloc_bytes) >= value)
-                break;
-            if (at < TOP_SITES)
+        size_t at = count < want ? count++ : want;
+        while (at > 0 && rallo_metric_value(&profile->sites[top[at - 1]], metric) < value) {
+            if (at < want)
                 top[at] = top[at - 1];
             at--;
         }
-        if (at < TOP_SITES)
+        if (at < want)
             top[at] = i;
     }
     return count;
@@ -109,11 +125,38 @@ static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
                          u->bad_header);
 }
 
-int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
+/* How many samples a sampled profile rests on, and what that means. */
+static void text_samples(rallo_buf *out, const rallo_profile *profile) {
+    uint64_t live_samples, sampled;
+    rallo_profile_samples(profile, &live_samples, &sampled);
+    if (live_samples == 0) {
+        rallo_buf_printf(out,
+                         "samples: none live, at most %" PRIu64
+                         " of the allocations; the live figures show nothing, however much is live",
+                         sampled);
+    } else {
+        rallo_buf_printf(out,
+                         "samples: at most %" PRIu64 " of the live blocks, %" PRIu64 " of the allocations",
+                         live_samples, sampled);
+        /* A total resting on n samples is off by about 1/sqrt(n) (one standard deviation). */
+        uint64_t root = 1;
+        while ((root + 1) * (root + 1) <= live_samples)
+            root++;
+        rallo_buf_printf(out, "; the live total is good to about %.0f%%", 100.0 / (double)root);
+    }
+    rallo_buf_puts(out, "; a smaller RALLO_SAMPLE takes more\n");
+}
+
+int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
+                             const rallo_text_options *options) {
     const rallo_totals *t = &profile->totals;
     rallo_buf_puts(out, "rallo text report v1\n");
     rallo_buf_printf(out, "program: %s (pid %" PRId32 ")\n",
                      profile->program != NULL ? profile->program : "?", profile->pid);
+    if (profile->nargv > 0) {
+        char command[1024];
+        rallo_buf_printf(out, "command: %s\n", rallo_command_line(profile, command, sizeof command));
+    }
     if (profile->time_unix_ns != 0) {
         time_t seconds = (time_t)(profile->time_unix_ns / 1000000000ull);
         struct tm when;
@@ -126,6 +169,7 @@ int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
         rallo_buf_puts(out, "sampling: one sample per ");
         text_size(out, profile->sample_interval);
         rallo_buf_puts(out, " allocated on average; figures are unbiased estimates\n");
+        text_samples(out, profile);
     } else {
         rallo_buf_puts(out, "sampling: every allocation tracked; figures are exact\n");
     }
@@ -148,13 +192,56 @@ int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
                          profile->stacks_cut_short);
     rallo_buf_printf(out, "sites: %zu\n", profile->nsites);
 
-    size_t top[TOP_SITES];
-    for (int pass = 0; pass < 2; pass++) {
-        bool by_live = pass == 0;
-        size_t count = top_sites(profile, by_live, top);
-        rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, by_live ? "live bytes" : "allocated bytes");
-        for (size_t i = 0; i < count; i++)
-            text_site(out, profile, &profile->sites[top[i]], (int)i + 1, by_live);
+    size_t want = options->top ? options->top : TOP_SITES;
+    uint32_t depth = options->depth ? options->depth : STACK_FRAMES;
+    if (want > profile->nsites)
+        want = profile->nsites;
+    size_t *top = mi_malloc((want + 1) * sizeof *top);
+    if (top == NULL) {
+        out->failed = true;
+        return -1;
     }
+    static const char *const ranked_by[] = {"live bytes", "live objects", "allocated bytes", "allocations",
+                                            "bytes live at the peak"};
+    /* By default, lead with what tells most: when what is live now is under
+     * half the peak (a program that ran to completion and freed), who held the
+     * peak, then who allocated most, then what is still live (at exit: the
+     * leaks); else (a dump mid-run, or a program that keeps what it allocates)
+     * what is live now first. A profile without the at-peak breakdown (not
+     * rallo's) has no peak ranking. */
+    uint64_t attributed_peak = 0;
+    for (size_t i = 0; i < profile->nsites; i++)
+        attributed_peak += profile->sites[i].peak_live_bytes;
+    bool peak_first = attributed_peak > 0 && t->live_bytes < t->peak_live_bytes / 2;
+    static const int peak_first_rankings[] = {RALLO_METRIC_PEAK_BYTES, RALLO_METRIC_ALLOC_BYTES,
+                                              RALLO_METRIC_LIVE_BYTES};
+    static const int live_first_rankings[] = {RALLO_METRIC_LIVE_BYTES, RALLO_METRIC_ALLOC_BYTES,
+                                              RALLO_METRIC_PEAK_BYTES};
+    const int *rankings = options->metric >= 0 ? &options->metric
+                          : peak_first         ? peak_first_rankings
+                                               : live_first_rankings;
+    int nrankings = options->metric >= 0 ? 1 : attributed_peak > 0 ? 3 : 2;
+    for (int pass = 0; pass < nrankings; pass++) {
+        int metric = rankings[pass];
+        size_t count = top_sites(profile, metric, top, want);
+        rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, ranked_by[metric]);
+        for (size_t i = 0; i < count; i++)
+            text_site(out, profile, &profile->sites[top[i]], (int)i + 1, metric, depth);
+        uint64_t unattributed =
+            metric == RALLO_METRIC_PEAK_BYTES ? rallo_profile_peak_unattributed(profile) : 0;
+        if (unattributed > 0) {
+            rallo_buf_puts(out, "      ");
+            text_size(out, unattributed);
+            rallo_buf_puts(out,
+                           " of the peak is in no site above: the per-site figures are a copy taken when "
+                           "live memory last grew 1% past the previous copy, up to ~1% short of the peak\n");
+        }
+    }
+    mi_free(top);
     return out->failed ? -1 : 0;
+}
+
+int rallo_write_text(const rallo_profile *profile, rallo_buf *out) {
+    const rallo_text_options defaults = {.top = TOP_SITES, .depth = STACK_FRAMES, .metric = -1};
+    return rallo_write_text_options(profile, out, &defaults);
 }

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "tracking.h"
 
@@ -51,23 +52,46 @@ static void *depot_reserve(uint64_t bytes) {
     return area == MAP_FAILED ? NULL : area;
 }
 
+/* Under an address-space limit (ulimit -v) every byte reserved counts against
+ * the program's own allowance, touched or not: sizes not given in the
+ * environment shrink to a 256th of the limit for the pool, and to one site
+ * per 64 bytes of it (16 bytes of tables a site). */
+static void depot_fit_to_limit(uint64_t *pool_bytes, uint32_t *max_sites) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t share = (uint64_t)limit.rlim_cur / 256;
+    if (share < (1u << 20))
+        share = 1u << 20;
+    if (!_rallo_options.depot_bytes_given && *pool_bytes > share)
+        *pool_bytes = share;
+    if (!_rallo_options.max_sites_given && *max_sites > *pool_bytes / 64)
+        *max_sites = (uint32_t)(*pool_bytes / 64);
+}
+
+static uint64_t depot_table_bytes(void) {
+    return depot_table_slots * sizeof(uint32_t);
+}
+
 bool _rallo_depot_init(void) {
     if (depot_pool != NULL)
         return true;
+    uint64_t pool_bytes = _rallo_options.depot_bytes;
     uint32_t max_sites = _rallo_options.max_sites;
+    depot_fit_to_limit(&pool_bytes, &max_sites);
     uint64_t slots = 1;
     while (slots < 2ull * max_sites)
         slots <<= 1;
     _Atomic uint32_t *table = depot_reserve(slots * sizeof(uint32_t));
     _Atomic(depot_record *) *by_site = depot_reserve((uint64_t)max_sites * sizeof(depot_record *));
-    char *pool = depot_reserve(_rallo_options.depot_bytes);
+    char *pool = depot_reserve(pool_bytes);
     if (table == NULL || by_site == NULL || pool == NULL) {
         if (table != NULL)
             munmap((void *)table, slots * sizeof(uint32_t));
         if (by_site != NULL)
             munmap((void *)by_site, (uint64_t)max_sites * sizeof(depot_record *));
         if (pool != NULL)
-            munmap(pool, _rallo_options.depot_bytes);
+            munmap(pool, pool_bytes);
         return false;
     }
     depot_table = table;
@@ -83,9 +107,25 @@ bool _rallo_depot_init(void) {
     }
     depot_by_site = by_site;
     depot_max_sites = max_sites;
-    depot_pool_size = _rallo_options.depot_bytes;
+    depot_pool_size = pool_bytes;
     depot_pool = pool;
     return true;
+}
+
+void _rallo_depot_release(void) {
+    if (depot_pool == NULL)
+        return;
+    char *pool = depot_pool;
+    depot_pool = NULL; /* interning sees no depot from here on */
+    munmap(pool, depot_pool_size);
+    munmap((void *)depot_by_site, (uint64_t)depot_max_sites * sizeof(depot_record *));
+    munmap((void *)depot_table, depot_table_bytes());
+    depot_by_site = NULL;
+    depot_table = NULL;
+    depot_table_slots = 0;
+    depot_levels = 0;
+    depot_max_sites = 0;
+    depot_pool_size = 0;
 }
 
 static inline bool depot_same(const depot_record *record, uint64_t hash, const uintptr_t *pcs,

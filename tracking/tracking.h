@@ -43,6 +43,8 @@ typedef struct rallo_options {
     uint32_t max_sites;    /* RALLO_MAX_SITES */
     uint64_t depot_bytes;  /* RALLO_DEPOT_SIZE */
     uint32_t unwind;       /* RALLO_UNWIND: a rallo_unwind_mode */
+    /* Set in the environment: taken as given, not fitted to an address-space limit. */
+    bool arena_bytes_given, depot_bytes_given, max_sites_given;
 } rallo_options;
 /* How call sites are unwound: frame pointers only; .eh_frame call-frame
  * information only; frame pointers in modules built with them, CFI elsewhere. */
@@ -54,8 +56,17 @@ void _rallo_options_load(void) rallo_internal;
 /* Parses an unsigned size with an optional k/m/g/t suffix (powers of 1024).
  * Returns false, leaving *out alone, on anything else. */
 bool _rallo_parse_size(const char *text, uint64_t *out) rallo_report_api;
+/* Parses a boolean: 1/0, true/false, yes/no, on/off in any case, and "" for
+ * false. Returns false, leaving *out alone, on anything else. */
+bool _rallo_parse_bool(const char *text, bool *out) rallo_report_api;
 /* getenv that ignores the environment of set-uid/set-gid processes. */
 const char *_rallo_getenv(const char *name) rallo_report_api;
+/* Installs rallo's handler for signo, the signal `variable` (RALLO_TOGGLE_SIGNAL,
+ * RALLO_DUMP_SIGNAL) names, and watches it (signal_watch.c): a program that
+ * later installs its own handler for it keeps it, and rallo says so once.
+ * Refused, with one line, when a handler is there already. 0, or -1 after
+ * that line. */
+int _rallo_signal_take(int signo, void (*handler)(int), const char *variable) rallo_report_api;
 /* One line on stderr, without allocating: "rallo: <message>\n". */
 void _rallo_warn(const char *fmt, ...) rallo_report_api __attribute__((format(printf, 1, 2)));
 
@@ -243,7 +254,12 @@ typedef struct rallo_depot_stats {
     uint64_t overflowed; /* stacks folded into RALLO_SITE_OTHER */
 } rallo_depot_stats;
 void _rallo_depot_stats(rallo_depot_stats *out) rallo_internal;
+/* Reserves the depot once, fitted to an address-space limit (RLIMIT_AS) unless
+ * its sizes were given; false if it cannot. */
 bool _rallo_depot_init(void) rallo_internal;
+/* Gives back what _rallo_depot_init reserved, before any stack was stored
+ * (tracking could not start after all). */
+void _rallo_depot_release(void) rallo_internal;
 
 /* ---- counters (counters.c) ----
  * A shard: one thread's counters for every site, in chunks made on first use.

@@ -13,7 +13,9 @@
 #include <mimalloc.h>
 
 #include "cli.h"
+#include "label.h"
 #include "pprof.h"
+#include "safe_open.h"
 #include "symbolize.h"
 
 void cli_error(const char *fmt, ...) {
@@ -26,14 +28,15 @@ void cli_error(const char *fmt, ...) {
 }
 
 char *cli_read_file(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *why = NULL;
+    int fd = rallo_open_regular(path, &why);
     if (fd < 0) {
-        cli_error("cannot open %s: %s", path, strerror(errno));
+        cli_error("cannot open %s: %s", path, why);
         return NULL;
     }
     struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        cli_error("%s: not a regular file", path);
+    if (fstat(fd, &info) != 0 || (uint64_t)info.st_size > RALLO_PPROF_MAX_INFLATED) {
+        cli_error("%s: larger than the %zu MiB a profile may be", path, RALLO_PPROF_MAX_INFLATED >> 20);
         close(fd);
         return NULL;
     }
@@ -62,6 +65,12 @@ char *cli_read_file(const char *path, size_t *len) {
         if (got == 0)
             break;
         used += (size_t)got;
+        if (used > RALLO_PPROF_MAX_INFLATED) { /* grew while read, or a /proc file */
+            cli_error("%s: larger than the %zu MiB a profile may be", path, RALLO_PPROF_MAX_INFLATED >> 20);
+            mi_free(data);
+            close(fd);
+            return NULL;
+        }
     }
     close(fd);
     if (data == NULL) {
@@ -72,10 +81,36 @@ char *cli_read_file(const char *path, size_t *len) {
     return data;
 }
 
+/* text with control characters (and backslashes) as \xNN, for a message:
+ * paths from a profile are anyone's bytes. Returns out. */
+static const char *escaped(const char *text, char *out, size_t size) {
+    size_t used = 0;
+    for (; *text != '\0' && used + 5 < size; text++) {
+        unsigned char c = (unsigned char)*text;
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            used += (size_t)snprintf(out + used, size - used, "\\x%02x", c);
+        else
+            out[used++] = (char)c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+/* The modules that could not be used: the first few by name, the rest
+ * counted, so a profile naming 40,000 missing files says so in one line. */
+#define UNUSABLE_NAMED 5
+typedef struct unusable_modules {
+    const char *profile_path;
+    size_t count;
+} unusable_modules;
+
 static void report_unusable_module(const rallo_prof_mapping *mapping, const char *why, void *arg) {
-    const char *profile_path = arg;
-    cli_error("%s: frames in %s stay unsymbolized: %s", profile_path,
-              mapping->path ? mapping->path : "(unnamed)", why);
+    unusable_modules *unusable = arg;
+    if (unusable->count++ < UNUSABLE_NAMED) {
+        char path[512];
+        cli_error("%s: frames in %s stay unsymbolized: %s", unusable->profile_path,
+                  mapping->path ? escaped(mapping->path, path, sizeof path) : "(unnamed)", why);
+    }
 }
 
 /* Names the frames a profile holds only addresses for, from the mapped files on
@@ -114,16 +149,30 @@ static void cli_symbolize(const char *path, rallo_profile *profile) {
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     rallo_sym_stats stats = {0};
-    rallo_symbolize_offline(profile, &stats, report_unusable_module, (void *)path);
+    cli_undebugged undebugged = {0};
+    unusable_modules unusable = {path, 0};
+    rallo_symbolizer *symbolizer = rallo_symbolizer_new(false);
+    if (symbolizer != NULL) {
+        rallo_symbolizer_on_undebugged(symbolizer, cli_undebugged_note, &undebugged);
+        rallo_symbolize(symbolizer, profile, &stats, report_unusable_module, &unusable);
+        rallo_symbolizer_free(symbolizer);
+    }
     clock_gettime(CLOCK_MONOTONIC, &end);
     alarm(0);
     sigaction(SIGALRM, &previous, NULL);
     double seconds = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     if (symbolize_progress_shown)
         cli_error("%s: symbolized %zu frames in %.1f s", path, missing, seconds);
-    if (stats.no_symbol + stats.no_module > 0)
+    if (unusable.count > UNUSABLE_NAMED)
+        cli_error("%s: %zu modules could not be used in all (%llu missing or unreadable, %llu with another "
+                  "build id); the first %d are named above",
+                  path, unusable.count, (unsigned long long)stats.modules_missing,
+                  (unsigned long long)stats.modules_mismatched, UNUSABLE_NAMED);
+    uint64_t unnamed = cli_undebugged_report(path, &undebugged);
+    uint64_t no_symbol = stats.no_symbol > unnamed ? stats.no_symbol - unnamed : 0;
+    if (no_symbol + stats.no_module > 0)
         cli_error("%s: %llu frames have no symbol in their module, %llu lie in no usable module", path,
-                  (unsigned long long)stats.no_symbol, (unsigned long long)stats.no_module);
+                  (unsigned long long)no_symbol, (unsigned long long)stats.no_module);
 }
 
 int cli_load_profile(const char *path, rallo_profile *out, bool symbolize) {
@@ -145,16 +194,31 @@ int cli_load_profile(const char *path, rallo_profile *out, bool symbolize) {
     return 0;
 }
 
-int cli_write_output(const char *path, const rallo_buf *buf) {
+/* Writes buf to path ("-" or NULL: stdout), opened with extra_flags besides
+ * the usual; -1 after an error line. */
+static int write_output(const char *path, const rallo_buf *buf, int extra_flags) {
     if (buf->failed) {
         cli_error("out of memory while writing %s", path && strcmp(path, "-") != 0 ? path : "the output");
         return -1;
     }
     FILE *out = stdout;
     if (path != NULL && strcmp(path, "-") != 0) {
-        out = fopen(path, "wb");
+        /* O_NONBLOCK: a FIFO nobody reads is an error (ENXIO), not a hang;
+         * cleared once open, so a reader that is there gets every byte. */
+        int fd =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra_flags, 0666);
+        if (fd < 0) {
+            cli_error("cannot write %s: %s", path,
+                      errno == ENXIO ? "a FIFO that no process reads" : strerror(errno));
+            return -1;
+        }
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        out = fdopen(fd, "wb");
         if (out == NULL) {
             cli_error("cannot write %s: %s", path, strerror(errno));
+            close(fd);
             return -1;
         }
     }
@@ -169,27 +233,12 @@ int cli_write_output(const char *path, const rallo_buf *buf) {
     return 0;
 }
 
-static const char *base_name(const char *path) {
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? slash + 1 : path;
+int cli_write_output(const char *path, const rallo_buf *buf) {
+    return write_output(path, buf, 0);
 }
 
-static void frame_name(const rallo_profile *profile, const rallo_prof_location *location, char *text,
-                       size_t size) {
-    if (location->nlines > 0 && location->lines[0].function != NULL) {
-        const rallo_prof_line *line = &location->lines[0];
-        if (line->file != NULL && line->line != 0)
-            snprintf(text, size, "%s (%s:%u)", line->function, base_name(line->file), line->line);
-        else
-            snprintf(text, size, "%s", line->function);
-        return;
-    }
-    uint64_t offset;
-    const char *module = rallo_location_module(profile, location, &offset);
-    if (module != NULL)
-        snprintf(text, size, "%s+0x%" PRIx64, module, offset);
-    else
-        snprintf(text, size, "0x%" PRIx64, offset);
+int cli_write_output_named_here(const char *path, const rallo_buf *buf) {
+    return write_output(path, buf, O_NOFOLLOW);
 }
 
 const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *site, char *text,
@@ -198,16 +247,5 @@ const char *cli_site_name(const rallo_profile *profile, const rallo_prof_site *s
         snprintf(text, size, "[other: stacks beyond the depot's limit]");
         return text;
     }
-    size_t used = 0;
-    text[0] = '\0';
-    /* The leaf and two callers: enough to tell sites apart at a glance. */
-    for (uint32_t i = 0; i < site->nlocations && i < 3 && used + 8 < size; i++) {
-        char frame[256];
-        frame_name(profile, &profile->locations[site->locations[i]], frame, sizeof frame);
-        int n = snprintf(text + used, size - used, "%s%s", i ? " < " : "", frame);
-        if (n < 0)
-            break;
-        used += (size_t)n < size - used ? (size_t)n : size - used - 1;
-    }
-    return text;
+    return rallo_site_label(profile, site, RALLO_LABEL_FRAMES, text, size);
 }

@@ -1,8 +1,9 @@
 /* diff.c - `rallo diff BASE NEW`: per call site, what grew and what shrank
  * between two profiles (live bytes, allocated bytes, counts): text sorted by
  * growth, folded stacks of the growth, JSON, or an HTML flame graph coloured by
- * growth and shrinkage. Sites are matched by their symbolized stacks, since
- * addresses move between runs. */
+ * growth and shrinkage. Sites are matched by their symbolized stacks, each
+ * frame's function and file:line (module+offset where unnamed), since
+ * addresses move between runs: two calls in one function stay two sites. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ static bool add_sites(rallo_diff *diff, size_t *cap, const rallo_profile *profil
                       bool is_new) {
     for (size_t n = 0; n < profile->nsites; n++) {
         /* The union keeps the frames of the first site it sees with a stack
-         * (sites whose frames differ only in lines share one): NEW goes in
+         * (sites whose frames differ only in addresses share one): NEW goes in
          * first, from its last site down, so a stack is shown by NEW's last
          * site with it, else by BASE's first. */
         const rallo_prof_site *from = &profile->sites[is_new ? profile->nsites - 1 - n : n];

@@ -1,10 +1,14 @@
 /* diff_write.c - the writers of a diff: text sorted by growth, folded growth,
- * JSON; html is diff_html.c's. */
+ * JSON ({"base","new","sites":[{"live_bytes_growth","live_count_growth",
+ * "alloc_bytes_growth","alloc_count_growth","stack" (folded, root first),
+ * "frames":[{"function","file","line"}] (leaf first)}]}); html is
+ * diff_html.c's. */
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "cli.h"
 #include "diff.h"
+#include "label.h"
 
 static void signed_bytes(rallo_buf *out, int64_t delta) {
     char text[32];
@@ -44,12 +48,54 @@ static void write_text(const rallo_diff *diff, rallo_buf *out) {
 }
 
 static void write_folded(const rallo_diff *diff, rallo_buf *out) {
-    /* Folded values cannot be negative: the growth of live bytes only. */
+    /* Folded values cannot be negative: the growth of live bytes only. Two
+     * sites in one function (two lines) are two lines with the same frames. */
     for (size_t i = 0; i < diff->count; i++) {
         int64_t growth = rallo_diff_live_growth(&diff->sites[i]);
-        if (growth > 0)
-            rallo_buf_printf(out, "%s %" PRId64 "\n", diff->u.keys[i], growth);
+        if (growth <= 0)
+            continue;
+        rallo_folded_stack(&diff->u.profile, &diff->u.profile.sites[i], out);
+        rallo_buf_printf(out, " %" PRId64 "\n", growth);
     }
+}
+
+static void json_string_or_null(rallo_buf *out, const char *text) {
+    if (text == NULL) {
+        rallo_buf_puts(out, "null");
+        return;
+    }
+    rallo_buf_putc(out, '"');
+    rallo_buf_json_string(out, text);
+    rallo_buf_putc(out, '"');
+}
+
+/* The site's frames as the JSON report has them, leaf first, inlined ones
+ * expanded, without addresses (they differ between BASE and NEW). */
+static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
+    rallo_buf_puts(out, "\"frames\":[");
+    size_t written = 0;
+    for (uint32_t i = 0; i < site->nlocations; i++) {
+        const rallo_prof_location *location = &profile->locations[site->locations[i]];
+        uint32_t nlines = location->nlines > 0 ? location->nlines : 1;
+        for (uint32_t j = 0; j < nlines; j++) {
+            const rallo_prof_line *line = location->nlines > 0 ? &location->lines[j] : NULL;
+            rallo_buf_puts(out, written++ == 0 ? "{\"function\":\"" : ",{\"function\":\"");
+            if (line != NULL && line->function != NULL) {
+                rallo_buf_json_string(out, line->function);
+            } else {
+                rallo_buf label;
+                rallo_buf_init(&label);
+                rallo_label_address(&label, profile, location);
+                rallo_buf_putc(&label, '\0');
+                rallo_buf_json_string(out, label.failed ? "?" : label.data);
+                rallo_buf_free(&label);
+            }
+            rallo_buf_puts(out, "\",\"file\":");
+            json_string_or_null(out, line != NULL ? line->file : NULL);
+            rallo_buf_printf(out, ",\"line\":%" PRIu32 "}", line != NULL ? line->line : 0);
+        }
+    }
+    rallo_buf_putc(out, ']');
 }
 
 static void write_json(const rallo_diff *diff, rallo_buf *out) {
@@ -68,8 +114,16 @@ static void write_json(const rallo_diff *diff, rallo_buf *out) {
                          (int64_t)site->after.live_count - (int64_t)site->before.live_count,
                          (int64_t)site->after.alloc_bytes - (int64_t)site->before.alloc_bytes,
                          (int64_t)site->after.alloc_count - (int64_t)site->before.alloc_count);
-        rallo_buf_json_string(out, diff->u.keys[i]);
-        rallo_buf_puts(out, "\"}");
+        rallo_buf folded;
+        rallo_buf_init(&folded);
+        rallo_folded_stack(&diff->u.profile, &diff->u.profile.sites[i], &folded);
+        rallo_buf_putc(&folded, '\0');
+        rallo_buf_json_string(out, folded.failed ? "" : folded.data);
+        out->failed |= folded.failed;
+        rallo_buf_free(&folded);
+        rallo_buf_puts(out, "\",");
+        json_frames(out, &diff->u.profile, &diff->u.profile.sites[i]);
+        rallo_buf_putc(out, '}');
     }
     rallo_buf_puts(out, "]}\n");
 }

@@ -5,6 +5,7 @@
 
 #include <mimalloc.h>
 
+#include "label.h"
 #include "stack_union.h"
 
 void stack_union_init(stack_union *u) {
@@ -56,6 +57,24 @@ static bool rehash(stack_union *u) {
     return true;
 }
 
+/* A site's key: its frames root first, each inlined function a frame of its
+ * own, as "function (file:line)", or "module+0xOFFSET" where unnamed: two
+ * calls in one function are two sites, and a stack matches across runs
+ * though its addresses moved. */
+static void site_key(const rallo_profile *profile, const rallo_prof_site *site, rallo_buf *key) {
+    for (uint32_t k = site->nlocations; k-- > 0;) {
+        const rallo_prof_location *location = &profile->locations[site->locations[k]];
+        if (location->nlines == 0) {
+            rallo_label_address(key, profile, location);
+            rallo_buf_putc(key, '\n');
+        }
+        for (uint32_t j = location->nlines; j-- > 0;) {
+            rallo_label_line(key, &location->lines[j], false);
+            rallo_buf_putc(key, '\n');
+        }
+    }
+}
+
 /* The union index of a dump's site, adding it (with copies of its locations
  * and the dump's mappings from mapping_base on) the first time its stack is
  * seen. SIZE_MAX when memory ran out. */
@@ -63,7 +82,7 @@ size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping
                        const rallo_prof_site *site) {
     rallo_buf key;
     rallo_buf_init(&key);
-    rallo_folded_stack(dump, site, &key);
+    site_key(dump, site, &key);
     rallo_buf_putc(&key, '\0');
     if (key.failed || ((u->profile.nsites + 1) * 2 >= u->nslots && !rehash(u))) {
         rallo_buf_free(&key);

@@ -1,8 +1,8 @@
 /* stack_union.h - one profile holding the sites of several profiles, each
- * distinct stack once (matched by its folded, symbolized stack, since
- * addresses move between runs): the call tree the timeline and the diff page
- * draw. Its sites, locations and mappings point into the source profiles'
- * arenas: keep those loaded until the union is freed. */
+ * distinct stack once (matched by its symbolized frames, function and
+ * file:line, or module+offset where unnamed, since addresses move between
+ * runs): the call tree the timeline and the diff page draw. Its sites, locations and mappings point into the
+ * source profiles' arenas: keep those loaded until the union is freed. */
 #ifndef RALLO_STACK_UNION_H
 #define RALLO_STACK_UNION_H
 
@@ -10,7 +10,7 @@
 
 typedef struct stack_union {
     rallo_profile profile; /* the union; site values are the caller's to fill */
-    char **keys;           /* per site: its folded stack */
+    char **keys;           /* per site: its frames, root first, one a line */
     size_t cap_sites, cap_locations, cap_mappings;
     size_t *slots; /* index + 1; 0 = empty */
     size_t nslots;

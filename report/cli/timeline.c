@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mimalloc.h>
 
@@ -48,7 +49,9 @@ typedef struct dump_list {
 /* "rallo.<pid>.<seq>.pb.gz" or "rallo.<pid>.final.pb.gz"; anything else
  * (other formats, temporary files) is not a point of the timeline. */
 static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
-    if (strncmp(name, "rallo.", 6) != 0)
+    /* Digits only where numbers go: strtol would also take spaces, signs and
+     * control characters before them, which then reach messages. */
+    if (strncmp(name, "rallo.", 6) != 0 || name[6] < '0' || name[6] > '9')
         return false;
     char *end = NULL;
     errno = 0;
@@ -61,8 +64,10 @@ static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
         *seq = ULONG_MAX;
         return true;
     }
+    if (rest[0] < '0' || rest[0] > '9')
+        return false;
     unsigned long value = strtoul(rest, &end, 10);
-    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0 || rest[0] == '-' || rest[0] == '+')
+    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0)
         return false;
     *seq = value;
     return true;
@@ -75,10 +80,19 @@ static int scan_dir(const char *dir, dump_list *list) {
         return -1;
     }
     struct dirent *entry;
+    size_t not_regular = 0;
     while ((entry = readdir(handle)) != NULL) {
         dump_file file;
         if (!parse_dump_name(entry->d_name, &file.pid, &file.seq))
             continue;
+        /* Others may write here: a FIFO or a device named like a dump is
+         * skipped (reading it opens non-blocking too, for one made meanwhile). */
+        struct stat info;
+        if (fstatat(dirfd(handle), entry->d_name, &info, 0) == 0 && !S_ISREG(info.st_mode)) {
+            if (not_regular++ == 0)
+                cli_error("%s: skipping %s: not a regular file", dir, entry->d_name);
+            continue;
+        }
         if (list->count == list->cap) {
             size_t cap = list->cap ? list->cap * 2 : 64;
             dump_file *files = mi_realloc(list->files, cap * sizeof *files);
@@ -94,6 +108,8 @@ static int scan_dir(const char *dir, dump_list *list) {
         snprintf(file.path, len, "%s/%s", dir, entry->d_name);
         list->files[list->count++] = file;
     }
+    if (not_regular > 1)
+        cli_error("%s: skipped %zu entries named like dumps that are not regular files", dir, not_regular);
     closedir(handle);
     return 0;
 }
@@ -175,22 +191,51 @@ static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const 
     rallo_buf_printf(out, "\",\"time_unix_ms\":%" PRIu64 ",\"totals\":", dump->time_unix_ns / 1000000);
     rallo_json_totals(out, &dump->totals);
     rallo_buf_puts(out, ",\"values\":[");
-    bool comma = false;
+    /* Sites of one dump whose stacks read the same (two call instructions on
+     * one line) are one site of the union: their values are summed, so each
+     * union site appears once a point. */
+    size_t *index = mi_malloc((dump->nsites + 1) * sizeof *index);
+    if (index == NULL)
+        return false;
     for (size_t i = 0; i < dump->nsites; i++) {
         const rallo_prof_site *s = &dump->sites[i];
+        index[i] = SIZE_MAX - 1; /* nothing to show */
         if (s->alloc_count == 0 && s->live_bytes == 0 && s->alloc_bytes == 0)
             continue;
-        size_t index = stack_union_add(&t->u, dump, mapping_base, s);
-        if (index == SIZE_MAX || !note_live(t, index, s->live_bytes))
+        index[i] = stack_union_add(&t->u, dump, mapping_base, s);
+        if (index[i] == SIZE_MAX) {
+            mi_free(index);
             return false;
-        rallo_buf_printf(
-            out, "%s%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
-            comma ? "," : "", index, s->live_bytes, s->live_count, s->alloc_bytes, s->alloc_count,
-            s->free_count, s->free_bytes, s->peak_live_bytes);
+        }
+    }
+    uint64_t(*sums)[VALUES_PER_SITE - 1] = mi_zalloc((t->u.profile.nsites + 1) * sizeof *sums);
+    bool ok = sums != NULL;
+    for (size_t i = 0; ok && i < dump->nsites; i++) {
+        const rallo_prof_site *s = &dump->sites[i];
+        if (index[i] >= SIZE_MAX - 1)
+            continue;
+        const uint64_t values[VALUES_PER_SITE - 1] = {s->live_bytes,     s->live_count, s->alloc_bytes,
+                                                      s->alloc_count,    s->free_count, s->free_bytes,
+                                                      s->peak_live_bytes};
+        for (size_t k = 0; k < VALUES_PER_SITE - 1; k++)
+            sums[index[i]][k] += values[k];
+    }
+    bool comma = false;
+    for (size_t i = 0; ok && i < dump->nsites; i++) {
+        size_t site = index[i];
+        if (site >= SIZE_MAX - 1 || sums[site][0] == UINT64_MAX)
+            continue;
+        ok = note_live(t, site, sums[site][0]);
+        rallo_buf_printf(out, "%s%zu", comma ? "," : "", site);
+        for (size_t k = 0; k < VALUES_PER_SITE - 1; k++)
+            rallo_buf_printf(out, ",%" PRIu64, sums[site][k]);
+        sums[site][0] = UINT64_MAX; /* written */
         comma = true;
     }
+    mi_free(sums);
+    mi_free(index);
     rallo_buf_puts(out, "]}");
-    return !out->failed;
+    return ok && !out->failed;
 }
 
 /* The top sites by their largest live bytes at any point, for the chart. */
@@ -302,8 +347,10 @@ int cli_timeline(const char *dir, int pid, const char *out_path) {
     if (out_path == NULL) { /* beside the dumps, named like them */
         snprintf(default_path, sizeof default_path, "%s/rallo.%d.timeline.html", dir, (int)last->pid);
         out_path = default_path;
+        result = cli_write_output_named_here(out_path, &page);
+    } else {
+        result = cli_write_output(out_path, &page);
     }
-    result = cli_write_output(out_path, &page);
     if (result == 0 && out_path != NULL && strcmp(out_path, "-") != 0)
         fprintf(stderr, "rallo: timeline of pid %d, %zu dumps: %s\n", (int)last->pid, count, out_path);
 done:

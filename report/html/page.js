@@ -14,7 +14,9 @@
         live_count: 'Blocks still allocated when this report was taken, by the stack that allocated them.',
         alloc_bytes: 'All bytes ever allocated, freed or not: where the allocation traffic comes from.',
         alloc_count: 'How many allocations each stack made, freed or not.',
-        peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked.',
+        peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked (a copy of the counters taken ' +
+            'each time live memory grows 1% past the last one: it can trail the peak by up to ~1%, shown as its own row ' +
+            'in the At peak table).',
     };
 
     function el(tag, cls, text) {
@@ -48,12 +50,27 @@
         const title = el('div', 'rp-title');
         title.append(el('span', 'rp-logo', 'rallo'), el('h1', '', base));
         const when = meta.time_unix_ms ? formatTime(new Date(meta.time_unix_ms)) : 'unknown time';
+        const samples = meta.samples || {live: 0, allocated: 0};
         const sampling = meta.sample_interval > 1
-            ? 'sampled, one per ~' + F.formatBytes(meta.sample_interval) + ' allocated (numbers are estimates)'
+            ? 'sampled, one per ~' + F.formatBytes(meta.sample_interval) + ' allocated: numbers are estimates from at most ' +
+              F.formatCount(samples.allocated) + ' samples, ' + F.formatCount(samples.live) + ' of them live'
             : 'every allocation tracked';
         const sub = el('div', 'rp-sub');
-        for (const part of ['pid ' + meta.pid, program, when, sampling]) sub.append(el('span', '', part));
+        for (const part of ['pid ' + meta.pid, meta.command || program, when, sampling]) sub.append(el('span', '', part));
         h.append(title, sub);
+        /* A sampled profile with few live samples says so: an empty or thin
+         * graph is then the sampling, not the program. */
+        if (meta.sample_interval > 1 && samples.live < 100) {
+            const root = Math.sqrt(Math.max(samples.live, 1));
+            h.append(el('p', 'rp-note', samples.live === 0
+                ? 'This profile holds no live samples: with one sample per ~' + F.formatBytes(meta.sample_interval) +
+                  ' allocated, the memory live when it was taken (' + F.formatBytes(totals.live_bytes) + ') drew none, so ' +
+                  'the live view is empty. A smaller RALLO_SAMPLE (rallo run --sample) would show more.'
+                : 'This profile holds at most ' + F.formatCount(samples.live) + ' live samples: its live figures are good to ' +
+                  'about \u00b1' + Math.round(100 / root) + '% and sites holding less than ~' +
+                  F.formatBytes(meta.sample_interval) + ' are mostly missing. A smaller RALLO_SAMPLE (rallo run --sample) ' +
+                  'would show more.'));
+        }
         const cards = el('div', 'rp-cards');
         cards.append(
             card('Live', F.formatBytes(totals.live_bytes), F.formatCount(totals.live_count) + ' blocks'),
@@ -99,8 +116,15 @@
          summary: n => n + ' sites still held ' + F.formatBytes(totals.live_bytes) + ' in ' +
              F.formatCount(totals.live_count) + ' blocks when this report was taken (in an exit dump: leaked).'},
         {key: 'peak', label: 'At peak', sort: () => 'peak_live_bytes', filter: k => data.sites.peak_live_bytes[k] > 0,
-         summary: n => n + ' sites held memory when live memory peaked at ' + F.formatBytes(totals.peak_live_bytes) + '.'},
+         summary: n => n + ' sites held memory when live memory peaked at ' + F.formatBytes(totals.peak_live_bytes) + '.' +
+             (peakRemainder > 0 ? ' ' + F.formatBytes(peakRemainder) + ' of it is in no site (last row): the per-site ' +
+              'figures are a copy taken each time live memory grew 1% past the last one, up to ~1% short of the peak.' : '')},
     ].filter(v => v.key !== 'peak' || tree.total.peak_live_bytes[0] > 0);
+
+    /* The peak's bytes the per-site copy does not account for. */
+    let peakAttributed = 0;
+    for (const v of data.sites.peak_live_bytes) peakAttributed += v;
+    const peakRemainder = peakAttributed > 0 ? Math.max(0, totals.peak_live_bytes - peakAttributed) : 0;
 
     function siteStack(k) {
         const names = [];
@@ -160,6 +184,18 @@
                 tr.title = 'Click to show this stack in the flame graph';
                 body.append(tr);
             });
+            if (view.key === 'peak' && peakRemainder > 0 && sites.length <= shown) {
+                const tr = el('tr', 'rp-remainder'), where = el('td', 'rp-where');
+                where.append(el('div', 'rp-fn', '(in no site: the copy trails the peak)'));
+                tr.append(el('td', 'rp-rank', ''), where);
+                for (const c of columns) {
+                    const td = el('td', 'rp-num' + (c.key === key ? ' rp-sorted' : ''),
+                        c.key === key ? F.formatValue(peakRemainder, c.unit) : '');
+                    if (c.key === key) td.append(el('span', 'rp-share', F.formatShare(peakRemainder, totals.peak_live_bytes)));
+                    tr.append(td);
+                }
+                body.append(tr);
+            }
             table.append(thead, body);
             more.hidden = sites.length <= shown;
             more.textContent = 'Show ' + Math.min(100, sites.length - shown) + ' more of ' + (sites.length - shown);
@@ -184,7 +220,12 @@
     if (tree.n <= 1 || tree.total.alloc_count[0] === 0) {
         flameBox.append(el('p', 'rp-empty', 'No allocations were tracked in this profile.'));
     }
-    flame = F.render(flameBox, tree, {metric: 'live_bytes'});
+    /* Open on what tells most: who held the peak when what is live now is
+     * under half of it (a program that ran to completion and freed); what is
+     * live when it is most of the peak (a dump mid-run); else the traffic. */
+    const peakFirst = tree.total.peak_live_bytes[0] > 0 && totals.live_bytes < totals.peak_live_bytes / 2;
+    const opening = peakFirst ? 'peak_live_bytes' : tree.total.live_bytes[0] > 0 ? 'live_bytes' : 'alloc_bytes';
+    flame = F.render(flameBox, tree, {metric: opening});
     const sw = metricSwitch(flame, describe);
     controls.append(sw.element, describe);
     const siteTables = tables();
@@ -198,7 +239,8 @@
         setMetric(key) { flame.setMetric(key); sw.sync(); siteTables.draw(); },
     };
     sw.sync();
-    siteTables.draw();
+    if (peakFirst) siteTables.show('peak');
+    else siteTables.draw();
     document.addEventListener('keydown', ev => {
         if (ev.key === 'Escape' && document.activeElement.tagName !== 'INPUT') flame.reset();
         if (ev.key === '/' && document.activeElement.tagName !== 'INPUT') {
@@ -217,6 +259,7 @@
         find: name => flame.find(name),
         boxes: () => flame.boxes(),
         showTable: key => siteTables.show(key),
+        opening, peakRemainder,
         renderMs,
     };
 })();

@@ -60,31 +60,12 @@ bool _rallo_parse_seconds(const char *text, double *out) {
     return true;
 }
 
-static const struct {
-    const char *name;
-    int number;
-} signal_names[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},
-    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
-    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-    {"PWR", SIGPWR},
-};
-
-/* Signals that report a fault, stop or kill: never a dump trigger. */
+/* Only signals nothing else gives a meaning: USR1, USR2 and the real-time
+ * ones. TERM, INT, HUP, PIPE and the rest already mean something to the
+ * program, its shell or its service manager (taking PIPE made `yes | head -1`
+ * exit 1 instead of 141; taking TERM made `kill` no longer stop a service). */
 static bool signal_allowed(int number) {
-    switch (number) {
-    case SIGKILL:
-    case SIGSTOP:
-    case SIGSEGV:
-    case SIGBUS:
-    case SIGILL:
-    case SIGFPE:
-    case SIGABRT:
-    case SIGTRAP:
-    case SIGSYS: return false;
-    default: return number > 0 && number <= SIGRTMAX;
-    }
+    return number == SIGUSR1 || number == SIGUSR2 || (number >= SIGRTMIN && number <= SIGRTMAX);
 }
 
 static bool parse_small_number(const char *text, int *out) {
@@ -103,26 +84,43 @@ int _rallo_parse_signal(const char *text) {
         return 0;
     if (strncasecmp(text, "SIG", 3) == 0)
         text += 3;
-    int number = 0;
-    if (!parse_small_number(text, &number)) {
-        for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-            if (strcasecmp(text, signal_names[i].name) == 0)
-                number = signal_names[i].number;
-        int offset = 0;
-        if (number == 0 && strncasecmp(text, "RTMIN", 5) == 0) {
-            if (text[5] == '\0')
-                number = SIGRTMIN;
-            else if (text[5] == '+' && parse_small_number(text + 6, &offset))
-                number = SIGRTMIN + offset;
-        }
-        if (number == 0 && strncasecmp(text, "RTMAX", 5) == 0) {
-            if (text[5] == '\0')
-                number = SIGRTMAX;
-            else if (text[5] == '-' && parse_small_number(text + 6, &offset))
-                number = SIGRTMAX - offset;
+    int number = 0, offset = 0;
+    if (parse_small_number(text, &number))
+        ;
+    else if (strcasecmp(text, "USR1") == 0)
+        number = SIGUSR1;
+    else if (strcasecmp(text, "USR2") == 0)
+        number = SIGUSR2;
+    else if (strncasecmp(text, "RTMIN", 5) == 0 && text[5] == '\0')
+        number = SIGRTMIN;
+    else if (strncasecmp(text, "RTMIN", 5) == 0 && text[5] == '+' && parse_small_number(text + 6, &offset))
+        number = SIGRTMIN + offset;
+    else if (strncasecmp(text, "RTMAX", 5) == 0 && text[5] == '\0')
+        number = SIGRTMAX;
+    else if (strncasecmp(text, "RTMAX", 5) == 0 && text[5] == '-' && parse_small_number(text + 6, &offset))
+        number = SIGRTMAX - offset;
+    return signal_allowed(number) ? number : 0;
+}
+
+void _rallo_signal_refused(const char *variable, const char *text) {
+    /* The value as the user can read it: printable ASCII kept, the rest \xNN. */
+    char shown[64];
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0' && used + 5 < sizeof shown; p++) {
+        static const char hex[] = "0123456789abcdef";
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+            shown[used++] = (char)*p;
+        } else {
+            shown[used++] = '\\';
+            shown[used++] = 'x';
+            shown[used++] = hex[*p >> 4];
+            shown[used++] = hex[*p & 15];
         }
     }
-    return signal_allowed(number) ? number : 0;
+    shown[used] = '\0';
+    _rallo_warn("ignoring %s=%s: rallo takes only USR1, USR2 or a real-time signal (RTMIN+N, RTMAX-N, or "
+                "%d-%d), e.g. RTMIN+5",
+                variable, shown, SIGRTMIN, SIGRTMAX);
 }
 
 void _rallo_dump_options_load(rallo_dump_options *out) {
@@ -136,6 +134,11 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
     text = _rallo_getenv("RALLO_DUMP_INTERVAL");
     if (text != NULL && !_rallo_parse_seconds(text, &out->interval))
         _rallo_warn("ignoring RALLO_DUMP_INTERVAL: expected seconds as a decimal number (e.g. 10 or 0.5)");
+    /* Each dump is a whole set of files: a shorter interval only fills the disk. */
+    if (out->interval > 0 && out->interval < RALLO_DUMP_INTERVAL_MIN) {
+        _rallo_warn("RALLO_DUMP_INTERVAL=%s is below the floor of 0.1 s: dumping every 0.1 s", text);
+        out->interval = RALLO_DUMP_INTERVAL_MIN;
+    }
 
     text = _rallo_getenv("RALLO_DUMP_FORMATS");
     if (text != NULL) {
@@ -153,20 +156,13 @@ void _rallo_dump_options_load(rallo_dump_options *out) {
     }
 
     text = _rallo_getenv("RALLO_DUMP_ON_EXIT");
-    if (text != NULL) {
-        if (strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0 ||
-            strcasecmp(text, "on") == 0)
-            out->on_exit = true;
-        else if (!(strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0 || strcasecmp(text, "false") == 0 ||
-                   strcasecmp(text, "off") == 0 || text[0] == '\0'))
-            _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0");
-    }
+    if (text != NULL && !_rallo_parse_bool(text, &out->on_exit))
+        _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0 (true/false, yes/no, on/off)");
 
     text = _rallo_getenv("RALLO_DUMP_SIGNAL");
     if (text != NULL && text[0] != '\0') {
         out->signal = _rallo_parse_signal(text);
         if (out->signal == 0)
-            _rallo_warn(
-                "ignoring RALLO_DUMP_SIGNAL: not a signal that can trigger a dump (e.g. USR2 or SIGUSR2)");
+            _rallo_signal_refused("RALLO_DUMP_SIGNAL", text);
     }
 }

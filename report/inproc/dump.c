@@ -52,70 +52,76 @@ static void report_failure(const char *what, const char *path, int err, bool qui
     _rallo_warn("%s %s: %s", what, path, text);
 }
 
-/* Writes one format of a captured profile to path. 0, or -1 with errno. */
-static int write_one(const rallo_profile *profile, rallo_format format, const char *path,
-                     bool quiet_repeats) {
+/* Renders one format of a captured profile and writes it to dir/name, or to
+ * name as the caller gave it when dir is NULL. 0, or -1 with errno; no message. */
+static int write_one(const rallo_profile *profile, rallo_format format, const rallo_dump_dir *dir,
+                     const char *name) {
     rallo_buf out;
     rallo_buf_init(&out);
     int rc = rallo_write_profile(profile, format, &out);
     if (rc != 0 || out.failed) {
         rallo_buf_free(&out);
-        report_failure("cannot write", path, ENOMEM, quiet_repeats);
         errno = ENOMEM;
         return -1;
     }
-    rc = _rallo_dump_write_file(path, out.data, out.len);
+    rc = dir != NULL ? _rallo_dump_write_at(dir->fd, dir->path, name, out.data, out.len)
+                     : _rallo_dump_write_file(name, out.data, out.len);
     int saved = errno;
     rallo_buf_free(&out);
-    if (rc != 0) {
-        report_failure("cannot write", path, saved, quiet_repeats);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    errno = saved;
+    return rc;
 }
 
-int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set formats, bool quiet_repeats) {
-    if (dir == NULL || dir[0] == '\0')
-        dir = ".";
-    size_t cap = strlen(dir) + strlen(seq) + 64;
+int _rallo_dump_set_locked(const char *dir_name, const char *seq, rallo_format_set formats,
+                           bool quiet_repeats) {
+    rallo_dump_dir dir;
+    if (_rallo_dump_dir_open(dir_name, &dir) != 0)
+        return -1; /* it said why, once */
+    size_t cap = strlen(dir.path) + strlen(seq) + 64;
     char *path = mi_malloc(cap);
     if (path == NULL) {
+        _rallo_dump_dir_close(&dir);
         errno = ENOMEM;
         return -1;
     }
+    const char *sep = dir.path[strlen(dir.path) - 1] == '/' ? "" : "/";
     rallo_profile profile;
     rallo_profile_init(&profile);
     if (rallo_profile_capture(&profile) != 0) {
         int saved = errno != 0 ? errno : ENOMEM;
-        snprintf(path, cap, "%s/rallo.%ld.%s", dir, (long)getpid(), seq);
+        snprintf(path, cap, "%s%srallo.%ld.%s", dir.path, sep, (long)getpid(), seq);
         report_failure("cannot take a snapshot for", path, saved, quiet_repeats);
         rallo_profile_free(&profile);
         mi_free(path);
+        _rallo_dump_dir_close(&dir);
         errno = saved;
         return -1;
     }
-    int rc = 0, first_error = 0;
+    /* One line for the set, however many formats failed: the first one's error. */
+    int failed = 0, first_error = 0;
     for (int format = 0; format < RALLO_FORMAT_COUNT; format++) {
         if (!(formats & (1u << format)))
             continue;
-        snprintf(path, cap,
-                 "%s%s"
-                 "rallo.%ld.%s.%s",
-                 dir, dir[strlen(dir) - 1] == '/' ? "" : "/", (long)getpid(), seq,
+        char name[96];
+        snprintf(name, sizeof name, "rallo.%ld.%s.%s", (long)getpid(), seq,
                  rallo_format_extension((rallo_format)format));
-        if (write_one(&profile, (rallo_format)format, path, quiet_repeats) != 0 && rc == 0) {
-            rc = -1;
+        if (write_one(&profile, (rallo_format)format, &dir, name) != 0 && failed++ == 0) {
             first_error = errno;
+            snprintf(path, cap, "%s%s%s", dir.path, sep, name);
         }
     }
     rallo_profile_free(&profile);
+    if (failed > 1)
+        snprintf(path + strlen(path), cap - strlen(path), " (and %d more formats)", failed - 1);
+    if (failed > 0)
+        report_failure("cannot write", path, first_error, quiet_repeats);
     mi_free(path);
-    if (rc != 0)
+    _rallo_dump_dir_close(&dir);
+    if (failed > 0)
         errno = first_error;
     else if (quiet_repeats)
         _rallo_dump_forget_warnings(); /* the outage is over: the next one is told again */
-    return rc;
+    return failed > 0 ? -1 : 0;
 }
 
 rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
@@ -148,8 +154,10 @@ rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
         report_failure("cannot take a snapshot for", path, saved != 0 ? saved : ENOMEM, false);
         saved = saved != 0 ? saved : ENOMEM;
     } else {
-        rc = write_one(&profile, format, path, false);
+        rc = write_one(&profile, format, NULL, path);
         saved = errno;
+        if (rc != 0)
+            report_failure("cannot write", path, saved, false);
     }
     rallo_profile_free(&profile);
     _rallo_dump_unlock();

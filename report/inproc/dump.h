@@ -19,12 +19,35 @@ typedef uint32_t rallo_format_set;
 #define RALLO_FORMATS_DEFAULT ((1u << RALLO_FORMAT_HTML) | (1u << RALLO_FORMAT_PPROF))
 
 /* ---- dump-file.c ----
- * Writes len bytes to path so that path either keeps what it had or holds all
- * of the new bytes: a temporary file in the same directory (O_EXCL|O_NOFOLLOW,
- * mode 0600), written in full, fsync'd, renamed over path. A symbolic link at
- * path is replaced, never followed. An existing character device or FIFO at path
- * (say /dev/null) is written in place instead. 0, or -1 with errno; no message. */
+ * Writes len bytes to dir_fd/name so that name either keeps what it had or
+ * holds all of the new bytes: a new temporary file beside it (O_EXCL|O_NOFOLLOW,
+ * mode 0600), written in full, fsync'd, renamed over name. Nothing already at
+ * name is opened: a link, FIFO or socket there is replaced (one stderr line,
+ * once a process), one that cannot be replaced fails with EEXIST. dir_path only
+ * names the directory in that line. 0, or -1 with errno. */
+int _rallo_dump_write_at(int dir_fd, const char *dir_path, const char *name, const void *data,
+                         size_t len) rallo_internal;
+/* rallo_dump's path, as the caller named it (its directory is not checked): as
+ * _rallo_dump_write_at, except that a character device at path (/dev/null,
+ * /dev/full) is written into. 0, or -1 with errno; no message. */
 int _rallo_dump_write_file(const char *path, const void *data, size_t len) rallo_internal;
+
+/* ---- dump-dir.c ----
+ * The directory of periodic, signal and exit dumps, open and checked. */
+typedef struct rallo_dump_dir {
+    int fd;     /* O_DIRECTORY descriptor the files are made in */
+    char *path; /* the name expanded, for messages; mimalloc memory */
+} rallo_dump_dir;
+/* dir with %u (the effective user's name), %p (the pid) and %% expanded, at
+ * the time of the call; NULL or "" is ".". mimalloc memory; NULL when out of it. */
+char *_rallo_dump_dir_expand(const char *dir) rallo_internal;
+/* Expands dir_template, makes the directory when missing (one level, 0700),
+ * opens it without following a link and refuses it unless it belongs to the
+ * effective user and others cannot write to it (or it has the sticky bit). A
+ * refusal is one stderr line saying what to do, once a process and directory.
+ * Removes the temporaries of dead processes in it. 0, or -1 with errno. */
+int _rallo_dump_dir_open(const char *dir_template, rallo_dump_dir *out) rallo_internal;
+void _rallo_dump_dir_close(rallo_dump_dir *dir) rallo_internal;
 
 /* ---- dump.c ----
  * The lock every dump holds from snapshot to rename, so dumps from any thread
@@ -42,6 +65,7 @@ int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set fo
 void _rallo_dump_forget_warnings(void) rallo_internal;
 
 /* ---- dump-options.c ---- */
+#define RALLO_DUMP_INTERVAL_MIN 0.1 /* seconds: RALLO_DUMP_INTERVAL's floor */
 typedef struct rallo_dump_options {
     const char *dir;          /* RALLO_DUMP_DIR; NULL: "." */
     double interval;          /* RALLO_DUMP_INTERVAL seconds; 0: off */
@@ -59,8 +83,11 @@ bool _rallo_parse_formats(const char *text, rallo_format_set *out, const char **
                           size_t *bad_len) rallo_internal;
 /* Seconds as a decimal number, finite, 0 or more. */
 bool _rallo_parse_seconds(const char *text, double *out) rallo_internal;
-/* "USR2", "SIGUSR2", "usr2", "RTMIN+3" or a number; only signals that can be
- * caught and that do not signal a fault. 0 when not one. */
+/* "USR2", "SIGUSR2", "usr2", "RTMIN+3", "RTMAX-2" or a number: only USR1,
+ * USR2 and real-time signals, which mean nothing to a program until it says
+ * so. 0 for anything else. */
 int _rallo_parse_signal(const char *text) rallo_internal;
+/* The one line for a RALLO_*_SIGNAL value _rallo_parse_signal refused. */
+void _rallo_signal_refused(const char *variable, const char *text) rallo_internal;
 
 #endif

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <mimalloc.h>
@@ -146,16 +145,6 @@ static void dump_signal_handler(int signo) {
     errno = saved;
 }
 
-/* A dump directory that is named but missing is made (one level, 0700 as the
- * dumps are 0600: a heap profile shows code addresses), as `rallo run -o`
- * does. If that fails, the first dump into it says why on stderr. */
-static void dump_dir_make(const char *dir) {
-    int saved_errno = errno;
-    if (dir != NULL && dir[0] != '\0')
-        (void)mkdir(dir, 0700);
-    errno = saved_errno;
-}
-
 rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const char *formats) {
     if (isnan(seconds)) {
         errno = EINVAL;
@@ -186,7 +175,6 @@ rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const
         }
         mi_free(config.dir);
         config.dir = copy;
-        dump_dir_make(config.dir);
         config.formats = set;
         config.interval = seconds;
         rc = start_dumper_locked();
@@ -247,23 +235,13 @@ static void fork_child(void) {
 __attribute__((constructor(200))) static void dumper_load(void) {
     _rallo_dump_options_load(&env);
     config.dir = env.dir != NULL ? mi_strdup(env.dir) : NULL;
-    dump_dir_make(config.dir);
     config.formats = env.formats;
     config.interval = env.interval;
     sem_init(&wake, 0, 0);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atexit(dump_at_exit);
-    if (env.signal != 0) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = dump_signal_handler;
-        action.sa_flags = SA_RESTART;
-        sigemptyset(&action.sa_mask);
-        if (sigaction(env.signal, &action, NULL) != 0) {
-            _rallo_warn("ignoring RALLO_DUMP_SIGNAL: cannot install a handler for signal %d", env.signal);
-            env.signal = 0;
-        }
-    }
+    if (env.signal != 0 && _rallo_signal_take(env.signal, dump_signal_handler, "RALLO_DUMP_SIGNAL") != 0)
+        env.signal = 0; /* the line saying why was said */
     if (config.interval > 0 || env.signal != 0) {
         pthread_mutex_lock(&config_lock);
         start_dumper_locked();

@@ -96,12 +96,12 @@ static void forget_variables(void) {
 /* After every constructor that reads the environment: init.c (101),
  * dumper.c (200), http.c (210), toggle.c (220). */
 __attribute__((constructor(300))) static void follow_load(void) {
-    const char *follow = _rallo_getenv("RALLO_FOLLOW");
-    if (follow == NULL || strcmp(follow, "0") != 0) {
-        if (follow != NULL && strcmp(follow, "1") != 0 && follow[0] != '\0')
-            _rallo_warn("ignoring RALLO_FOLLOW=%s: expected 0 or 1", follow);
+    const char *text = _rallo_getenv("RALLO_FOLLOW");
+    bool follow = true;
+    if (text != NULL && text[0] != '\0' && !_rallo_parse_bool(text, &follow))
+        _rallo_warn("ignoring RALLO_FOLLOW: expected 1 or 0 (true/false, yes/no, on/off)");
+    if (follow)
         return;
-    }
     unpreload();
     forget_variables();
 }

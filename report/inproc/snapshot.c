@@ -4,6 +4,7 @@
  * mappings with GNU build ids, and every frame symbolized. Runs under the
  * tracking guard: whatever this code or libdw/libelf allocate stays untracked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -212,6 +213,18 @@ static int sites_capture(rallo_profile *profile) {
         rallo_totals_add_site(totals, site);
     }
     totals->peak_live_bytes = _rallo_peak_live_bytes();
+    /* Live now at or above the recorded peak (a program that never frees): this
+     * moment is the peak, and its breakdown is exact. The peak is never less
+     * than what its breakdown adds up to. */
+    bool now_is_peak = totals->live_bytes >= totals->peak_live_bytes;
+    uint64_t attributed = 0;
+    for (size_t i = 0; i < profile->nsites; i++) {
+        if (now_is_peak)
+            profile->sites[i].peak_live_bytes = profile->sites[i].live_bytes;
+        attributed += profile->sites[i].peak_live_bytes;
+    }
+    if (totals->peak_live_bytes < attributed)
+        totals->peak_live_bytes = attributed;
     if (totals->peak_live_bytes < totals->live_bytes)
         totals->peak_live_bytes = totals->live_bytes;
     result = 0;
@@ -282,6 +295,15 @@ static void process_identity(rallo_profile *profile) {
         path[len] = '\0';
         profile->program = rallo_profile_strdup(profile, path);
     }
+    /* The command line as it stands now (a server may have rewritten it), so
+     * dumps of one program's many processes can be told apart. */
+    profile->ppid = (int32_t)getppid();
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, path, sizeof path) : -1;
+    if (got > 0)
+        rallo_profile_set_argv(profile, path, (size_t)got);
+    if (fd >= 0)
+        close(fd);
 }
 
 int rallo_profile_capture(rallo_profile *out) {

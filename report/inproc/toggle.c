@@ -1,4 +1,4 @@
-/* toggle.c - RALLO_TOGGLE_SIGNAL=USR1: that signal turns tracking on and off
+/* toggle.c - RALLO_TOGGLE_SIGNAL=RTMIN+5: that signal turns tracking on and off
  * in a running process. The handler only flips the tracking flag (an atomic
  * store, safe in a signal handler); the arena tracked blocks live in is
  * reserved here at load, so turning tracking on never has to map memory
@@ -22,15 +22,14 @@ __attribute__((constructor(220))) static void toggle_load(void) {
         return;
     int signo = _rallo_parse_signal(text);
     if (signo == 0) {
-        _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL=%s: not a signal name rallo may take (e.g. USR1)", text);
+        _rallo_signal_refused("RALLO_TOGGLE_SIGNAL", text);
         return;
     }
     /* dumper.c took RALLO_DUMP_SIGNAL first; a second handler on the same
      * signal would silently replace it. */
     const char *dump_text = _rallo_getenv("RALLO_DUMP_SIGNAL");
     if (dump_text != NULL && _rallo_parse_signal(dump_text) == signo) {
-        _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL=%s: RALLO_DUMP_SIGNAL=%s takes that signal", text,
-                    dump_text);
+        _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL: RALLO_DUMP_SIGNAL takes that signal (%d)", signo);
         return;
     }
     /* rallo_enable() reserves the arena; the handler can then only flip the flag. */
@@ -41,11 +40,7 @@ __attribute__((constructor(220))) static void toggle_load(void) {
     }
     if (!was_on)
         rallo_disable();
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = toggle_handler;
-    action.sa_flags = SA_RESTART;
-    sigemptyset(&action.sa_mask);
-    if (sigaction(signo, &action, NULL) != 0)
-        _rallo_warn("ignoring RALLO_TOGGLE_SIGNAL: cannot install a handler for signal %d", signo);
+    /* Watched from here on: a program that installs its own handler for it
+     * keeps that handler, and rallo says so once (tracking/signal_watch.c). */
+    _rallo_signal_take(signo, toggle_handler, "RALLO_TOGGLE_SIGNAL");
 }

@@ -714,6 +714,67 @@ static void test_tracking_state(void **state) {
     expect_counted(&before, 1, 1, 0);
 }
 
+/* Issue 14.4: a block of 0 to 15 bytes holds 16, tracked or not, and says
+ * so; writing them all disturbs no neighbour; the counters keep the size
+ * asked for. */
+static void test_small_blocks_hold_16(void **state) {
+    (void)state;
+    enum { NEIGHBOURS = 64 };
+    for (size_t size = 0; size < 16; size++) {
+        unsigned char *blocks[NEIGHBOURS];
+        counted before;
+        counted_take(&before);
+        for (int i = 0; i < NEIGHBOURS; i++) {
+            blocks[i] = i % 3 == 0 ? malloc(size) : i % 3 == 1 ? calloc(1, size) : realloc(NULL, size);
+            assert_non_null(blocks[i]);
+            assert_int_equal((uintptr_t)blocks[i] % 16, 0);
+            size_t usable = malloc_usable_size(blocks[i]);
+            if (usable < 16)
+                fail_msg("%zu bytes asked: malloc_usable_size %zu", size, usable);
+            memset(blocks[i], i, 16);
+        }
+        counted mid;
+        counted_take(&mid);
+        assert_int_equal(mid.totals.alloc_bytes - before.totals.alloc_bytes,
+                         tracking ? NEIGHBOURS * size : 0);
+        for (int i = 0; i < NEIGHBOURS; i++)
+            for (int k = 0; k < 16; k++)
+                if (blocks[i][k] != (unsigned char)i)
+                    fail_msg("%zu bytes asked: block %d byte %d overwritten", size, i, k);
+        for (int i = 0; i < NEIGHBOURS; i++)
+            free(blocks[i]);
+        expect_counted(&before, NEIGHBOURS, NEIGHBOURS, 0);
+    }
+}
+
+/* Issue 14.6: a tracked block reallocated after rallo_disable() leaves the
+ * tracked path untracked, and keeps the untracked path's promises. */
+static void test_realloc_after_disable_keeps_alignment(void **state) {
+    (void)state;
+    enum { BLOCKS = 200 };
+    void *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc(100);
+        memset(blocks[i], i, 100);
+    }
+    rallo_disable();
+    for (int i = 0; i < BLOCKS; i++) {
+        size_t size = 1 + (size_t)i % 15;
+        unsigned char *p = realloc(blocks[i], size);
+        assert_non_null(p);
+        if ((uintptr_t)p % 16 != 0)
+            fail_msg("realloc(tracked, %zu) after rallo_disable(): %p is not 16-aligned", size, (void *)p);
+        assert_true(malloc_usable_size(p) >= 16);
+        for (size_t k = 0; k < size; k++)
+            assert_int_equal(p[k], (unsigned char)i);
+        blocks[i] = p;
+    }
+    for (int i = 0; i < BLOCKS; i++)
+        free(blocks[i]);
+    if (tracking)
+        assert_int_equal(rallo_enable(), 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2 || (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0)) {
         fprintf(stderr, "usage: %s on|off\n", argv[0]);
@@ -743,6 +804,8 @@ int main(int argc, char **argv) {
         T(test_realloc_failure_keeps_block),
         T(test_malloc_good_size),
         T(test_huge_blocks),
+        T(test_small_blocks_hold_16),
+        T(test_realloc_after_disable_keeps_alignment),
     };
     return cmocka_run_group_tests_name(tracking ? "conformance (tracking on)" : "conformance (tracking off)",
                                        tests, NULL, NULL);

@@ -116,9 +116,17 @@ def check_text(path):
         text = f.read()
     lines = text.splitlines()
     check(lines and lines[0] == "rallo text report v1", "text header line %r" % lines[:1])
-    live_part, _, alloc_part = text.partition("sites by allocated bytes")
-    check("top" in live_part and "sites by live bytes" in live_part, "text has the live top list")
-    first_live = re.search(r"^\s+1\. (\d+) B", live_part.split("sites by live bytes", 1)[-1], re.M)
+    # The top lists, each from its heading to the next, in whatever order the report leads with.
+    parts = {m.group(1): m for m in re.finditer(r"^top \d+ sites (by [a-z ]+):", text, re.M)}
+    def part(name):
+        m = parts.get(name)
+        if m is None:
+            return ""
+        following = [o.start() for o in parts.values() if o.start() > m.start()]
+        return text[m.end():min(following) if following else len(text)]
+    live_part, alloc_part = part("by live bytes"), part("by allocated bytes")
+    check(live_part != "", "text has the live top list")
+    first_live = re.search(r"^\s+1\. (\d+) B", live_part, re.M)
     check(first_live and int(first_live.group(1)) == F_BLOCKS * E_SIZE, "text: after_F is first by live bytes")
     check("after_F (" in live_part and "alloc_A (" in live_part, "text shows after_F and alloc_A with file:line")
     first_alloc = re.search(r"^\s+1\. (\d+) B", alloc_part, re.M)

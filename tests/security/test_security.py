@@ -194,7 +194,8 @@ def check_setuid():
     os.chmod(copy, 0o4755)
     dumps = os.path.join(d, "dumps")
     os.mkdir(dumps)
-    os.chmod(dumps, 0o777)
+    os.chmod(dumps, 0o700)
+    os.chown(dumps, 65534, 65534)  # the set-uid copy's (euid nobody): one it would dump into
     port = free_port()
     env = clean_env(RALLO_ENABLE="1", RALLO_HTTP="127.0.0.1:%d" % port, RALLO_DUMP_ON_EXIT="1",
                     RALLO_DUMP_DIR=dumps, RALLO_DUMP_FORMATS="json")
@@ -206,9 +207,15 @@ def check_setuid():
         pass
     check(code.stdout.strip() == "enabled=0", "set-uid: RALLO_ENABLE ignored (%r)" % code.stdout.strip())
     check(os.listdir(dumps) == [], "set-uid: RALLO_DUMP_ON_EXIT/RALLO_DUMP_DIR ignored (no file)")
-    # The same copy without set-uid does all of it: the test can tell.
+    # The same copy without set-uid, run as nobody, does all of it: the test can tell.
     os.chmod(copy, 0o755)
-    plain = subprocess.run([copy, "env"], env=env, capture_output=True, text=True, timeout=60)
+
+    def become_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    plain = subprocess.run([copy, "env"], env=env, capture_output=True, text=True, timeout=60,
+                           preexec_fn=become_nobody)
     check(plain.stdout.strip() == "enabled=1" and len(os.listdir(dumps)) == 1,
           "control: without set-uid the same variables take effect")
     shutil.rmtree(d)
