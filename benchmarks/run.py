@@ -71,6 +71,9 @@ def configurations(librallo, quick):
         dict(name="rallo-off", env={"LD_PRELOAD": librallo}, kind="plain", size="full", group="fast"),
         dict(name="rallo-on", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1"}, kind="plain", size="full",
              group="fast"),
+        # rallo-on unwinds by RALLO_UNWIND's default, auto; this is fp, its opt-in (issue 13).
+        dict(name="rallo-on-fp", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_UNWIND": "fp"},
+             kind="plain", size="full", group="fast"),
         dict(name="rallo-sample512k", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_SAMPLE": "512k"},
              kind="plain", size="full", group="fast"),
         dict(name="rallo-on+dump1s", env={"LD_PRELOAD": librallo, "RALLO_ENABLE": "1", "RALLO_DUMP_INTERVAL": "1",

@@ -55,6 +55,7 @@ typedef struct rallo_profile {
     size_t nargv;
     rallo_totals totals;
     rallo_untracked untracked;
+    uint64_t stacks_cut_short; /* RALLO_UNWIND=fp walks stopped at a frame that is no code */
     rallo_prof_site *sites;
     size_t nsites;
     rallo_prof_location *locations;

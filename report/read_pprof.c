@@ -635,6 +635,8 @@ static bool read_comments(reader *r) {
             u->too_large = comment_field(c, "too_large");
             u->thread_exiting = comment_field(c, "thread_exiting");
             u->bad_header = comment_field(c, "bad_header");
+        } else if (strncmp(c, "rallo.unwind ", 13) == 0) {
+            out->stacks_cut_short = comment_field(c, "stacks_cut_short");
         }
     }
     if (!have_interval)

@@ -339,7 +339,7 @@ static bool add_samples(pprof_builder *b, pb_profile *pb, const rallo_profile *p
 /* rallo's own numbers as comments, one "rallo.key=value ..." each: `go tool
  * pprof -raw` prints them, and rallo_read_pprof() parses them back. */
 static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *profile) {
-    char text[5][512];
+    char text[6][512];
     size_t n = 0;
     const rallo_totals *t = &profile->totals;
     const rallo_untracked *u = &profile->untracked;
@@ -364,6 +364,7 @@ static bool add_comments(pprof_builder *b, pb_profile *pb, const rallo_profile *
                  "rallo.samples live=%" PRIu64 " allocated=%" PRIu64
                  " (at most; a smaller RALLO_SAMPLE takes more samples)",
                  live_samples, sampled);
+    snprintf(text[n++], sizeof text[0], "rallo.unwind stacks_cut_short=%" PRIu64, profile->stacks_cut_short);
     pb->comment = builder_array(b, n + 1 + profile->nargv, sizeof *pb->comment);
     if (pb->comment == NULL)
         return false;

@@ -185,6 +185,11 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
     text_size(out, t->free_bytes);
     rallo_buf_printf(out, " in %" PRIu64 " frees\n", t->free_count);
     text_untracked(out, &profile->untracked);
+    if (profile->stacks_cut_short != 0)
+        rallo_buf_printf(out,
+                         "stacks: %" PRIu64 " cut short at code without frame pointers (RALLO_UNWIND=fp); "
+                         "RALLO_UNWIND=auto gives them whole\n",
+                         profile->stacks_cut_short);
     rallo_buf_printf(out, "sites: %zu\n", profile->nsites);
 
     size_t want = options->top ? options->top : TOP_SITES;

@@ -21,7 +21,7 @@ packages=(
   python3 perl git coreutils procps curl
   golang-go chromium valgrind clang llvm libclang-rt-14-dev
   heaptrack libjemalloc2 libjemalloc-dev google-perftools libgoogle-perftools-dev time
-  nginx-light postgresql
+  nginx-light apache2-utils postgresql
 )
 [ "$mode" = build ] && packages=()
 missing=()

@@ -1,12 +1,12 @@
-/* cfi_compile.c - compiles a module's .eh_frame call-frame information into a
- * sorted table of cfi_rows (unwind_dwarf.h): every FDE's program is run once,
- * and each address where the CFA or rbp rule changes becomes a row. The
- * unwinder then needs one binary search per frame instead of a CFA program
- * run. Reads of the module go through checked readers: a malformed .eh_frame
- * ends the compile of that FDE, never a read outside the module's segments.
- * Runs off the hot path (first unwind through a module), with the guard held;
- * its memory comes from mimalloc directly. */
-#include <mimalloc.h>
+/* cfi_compile.c - the call-frame rule at one pc, from the module's .eh_frame:
+ * .eh_frame_hdr's sorted search table names the FDE of the function holding
+ * the pc, and that FDE's program is run up to the pc into one cfi_row
+ * (unwind_dwarf.h). Nothing is compiled ahead and nothing is allocated: the
+ * unwinder's per-thread caches keep the rows of the return addresses it
+ * meets, so only functions actually on a stack are ever read (a whole-module
+ * table cost every process 5-9 MiB on nginx and PostgreSQL). Reads of the
+ * module go through checked readers: a malformed .eh_frame gives no rule,
+ * never a read outside the module's segments. */
 #include <string.h>
 
 #include "unwind_dwarf.h"
@@ -179,12 +179,14 @@ typedef struct cie_info {
 
 #define CFI_REMEMBER_DEPTH 8
 
-/* Builds the rows; they grow in mimalloc memory. */
+/* Finds the row in force at one pc (an offset from the module's map start)
+ * while an FDE's program runs: each rule that starts at or below the target
+ * replaces the last. */
 typedef struct row_builder {
-    cfi_row *rows;
-    uint32_t count, capacity;
-    bool failed; /* out of memory */
     uintptr_t map_start;
+    uint32_t target;
+    bool found;
+    cfi_row row;
 } row_builder;
 
 static cfi_row row_of(const cfi_state *state, uint32_t pc) {
@@ -201,6 +203,8 @@ static cfi_row row_of(const cfi_state *state, uint32_t pc) {
     if (state->cfa_offset < INT32_MIN || state->cfa_offset > INT32_MAX)
         row.cfa_rule = CFI_CFA_UNKNOWN;
     row.cfa_offset = row.cfa_rule == CFI_CFA_UNKNOWN ? 0 : (int32_t)state->cfa_offset;
+    if (state->outermost)
+        row.cfa_rule = CFI_CFA_OUTERMOST;
     row.rbp_rule = state->rbp_rule;
     if (state->rbp_rule == CFI_RBP_AT_CFA || state->rbp_rule == CFI_RBP_AT_RBP) {
         if (state->rbp_offset < INT16_MIN || state->rbp_offset > INT16_MAX)
@@ -211,39 +215,17 @@ static cfi_row row_of(const cfi_state *state, uint32_t pc) {
     return row;
 }
 
-static void rows_push(row_builder *b, cfi_row row) {
-    if (b->count > 0) {
-        cfi_row *last = &b->rows[b->count - 1];
-        if (row.pc < last->pc)
-            return; /* an FDE overlapping the previous one: the earlier wins */
-        if (row.pc == last->pc) {
-            *last = row;
-            /* It may now repeat the row before it. */
-            if (b->count > 1 && memcmp(&b->rows[b->count - 2].cfa_offset, &last->cfa_offset,
-                                       sizeof(cfi_row) - sizeof(uint32_t)) == 0)
-                b->count--;
-            return;
-        }
-        if (memcmp(&last->cfa_offset, &row.cfa_offset, sizeof(cfi_row) - sizeof(uint32_t)) == 0)
-            return; /* same rule continues */
-    }
-    if (b->count == b->capacity) {
-        uint32_t capacity = b->capacity ? b->capacity * 2 : 1024;
-        cfi_row *grown = mi_realloc(b->rows, (size_t)capacity * sizeof(cfi_row));
-        if (grown == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->rows = grown;
-        b->capacity = capacity;
-    }
-    b->rows[b->count++] = row;
+/* The rule `state` holds from `pc` on. */
+static void rows_emit(row_builder *b, const cfi_state *state, uintptr_t pc) {
+    if (pc < b->map_start || pc - b->map_start > b->target)
+        return;
+    b->row = row_of(state, (uint32_t)(pc - b->map_start));
+    b->found = true;
 }
 
-static void rows_emit(row_builder *b, const cfi_state *state, uintptr_t pc) {
-    if (pc < b->map_start || pc - b->map_start > UINT32_MAX)
-        return;
-    rows_push(b, row_of(state, (uint32_t)(pc - b->map_start)));
+/* Past the target: no later rule can be the one in force there. */
+static bool rows_past(const row_builder *b, uintptr_t pc) {
+    return pc >= b->map_start && pc - b->map_start > b->target;
 }
 
 /* Reads a DWARF expression block and recognizes the one CFA form compiled
@@ -405,7 +387,7 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
         if (b != NULL)
             rows_emit(b, state, pc);
         pc += advance * cie->code_align;
-        if (b != NULL && pc >= pc_end)
+        if (b != NULL && (pc >= pc_end || rows_past(b, pc)))
             return !r->failed;
         continue;
     save_at_cfa:
@@ -476,32 +458,10 @@ static bool cie_parse(const cfi_source *source, const uint8_t *address, cie_info
     return true;
 }
 
-/* A CIE cache: a module's FDEs share a few CIEs. */
-#define CIE_CACHE 4
-typedef struct cie_cache {
-    cie_info entries[CIE_CACHE];
-    uint32_t next;
-} cie_cache;
-
-static const cie_info *cie_get(cie_cache *cache, const cfi_source *source, const uint8_t *address) {
-    for (uint32_t i = 0; i < CIE_CACHE; i++)
-        if (cache->entries[i].address == address)
-            return &cache->entries[i];
-    cie_info *slot = &cache->entries[cache->next++ % CIE_CACHE];
-    if (!cie_parse(source, address, slot))
-        slot->usable = false;
-    slot->address = address;
-    return slot;
-}
-
-/* Compiles one FDE. Returns false for an FDE that gave no rows; sets
- * *has_frame when the function moves its CFA (leaf functions without a stack
- * frame do not, and keep no frame pointer even when built with them) and
- * *frame_pointer when it keeps rbp as a frame pointer. */
-static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache *cache, row_builder *b,
-                        bool *has_frame, bool *frame_pointer) {
-    *frame_pointer = false;
-    *has_frame = false;
+/* Runs the FDE at `fde` up to the target of *b. False when the FDE is
+ * malformed or its program cannot be followed; *pc_end_out: one past the
+ * function's last byte. */
+static bool fde_run(const cfi_source *source, const uint8_t *fde, row_builder *b, uintptr_t *pc_end_out) {
     reader r;
     if (!record_open(source, fde, &r))
         return false;
@@ -510,12 +470,12 @@ static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache 
     reader_take(&r, &cie_offset, 4);
     if (cie_offset == 0 || (uintptr_t)cie_pointer_at < cie_offset)
         return false; /* a CIE, not an FDE */
-    const cie_info *cie = cie_get(cache, source, cie_pointer_at - cie_offset);
-    if (!cie->usable)
+    cie_info cie;
+    if (!cie_parse(source, cie_pointer_at - cie_offset, &cie) || !cie.usable)
         return false;
-    uintptr_t pc_begin = read_encoded(&r, cie->fde_encoding, 0);
-    uintptr_t pc_range = read_encoded(&r, cie->fde_encoding & 0x0f, 0);
-    if (cie->augmented) {
+    uintptr_t pc_begin = read_encoded(&r, cie.fde_encoding, 0);
+    uintptr_t pc_range = read_encoded(&r, cie.fde_encoding & 0x0f, 0);
+    if (cie.augmented) {
         uint64_t length = read_uleb(&r);
         if (r.failed || length > (uint64_t)(r.end - r.at))
             return false;
@@ -523,34 +483,17 @@ static bool fde_compile(const cfi_source *source, const uint8_t *fde, cie_cache 
     }
     if (r.failed || pc_range == 0)
         return false;
-    cfi_state state = cie->initial;
-    uint32_t first_row = b->count;
-    bool ok = program_run(&r, cie, &state, b, pc_begin, pc_begin + pc_range);
-    /* A frame-pointer function: its body runs with CFA = rbp + 16, caller's rbp at CFA-16. */
-    for (uint32_t i = first_row; i < b->count; i++) {
-        if (b->rows[i].cfa_rule != CFI_CFA_RSP || b->rows[i].cfa_offset != 8)
-            *has_frame = true;
-        if (b->rows[i].cfa_rule == CFI_CFA_RBP && b->rows[i].cfa_offset == 16 &&
-            b->rows[i].rbp_rule == CFI_RBP_AT_CFA && b->rows[i].rbp_offset == -16)
-            *frame_pointer = true;
-    }
-    /* Past the function's end: no rule, unless the next FDE begins there. */
-    cfi_state none = {
-        .cfa_by_expression = true, .cfa_expression_rule = CFI_CFA_UNKNOWN, .rbp_rule = CFI_RBP_UNKNOWN};
-    if (!ok) {
-        /* A program we cannot follow: the whole function gets no rule. */
-        b->count = first_row;
-        rows_emit(b, &none, pc_begin);
-        *frame_pointer = false;
-    }
-    rows_emit(b, &none, pc_begin + pc_range);
-    return ok;
+    *pc_end_out = pc_begin + pc_range;
+    uintptr_t target = b->map_start + b->target;
+    if (target < pc_begin || target - pc_begin >= pc_range)
+        return false; /* the function does not hold the target */
+    cfi_state state = cie.initial;
+    return program_run(&r, &cie, &state, b, pc_begin, pc_begin + pc_range) && b->found;
 }
 
-bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
-    module->rows = NULL;
-    module->row_count = 0;
-    module->has_frame_pointers = false;
+bool _rallo_cfi_table_open(const cfi_source *source, cfi_table *table) {
+    table->entries = NULL;
+    table->count = 0;
     const uint8_t *hdr = source->eh_frame_hdr;
     if (hdr == NULL || !source_readable(source, hdr, 4))
         return false;
@@ -568,33 +511,42 @@ bool _rallo_cfi_compile(const cfi_source *source, rallo_module *module) {
     uint64_t fde_count = read_encoded(&r, count_encoding, (uintptr_t)hdr);
     if (r.failed || fde_count == 0 || fde_count > (1u << 24))
         return false;
-    const int32_t *table = (const int32_t *)r.at;
-    if (!source_readable(source, table, fde_count * 8))
+    const int32_t *entries = (const int32_t *)r.at;
+    if (!source_readable(source, entries, fde_count * 8))
         return false;
-
-    row_builder b = {.map_start = source->map_start};
-    cie_cache *cache = mi_zalloc(sizeof *cache);
-    if (cache == NULL)
-        return false;
-    uint64_t frame_pointer_functions = 0, functions = 0;
-    for (uint64_t i = 0; i < fde_count && !b.failed; i++) {
-        const uint8_t *fde = hdr + table[2 * i + 1];
-        bool has_frame, frame_pointer;
-        if (fde_compile(source, fde, cache, &b, &has_frame, &frame_pointer) && has_frame) {
-            functions++;
-            frame_pointer_functions += frame_pointer;
-        }
-    }
-    mi_free(cache);
-    if (b.failed || b.count == 0) {
-        mi_free(b.rows);
-        return false;
-    }
-    cfi_row *rows = mi_realloc(b.rows, (size_t)b.count * sizeof(cfi_row));
-    module->rows = rows != NULL ? rows : b.rows;
-    module->row_count = b.count;
-    /* "Built with frame pointers": nine in ten functions that have a stack
-     * frame keep one (the rest are toolchain and assembly stubs). */
-    module->has_frame_pointers = functions > 0 && frame_pointer_functions * 10 >= functions * 9;
+    table->entries = entries;
+    table->count = (uint32_t)fde_count;
     return true;
+}
+
+bool _rallo_cfi_row_at(const cfi_source *source, const cfi_table *table, uintptr_t pc, cfi_row *row) {
+    if (table->count == 0 || pc < source->map_start || pc - source->map_start > UINT32_MAX)
+        return false;
+    /* The last function that starts at or below pc (the table is sorted by
+     * start, relative to .eh_frame_hdr). */
+    const uint8_t *hdr = source->eh_frame_hdr;
+    intptr_t at = (intptr_t)(pc - (uintptr_t)hdr);
+    const int32_t *entries = table->entries;
+    if (at < entries[0])
+        return false;
+    uint32_t lo = 0, hi = table->count;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (entries[2 * mid] <= at)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    row_builder b = {.map_start = source->map_start, .target = (uint32_t)(pc - source->map_start)};
+    uintptr_t pc_end = 0;
+    if (fde_run(source, hdr + entries[2 * lo + 1], &b, &pc_end)) {
+        *row = b.row;
+        return true;
+    }
+    if (pc_end == 0 || pc < pc_end) {
+        /* Inside a function whose program we cannot follow: no rule. */
+        *row = (cfi_row){.pc = b.target, .cfa_rule = CFI_CFA_UNKNOWN, .rbp_rule = CFI_RBP_UNKNOWN};
+        return true;
+    }
+    return false; /* past the function's end: in no function we know */
 }

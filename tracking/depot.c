@@ -1,7 +1,11 @@
 /* depot.c - the stack depot: a stack of return addresses is stored once and
  * named by a 32-bit site id. Lookups never lock: records are published with a
  * release store into an open-addressing table of site ids. Inserts claim a slot
- * with a compare-and-swap. Memory is reserved once, bounded, and append-only;
+ * with a compare-and-swap. The table is a row of levels, each twice the last:
+ * a stack is looked for (and put) in a few slots of each level in turn, so a
+ * process's first thousands of stacks fill the first 16 KiB instead of
+ * touching a page each of a table sized for the limit (a million sites: 8 MiB).
+ * Memory is reserved once, bounded, and append-only;
  * when it (or the site limit) is used up, new stacks fold into RALLO_SITE_OTHER
  * and are counted. */
 #include <stdatomic.h>
@@ -19,7 +23,16 @@ typedef struct depot_record {
 } depot_record;
 
 static _Atomic uint32_t *depot_table; /* slot -> site id, 0 = empty */
-static uint64_t depot_table_mask;
+static uint64_t depot_table_slots;
+/* Levels: DEPOT_LEVEL0_SLOTS, then doubling, up to depot_table_slots in all.
+ * A stack takes the first empty slot among DEPOT_LEVEL_PROBES from its hash
+ * in each level; the last level is probed whole. Every thread follows the
+ * same slots in the same order, so a stack is found where it was put. */
+#define DEPOT_LEVEL0_SLOTS 4096u
+#define DEPOT_LEVEL_PROBES 8u
+#define DEPOT_MAX_LEVELS 24u
+static uint32_t depot_levels;
+static uint64_t depot_level_start[DEPOT_MAX_LEVELS], depot_level_slots[DEPOT_MAX_LEVELS];
 static _Atomic(depot_record *) *depot_by_site; /* site id -> record */
 static uint32_t depot_max_sites;
 static char *depot_pool;
@@ -57,7 +70,7 @@ static void depot_fit_to_limit(uint64_t *pool_bytes, uint32_t *max_sites) {
 }
 
 static uint64_t depot_table_bytes(void) {
-    return (depot_table_mask + 1) * sizeof(uint32_t);
+    return depot_table_slots * sizeof(uint32_t);
 }
 
 bool _rallo_depot_init(void) {
@@ -82,7 +95,16 @@ bool _rallo_depot_init(void) {
         return false;
     }
     depot_table = table;
-    depot_table_mask = slots - 1;
+    depot_table_slots = slots;
+    uint64_t start = 0, size = slots < DEPOT_LEVEL0_SLOTS ? slots : DEPOT_LEVEL0_SLOTS;
+    for (depot_levels = 0; start < slots && depot_levels < DEPOT_MAX_LEVELS; depot_levels++) {
+        if (size > slots - start || depot_levels == DEPOT_MAX_LEVELS - 1)
+            size = slots - start;
+        depot_level_start[depot_levels] = start;
+        depot_level_slots[depot_levels] = size;
+        start += size;
+        size *= 2;
+    }
     depot_by_site = by_site;
     depot_max_sites = max_sites;
     depot_pool_size = pool_bytes;
@@ -100,7 +122,8 @@ void _rallo_depot_release(void) {
     munmap((void *)depot_table, depot_table_bytes());
     depot_by_site = NULL;
     depot_table = NULL;
-    depot_table_mask = 0;
+    depot_table_slots = 0;
+    depot_levels = 0;
     depot_max_sites = 0;
     depot_pool_size = 0;
 }
@@ -124,8 +147,8 @@ static uint32_t depot_overflow(void) {
     return RALLO_SITE_OTHER;
 }
 
-static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const uintptr_t *pcs,
-                                            uint32_t depth) {
+/* A record for a new stack, with the site id it will have if its insert wins. */
+static rallo_noinline uint32_t depot_record_make(uint64_t hash, const uintptr_t *pcs, uint32_t depth) {
     uint32_t site_id = atomic_fetch_add_explicit(&depot_next_site, 1, memory_order_relaxed);
     if (site_id >= depot_max_sites)
         return depot_overflow();
@@ -139,20 +162,7 @@ static rallo_noinline uint32_t depot_insert(uint64_t slot, uint64_t hash, const 
     record->depth = depth;
     memcpy(record->pcs, pcs, depth * sizeof(uintptr_t));
     atomic_store_explicit(&depot_by_site[site_id], record, memory_order_release);
-    for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
-        uint32_t expected = 0;
-        if (atomic_compare_exchange_strong_explicit(&depot_table[slot], &expected, site_id,
-                                                    memory_order_acq_rel, memory_order_acquire)) {
-            atomic_fetch_add_explicit(&depot_published, 1, memory_order_relaxed);
-            return site_id;
-        }
-        /* Another thread filled the slot first: maybe with this same stack. Our
-         * record stays as an unused duplicate, which reports skip. */
-        depot_record *other = atomic_load_explicit(&depot_by_site[expected], memory_order_acquire);
-        if (other != NULL && depot_same(other, hash, pcs, depth))
-            return expected;
-    }
-    return depot_overflow();
+    return site_id;
 }
 
 uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) {
@@ -162,14 +172,35 @@ uint32_t _rallo_depot_intern(const uintptr_t *pcs, uint32_t depth) {
 uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64_t hash) {
     if (rallo_unlikely(depot_pool == NULL))
         return RALLO_SITE_OTHER;
-    uint64_t slot = hash & depot_table_mask;
-    for (uint64_t probes = 0; probes <= depot_table_mask; probes++, slot = (slot + 1) & depot_table_mask) {
-        uint32_t site_id = atomic_load_explicit(&depot_table[slot], memory_order_acquire);
-        if (site_id == 0)
-            return depot_insert(slot, hash, pcs, depth);
-        depot_record *record = atomic_load_explicit(&depot_by_site[site_id], memory_order_acquire);
-        if (rallo_likely(record != NULL) && depot_same(record, hash, pcs, depth))
-            return site_id;
+    uint32_t fresh = RALLO_SITE_NONE; /* our record's id, once made */
+    for (uint32_t level = 0; level < depot_levels; level++) {
+        uint64_t size = depot_level_slots[level];
+        uint64_t probes = level + 1 == depot_levels || size < DEPOT_LEVEL_PROBES ? size : DEPOT_LEVEL_PROBES;
+        _Atomic uint32_t *cells = depot_table + depot_level_start[level];
+        uint64_t slot = hash % size;
+        for (uint64_t probe = 0; probe < probes; probe++, slot = slot + 1 == size ? 0 : slot + 1) {
+            uint32_t site_id = atomic_load_explicit(&cells[slot], memory_order_acquire);
+            if (site_id == 0) {
+                if (fresh == RALLO_SITE_NONE) {
+                    fresh = depot_record_make(hash, pcs, depth);
+                    if (fresh == RALLO_SITE_OTHER)
+                        return fresh;
+                }
+                uint32_t expected = 0;
+                if (atomic_compare_exchange_strong_explicit(&cells[slot], &expected, fresh,
+                                                            memory_order_acq_rel, memory_order_acquire)) {
+                    atomic_fetch_add_explicit(&depot_published, 1, memory_order_relaxed);
+                    return fresh;
+                }
+                /* Another thread filled the slot first: maybe with this same
+                 * stack. Our record stays as an unused duplicate, which
+                 * reports skip. */
+                site_id = expected;
+            }
+            depot_record *record = atomic_load_explicit(&depot_by_site[site_id], memory_order_acquire);
+            if (rallo_likely(record != NULL) && depot_same(record, hash, pcs, depth))
+                return site_id;
+        }
     }
     return depot_overflow();
 }

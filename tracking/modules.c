@@ -1,10 +1,11 @@
-/* modules.c - which loaded module holds a pc, and that module's compiled
- * call-frame table. glibc's _dl_find_object (lock-free, async-signal-safe,
- * always current with dlopen/dlclose) names the module; a lock-free registry
- * keyed by what it reports (map start and end, .eh_frame_hdr address) holds
- * the compiled rows. A module seen for the first time is compiled inside
- * dl_iterate_phdr's callback, where the loader keeps it mapped, so a dlclose
- * on another thread can never unmap the .eh_frame being read. Records are
+/* modules.c - which loaded module holds a pc, where its code and its
+ * call-frame search table are. glibc's _dl_find_object (lock-free,
+ * async-signal-safe, always current with dlopen/dlclose) names the module; a
+ * lock-free registry keyed by what it reports (map start and end,
+ * .eh_frame_hdr address) holds a small record of each. A module seen for the
+ * first time is read inside dl_iterate_phdr's callback, where the loader
+ * keeps it mapped, so a dlclose on another thread can never unmap what is
+ * being read. Records are
  * never freed: a module loaded again at another address gets a new one. No
  * lock of ours is ever held, so no signal or fork can leave one held. Modules
  * that can never be unloaded while librallo is loaded are marked pinned. */
@@ -58,12 +59,10 @@ static rallo_module *module_publish(rallo_module *fresh, const rallo_module_key 
             m = expected;
         }
         if (module_is(m, key)) {
-            mi_free((void *)fresh->rows);
             mi_free(fresh);
             return m;
         }
     }
-    mi_free((void *)fresh->rows);
     mi_free(fresh);
     return NULL;
 }
@@ -125,11 +124,13 @@ typedef struct module_search {
     rallo_module *module;
 } module_search;
 
-static int module_compile_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+static int module_record_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
     module_search *search = arg;
+    rallo_module *module = search->module;
     cfi_source source = {.bias = info->dlpi_addr, .map_start = search->key->map_start};
     bool holds_pc = false;
+    module->text_count = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + segment->p_vaddr;
@@ -139,6 +140,10 @@ static int module_compile_visit(struct dl_phdr_info *info, size_t size, void *ar
             continue;
         if (search->pc >= start && search->pc - start < segment->p_memsz)
             holds_pc = true;
+        if ((segment->p_flags & PF_X) && module->text_count < MODULE_MAX_TEXT) {
+            module->text_start[module->text_count] = start;
+            module->text_end[module->text_count++] = start + segment->p_memsz;
+        }
         if ((segment->p_flags & PF_R) && source.segment_count < CFI_MAX_SEGMENTS) {
             /* Only the file-backed part: the rest (.bss) holds no CFI. */
             source.segment_start[source.segment_count] = start;
@@ -148,12 +153,13 @@ static int module_compile_visit(struct dl_phdr_info *info, size_t size, void *ar
     /* The same module _dl_find_object named, not one loaded since in its place. */
     if (!holds_pc || (const void *)source.eh_frame_hdr != search->key->eh_frame_hdr)
         return 0;
-    _rallo_cfi_compile(&source, search->module);
+    module->source = source;
+    _rallo_cfi_table_open(&module->source, &module->table);
     return 1;
 }
 
-/* Compiles the module `key` names (pc lies in it); the guard is held by our caller. */
-static rallo_noinline rallo_module *module_compile(uintptr_t pc, const rallo_module_key *key) {
+/* Records the module `key` names (pc lies in it); the guard is held by our caller. */
+static rallo_noinline rallo_module *module_record(uintptr_t pc, const rallo_module_key *key) {
     if (atomic_load_explicit(&module_count, memory_order_relaxed) >= MODULE_SLOTS / 4 * 3) {
         if (atomic_exchange(&module_full_warned, 1) == 0)
             _rallo_warn("more than %u modules seen: new ones are unwound by frame pointers only",
@@ -170,7 +176,7 @@ static rallo_noinline rallo_module *module_compile(uintptr_t pc, const rallo_mod
     fresh->eh_frame_hdr = key->eh_frame_hdr;
     fresh->pinned = module_pinned(key);
     module_search search = {.pc = pc, .key = key, .module = fresh};
-    if (key->eh_frame_hdr != NULL && dl_iterate_phdr(module_compile_visit, &search) == 0) {
+    if (dl_iterate_phdr(module_record_visit, &search) == 0) {
         /* Unloaded between the two look-ups: nothing to record. */
         mi_free(fresh);
         return NULL;
@@ -193,24 +199,16 @@ const rallo_module *_rallo_module_get(uintptr_t pc, const rallo_module_key *key)
     rallo_module *m = module_lookup(key);
     if (rallo_likely(m != NULL))
         return m;
-    return module_compile(pc, key);
+    return module_record(pc, key);
 }
 
-const cfi_row *_rallo_module_row(const rallo_module *module, uintptr_t pc) {
-    uintptr_t offset = pc - module->map_start;
-    if (pc < module->map_start || offset > UINT32_MAX || module->row_count == 0)
-        return NULL;
-    const cfi_row *rows = module->rows;
-    if ((uint32_t)offset < rows[0].pc)
-        return NULL;
-    /* The last row whose pc is <= offset. */
-    uint32_t lo = 0, hi = module->row_count;
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (rows[mid].pc <= (uint32_t)offset)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return &rows[lo];
+bool _rallo_module_row(const rallo_module *module, uintptr_t pc, cfi_row *row) {
+    return _rallo_cfi_row_at(&module->source, &module->table, pc, row);
+}
+
+bool _rallo_module_text_holds(const rallo_module *module, uintptr_t pc) {
+    for (uint32_t i = 0; i < module->text_count; i++)
+        if (pc - module->text_start[i] < module->text_end[i] - module->text_start[i])
+            return true;
+    return false;
 }

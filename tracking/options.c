@@ -17,7 +17,7 @@ rallo_options _rallo_options = {
     .arena_bytes = 1ull << 40,
     .max_sites = 1u << 20,
     .depot_bytes = 256ull << 20,
-    .unwind = RALLO_UNWIND_FP,
+    .unwind = RALLO_UNWIND_AUTO,
 };
 
 /* Copies text into out (cap bytes, NUL included) with every control character

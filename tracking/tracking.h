@@ -159,6 +159,10 @@ void _rallo_unwind_init(void) rallo_internal;
 /* Walks frame pointers from `frame`; fills up to `max` return addresses.
  * Reads only inside [stack_lo, stack_hi) of this thread. */
 uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) rallo_internal;
+/* How many stack walks of RALLO_UNWIND=fp stopped at a return address that
+ * is no code (a frame of code built without frame pointers): stacks cut
+ * short, which auto would have given whole. */
+uint64_t _rallo_stacks_cut_short(void) rallo_report_api;
 /* The frames of a site: leaf first; NULL/0 for an unknown id. */
 const uintptr_t *_rallo_site_frames(uint32_t site_id, uint32_t *depth) rallo_report_api;
 uint32_t _rallo_site_count(void) rallo_report_api; /* one past the highest site id */

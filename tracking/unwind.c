@@ -1,7 +1,10 @@
 /* unwind.c - the frame-pointer unwinder and call-site capture. Every frame is
  * checked against this thread's stack bounds (found once per thread), must lie
  * above the previous one and be aligned; depth is bounded. Code built without
- * frame pointers gives a shorter stack, never a read outside the stack. */
+ * frame pointers gives a shorter stack, never a read outside the stack, and
+ * never a frame that is not code: the full walk stops at the first return
+ * address outside every module's text (or, in code that stays loaded, not
+ * after a call), and counts the stacks it so cuts short. */
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -98,18 +101,32 @@ rallo_noinline void _rallo_stack_bounds_learn(rallo_thread_state *thread) {
     }
 }
 
+/* Full walks of fp mode that stopped at a return address that is no code. */
+static _Atomic uint64_t stacks_cut_short = 0;
+
+uint64_t _rallo_stacks_cut_short(void) {
+    return atomic_load_explicit(&stacks_cut_short, memory_order_relaxed);
+}
+
 /* The full walk (unwind_fp.h says which checks it adds to the quick one): from
  * the record at fp (checked by _rallo_fp_start), up to max return addresses
- * into pcs, hashed on the way (*hash). */
-static uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max, uint64_t *hash) {
+ * into pcs, hashed on the way (*hash). With check_code, each return address
+ * must pass _rallo_return_address_ok (the caller holds the guard). */
+static uint32_t fp_walk(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max, uint64_t *hash,
+                        bool check_code) {
     uintptr_t *out = pcs, *end = pcs + max;
     uint64_t h = *hash;
+    const rallo_module *recent = NULL;
     while (out < end) {
         const uintptr_t *record = (const uintptr_t *)fp;
         uintptr_t next = record[0];
         uintptr_t pc = record[1];
         if (rallo_unlikely(pc < 4096))
             break;
+        if (check_code && !_rallo_return_address_ok(pc, &recent)) {
+            atomic_fetch_add_explicit(&stacks_cut_short, 1, memory_order_relaxed);
+            break;
+        }
         *out++ = pc;
         h = _rallo_stack_hash_step(h, pc);
         /* Three branches, not one test of or'ed flags: a compare and jump each. */
@@ -130,7 +147,7 @@ uint32_t _rallo_unwind_fp(void *frame, uintptr_t *pcs, uint32_t max) {
     uint64_t unused_hash = 0;
     if (!_rallo_fp_start((uintptr_t)frame, &last_record))
         return 0;
-    return fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash);
+    return fp_walk((uintptr_t)frame, last_record, pcs, max, &unused_hash, false);
 }
 
 /* Follows librallo's own frame records (it is built with frame pointers) to
@@ -149,20 +166,37 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
     return true;
 }
 
-uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
-                                rallo_site_cache_entry *slot, uint64_t quick_hash) {
+rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
+                                      rallo_site_cache_entry *slot, uint64_t quick_hash) {
     uintptr_t pcs[RALLO_MAX_DEPTH];
     uint64_t hash = RALLO_STACK_HASH_SEED;
-    uint32_t depth = fp_walk(fp, last_record, pcs, keep, &hash);
+    uint32_t depth;
+    if (_rallo_options.unwind == RALLO_UNWIND_AUTO) {
+        bool determined;
+        depth = _rallo_unwind_records_hashed(fp, last_record, pcs, keep, &hash, &determined);
+        if (!determined) {
+            /* Not for the quick walk's memo slot: the memo under the stack's own hash. */
+            uint64_t finished = _rallo_stack_hash_finish(hash, depth);
+            rallo_site_cache_entry *own = _rallo_site_cache_slot(finished);
+            uint32_t site_id = _rallo_site_cache_hit(own, finished);
+            if (site_id == 0) {
+                site_id = _rallo_depot_intern_hashed(pcs, depth, finished);
+                _rallo_site_cache_fill(own, finished, site_id);
+            }
+            return (rallo_site_ref){.site_id = site_id, .slot = own};
+        }
+    } else {
+        depth = fp_walk(fp, last_record, pcs, keep, &hash, true);
+    }
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
     _rallo_site_cache_fill(slot, quick_hash, site_id);
-    return site_id;
+    return (rallo_site_ref){.site_id = site_id, .slot = slot};
 }
 
 uint32_t _rallo_capture_site(void) {
     uintptr_t pcs[RALLO_MAX_DEPTH + 16];
     uint32_t keep = _rallo_options.depth;
-    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
+    if (rallo_likely(_rallo_options.unwind != RALLO_UNWIND_DWARF))
         return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), keep).site_id;
     /* Call-frame information (unwind_dwarf.c) from the program's caller on,
      * hashed as it goes. */

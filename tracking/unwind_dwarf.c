@@ -26,7 +26,7 @@ typedef struct cached_row {
     int16_t rbp_offset;
     uint8_t cfa_rule;           /* CFI_CFA_UNKNOWN: no row covers pc */
     uint8_t rbp_rule : 2;       /* a cfi_rbp_rule */
-    uint8_t frame_pointers : 1; /* the module keeps frame pointers */
+    uint8_t frame_pointers : 1; /* the function keeps a frame record at rbp there */
     uint8_t pinned : 1;         /* the module is pinned: pc alone identifies the row */
 } cached_row;
 _Static_assert(sizeof(cached_row) == 24, "cached_row is meant to be 24 bytes");
@@ -36,12 +36,16 @@ _Static_assert(CFI_RBP_UNKNOWN < 4, "rbp rules fit in cached_row.rbp_rule");
  * consecutive allocations mostly share most of their stack, and looking there
  * first needs no address computed from the pc just read, so the loads of a
  * whole stack can overlap instead of waiting on one another. rows: pc -> row,
- * so a stack not seen just before costs no binary searches either. */
-#define ROW_CACHE_SIZE 256
+ * so a stack not seen just before costs no look-up either. A miss runs the
+ * function's CFI program (cfi_compile.c: a binary search of .eh_frame_hdr,
+ * the CIE and the FDE read, ~1 us), so the cache holds 1024 rows (24 KiB a
+ * thread): nginx's gzip path has ~700 return addresses on its allocation
+ * stacks, and with 256 rows the misses were 3.5% of a worker's CPU. */
+#define ROW_CACHE_SIZE 1024
 /* A multiplicative hash: the hot return addresses of a program lie close
  * together, and their low bits alone collide (json_nofp: 493k misses in 65M
  * frames with pc ^ pc >> 9, 25k with this). */
-#define ROW_CACHE_BITS 8
+#define ROW_CACHE_BITS 10
 _Static_assert(ROW_CACHE_SIZE == 1u << ROW_CACHE_BITS, "ROW_CACHE_BITS names the size");
 static inline uint32_t row_slot(uintptr_t pc) {
     return (uint32_t)((pc * 0x9E3779B97F4A7C15ull) >> (64 - ROW_CACHE_BITS));
@@ -143,14 +147,14 @@ static rallo_noinline bool row_lookup(uintptr_t pc, unwind_modules *modules, cac
     const rallo_module *module = _rallo_module_get(pc - 1, key);
     if (module == NULL)
         return false;
-    const cfi_row *found = _rallo_module_row(module, pc - 1);
-    cached_row row = {
-        .pc = pc, .module = module, .frame_pointers = module->has_frame_pointers, .pinned = module->pinned};
-    if (found != NULL) {
-        row.cfa_offset = found->cfa_offset;
-        row.rbp_offset = found->rbp_offset;
-        row.cfa_rule = found->cfa_rule;
-        row.rbp_rule = found->rbp_rule & 3;
+    cfi_row found;
+    cached_row row = {.pc = pc, .module = module, .pinned = module->pinned};
+    if (_rallo_module_row(module, pc - 1, &found)) {
+        row.cfa_offset = found.cfa_offset;
+        row.rbp_offset = found.rbp_offset;
+        row.cfa_rule = found.cfa_rule;
+        row.rbp_rule = found.rbp_rule & 3;
+        row.frame_pointers = cfi_row_is_frame_record(&found);
     } else {
         row.cfa_rule = CFI_CFA_UNKNOWN;
     }
@@ -183,31 +187,32 @@ static inline bool stack_read(uintptr_t address, uintptr_t floor, uintptr_t span
     return true;
 }
 
-uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
-                                  uint32_t mode, uint64_t *hash) {
-    const rallo_thread_state *thread = &_rallo_thread;
-    uintptr_t top = thread->stack_hi;
-    /* Everything between our own sp and the top is mapped and in use; the
-     * first caller's sp is above our own. Reads lie in [floor, top). */
-    if (sp < thread->stack_lo || sp >= top || top - sp < sizeof(uintptr_t))
-        return 0;
-    uintptr_t floor = sp, span = top - sizeof(uintptr_t) - floor;
-    unwind_cache *cache = cache_of_thread();
-    unwind_modules modules = {0};
+/* How a CFI walk ended: on the stack's first frame (a row that says the
+ * return address is undefined), having used rows of pinned modules only. */
+typedef struct cfi_walk_end {
+    bool outermost, all_pinned;
+} cfi_walk_end;
+
+/* The CFI walk from (pc, sp, rbp), pc not yet recorded, filling pcs from
+ * `depth` on; stack reads lie in [floor, floor + span + 8). */
+static uint32_t cfi_walk(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t floor, uintptr_t span,
+                         uintptr_t *pcs, uint32_t depth, uint32_t max, uint32_t mode, uint64_t *hash,
+                         unwind_cache *cache, unwind_modules *modules, cfi_walk_end *end) {
     cached_row scratch;
+    end->outermost = false;
+    end->all_pinned = true;
     bool rbp_known = true;
     uint64_t h = *hash;
-    uint32_t depth = 0;
-    if (max > RALLO_MAX_DEPTH)
-        max = RALLO_MAX_DEPTH;
     while (depth < max && pc >= 4096) {
         pcs[depth++] = pc;
         h = _rallo_stack_hash_step(h, pc);
         if (depth == max)
             break;
-        const cached_row *row = row_find(pc, depth - 1, &modules, cache, &scratch);
+        const cached_row *row = row_find(pc, depth - 1, modules, cache, &scratch);
         if (row == NULL)
             break;
+        end->all_pinned &= row->pinned;
+        end->outermost = row->cfa_rule == CFI_CFA_OUTERMOST;
         uintptr_t cfa, next_rbp = rbp, next_pc;
         if (mode == RALLO_UNWIND_AUTO && row->frame_pointers && rbp_known && rbp >= sp &&
             stack_read(rbp + sizeof(uintptr_t), floor, span, &next_pc)) {
@@ -252,6 +257,139 @@ uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uin
 done:
     *hash = h;
     return depth;
+}
+
+uint32_t _rallo_unwind_cfi_hashed(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,
+                                  uint32_t mode, uint64_t *hash) {
+    const rallo_thread_state *thread = &_rallo_thread;
+    uintptr_t top = thread->stack_hi;
+    /* Everything between our own sp and the top is mapped and in use; the
+     * first caller's sp is above our own. Reads lie in [floor, top). */
+    if (sp < thread->stack_lo || sp >= top || top - sp < sizeof(uintptr_t))
+        return 0;
+    unwind_modules modules = {0};
+    cfi_walk_end end;
+    if (max > RALLO_MAX_DEPTH)
+        max = RALLO_MAX_DEPTH;
+    return cfi_walk(pc, sp, rbp, sp, top - sizeof(uintptr_t) - sp, pcs, 0, max, mode, hash, cache_of_thread(),
+                    &modules, &end);
+}
+
+#define STARTUP_FRAMES 3
+uint32_t _rallo_unwind_records_hashed(uintptr_t fp, uintptr_t last_record, uintptr_t *pcs, uint32_t max,
+                                      uint64_t *hash, bool *determined) {
+    unwind_cache *cache = cache_of_thread();
+    unwind_modules modules = {0};
+    cached_row scratch;
+    uintptr_t floor = fp, span = last_record + sizeof(uintptr_t) - floor;
+    uint64_t h = *hash;
+    uint32_t depth = 0;
+    if (max > RALLO_MAX_DEPTH)
+        max = RALLO_MAX_DEPTH;
+    *determined = true;
+    while (depth < max) {
+        const uintptr_t *record = (const uintptr_t *)fp;
+        uintptr_t next = record[0], pc = record[1];
+        if (pc < 4096)
+            break;
+        const cached_row *row = row_find(pc, depth, &modules, cache, &scratch);
+        if (row != NULL && !row->frame_pointers && depth + 1 < max) {
+            /* pc's function keeps no frame record there: its caller is found
+             * by its call-frame information (its sp is just above our record,
+             * its rbp the one saved in it). That depends on the stack, not on
+             * the return addresses the quick walk hashed, except where the
+             * chain of records ends here too and what is left is the start-up
+             * code of libc and the program (__libc_start_call_main,
+             * __libc_start_main, _start; start_thread, clone3): at most
+             * STARTUP_FRAMES frames of pinned modules, ending on the stack's
+             * first frame. Each of those has one caller, so the return
+             * addresses hashed name the whole stack. */
+            bool chain_ends = next <= fp || next > last_record;
+            uint32_t from = depth;
+            cfi_walk_end end;
+            depth = cfi_walk(pc, fp + 2 * sizeof(uintptr_t), next, floor, span, pcs, depth, max,
+                             RALLO_UNWIND_AUTO, &h, cache, &modules, &end);
+            *determined = chain_ends && end.outermost && end.all_pinned && depth - from <= STARTUP_FRAMES;
+            break;
+        }
+        pcs[depth++] = pc;
+        h = _rallo_stack_hash_step(h, pc);
+        /* No row (no module, no rule): the stack ends here, as a CFI walk's would. */
+        if (row == NULL || next <= fp || next > last_record || (next & (sizeof(uintptr_t) - 1)) != 0)
+            break;
+        fp = next;
+    }
+    *hash = h;
+    return depth;
+}
+
+/* Pinned modules met so far (the program, libc...): most return addresses lie
+ * in one, and their text never moves, so they are checked before a look-up. */
+#define KNOWN_PINNED 6
+static _Atomic(const rallo_module *) known_pinned[KNOWN_PINNED];
+
+/* The module of return address pc, from the walk's last one, the pinned
+ * ones, or a look-up. */
+static const rallo_module *code_module(uintptr_t pc, const rallo_module **recent) {
+    const rallo_module *module = *recent;
+    if (module != NULL && _rallo_module_text_holds(module, pc - 1))
+        return module;
+    for (uint32_t i = 0; i < KNOWN_PINNED; i++) {
+        module = atomic_load_explicit(&known_pinned[i], memory_order_acquire);
+        if (module == NULL)
+            break;
+        if (_rallo_module_text_holds(module, pc - 1)) {
+            *recent = module;
+            return module;
+        }
+    }
+    rallo_module_key key;
+    if (!_rallo_module_identify(pc - 1, &key))
+        return NULL;
+    module = _rallo_module_get(pc - 1, &key);
+    if (module == NULL || !_rallo_module_text_holds(module, pc - 1))
+        return NULL;
+    for (uint32_t i = 0; module->pinned && i < KNOWN_PINNED; i++) {
+        const rallo_module *expected = NULL;
+        if (atomic_compare_exchange_strong(&known_pinned[i], &expected, module) || expected == module)
+            break;
+    }
+    *recent = module;
+    return module;
+}
+
+/* Do the bytes before `pc` end in a call instruction? x86-64 calls are
+ * e8 rel32, or ff /2 with a register or memory operand (2 to 7 bytes,
+ * prefixes before the ff). */
+static bool after_call(const uint8_t *pc) {
+    if (pc[-5] == 0xe8)
+        return true;
+    for (int length = 2; length <= 7; length++) {
+        const uint8_t *op = pc - length;
+        if (op[0] != 0xff || ((op[1] >> 3) & 7) != 2)
+            continue;
+        uint8_t mod = op[1] >> 6, rm = op[1] & 7;
+        int operand = 1; /* the modrm byte */
+        if (mod != 3 && rm == 4)
+            operand += 1 + (mod == 0 && (op[2] & 7) == 5 ? 4 : 0); /* sib, and its disp32 */
+        if (mod == 0 && rm == 5)
+            operand += 4; /* rip-relative disp32 */
+        operand += mod == 1 ? 1 : mod == 2 ? 4 : 0;
+        if (1 + operand == length)
+            return true;
+    }
+    return false;
+}
+
+bool _rallo_return_address_ok(uintptr_t pc, const rallo_module **recent) {
+    const rallo_module *module = code_module(pc, recent);
+    if (module == NULL)
+        return false;
+    /* The call before it is read only where the code cannot be unmapped
+     * meanwhile (a dlclose on another thread), and where it lies in text. */
+    if (!module->pinned || !_rallo_module_text_holds(module, pc - 7))
+        return true;
+    return after_call((const uint8_t *)pc);
 }
 
 uint32_t _rallo_unwind_cfi(uintptr_t pc, uintptr_t sp, uintptr_t rbp, uintptr_t *pcs, uint32_t max,

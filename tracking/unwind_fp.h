@@ -101,10 +101,13 @@ static inline bool _rallo_own_frames_skip(uintptr_t *fp, uintptr_t last_record, 
     }
 }
 
-/* The memo missed: the full walk from the program's first frame at fp, the
- * depot, and the memo slot (if any) filled under the quick hash (unwind.c). */
-uint32_t _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
-                                rallo_site_cache_entry *slot, uint64_t quick_hash) rallo_internal;
+/* The memo missed: the full walk from the program's first frame at fp (fp
+ * mode: checked frame records; auto: frame records where the code keeps
+ * them, call-frame information from the first that does not), the depot, and
+ * the memo slot (if any) filled under the quick hash where the stack follows
+ * from the return addresses it hashed (unwind.c). */
+rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
+                                      rallo_site_cache_entry *slot, uint64_t quick_hash) rallo_internal;
 
 /* The call site of the allocation whose rallo frame is at fp: librallo's own
  * records are stepped over, then the program's frames are walked once quickly
@@ -122,17 +125,17 @@ static inline rallo_site_ref _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
     uint32_t site_id = _rallo_site_cache_hit(slot, quick_hash);
     if (rallo_likely(site_id != 0))
         return (rallo_site_ref){.site_id = site_id, .slot = slot};
-    return (rallo_site_ref){.site_id = _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash),
-                            .slot = slot};
+    return _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash);
 no_stack:
     none.site_id = _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
     return none;
 }
 
 /* The call site of the allocation being tracked, from inside librallo's tracked
- * path (always inlined there: the frame it starts from is its caller's). */
+ * path (always inlined there: the frame it starts from is its caller's). fp
+ * and auto share the quick walk and its memo; they differ on a miss. */
 static inline __attribute__((always_inline)) rallo_site_ref _rallo_capture_site_here(void) {
-    if (rallo_likely(_rallo_options.unwind == RALLO_UNWIND_FP))
+    if (rallo_likely(_rallo_options.unwind != RALLO_UNWIND_DWARF))
         return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), _rallo_options.depth);
     return (rallo_site_ref){.site_id = _rallo_capture_site(), .slot = NULL};
 }

@@ -341,6 +341,11 @@ static void print_process(const cli_process *process) {
                 (unsigned long long)profile.sample_interval, (unsigned long long)sampled,
                 (unsigned long long)live_samples);
     }
+    if (profile.stacks_cut_short != 0)
+        fprintf(
+            stderr,
+            "rallo: %llu stacks cut short at code without frame pointers: --unwind auto gives them whole\n",
+            (unsigned long long)profile.stacks_cut_short);
     if (totals->alloc_bytes == 0) {
         rallo_profile_free(&profile);
         return;

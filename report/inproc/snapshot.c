@@ -312,6 +312,7 @@ int rallo_profile_capture(rallo_profile *out) {
     rallo_profile_init(out);
     process_identity(out);
     rallo_get_untracked(&out->untracked);
+    out->stacks_cut_short = _rallo_stacks_cut_short();
     /* Mappings first: each location is given its mapping as it is made. */
     int result = mappings_capture(out);
     if (result == 0)
