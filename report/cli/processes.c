@@ -83,14 +83,24 @@ int cli_processes_scan(const char *dir, cli_process_list *list) {
         cli_process *process = process_of(list, pid);
         if (process == NULL)
             break;
-        process->ndumps++;
-        if (process->path != NULL && seq <= process->seq)
+        if (process->path != NULL && seq <= process->seq) {
+            process->ndumps++;
             continue;
+        }
         size_t len = strlen(dir) + strlen(entry->d_name) + 2;
         char *path = mi_malloc(len);
         if (path == NULL)
             break;
         snprintf(path, len, "%s/%s", dir, entry->d_name);
+        /* Only regular files can be a process's latest dump: a FIFO or a link
+         * planted under a dump's name is passed over here (the timeline,
+         * which opens every dump, says so). */
+        struct stat entry_info;
+        if (lstat(path, &entry_info) != 0 || !S_ISREG(entry_info.st_mode)) {
+            mi_free(path);
+            continue;
+        }
+        process->ndumps++;
         mi_free(process->path);
         process->path = path;
         process->seq = seq;
