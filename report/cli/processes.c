@@ -172,7 +172,7 @@ void cli_processes_print(FILE *out, const cli_process_list *list, int always_sho
     for (size_t i = 0; i < list->count; i++)
         if (list->items[i].totals.alloc_bytes > most_allocated)
             most_allocated = list->items[i].totals.alloc_bytes;
-    fprintf(out, "  %8s %11s %11s %13s  %s\n", "pid", "peak live", "allocated", "live at end", "command");
+    fprintf(out, "  %8s %11s %11s %13s  %s\n", "pid", "peak live", "allocated", "live at exit", "command");
     size_t rows = 0, folded = 0;
     uint64_t folded_bytes = 0;
     for (size_t i = 0; i < list->count; i++) {

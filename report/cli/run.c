@@ -397,7 +397,9 @@ static void print_summary(const char *program, const char *dir, pid_t pid, time_
             const cli_process *process = &list.items[i];
             if (keep[i] || !process->final || process->mtime < started)
                 continue;
-            bool ours = process->pid == pid || process->ppid == (int)getpid();
+            /* The program's children count even when the program itself left
+             * no dump (a shell that ends with _exit, as dash does). */
+            bool ours = process->pid == pid || process->ppid == pid || process->ppid == (int)getpid();
             for (size_t j = 0; j < list.count && !ours; j++)
                 ours = keep[j] && list.items[j].pid == process->ppid;
             if (ours)
@@ -429,7 +431,8 @@ static void print_summary(const char *program, const char *dir, pid_t pid, time_
                   "these did:",
                   program, (int)pid);
     if (list.count > 1 || !program_dumped) {
-        fprintf(stderr, "rallo: %zu processes profiled, biggest (peak live) first:\n", list.count);
+        fprintf(stderr, "rallo: %zu process%s profiled, biggest (peak live) first:\n", list.count,
+                list.count == 1 ? "" : "es");
         cli_processes_print(stderr, &list, (int)pid, true);
     }
     print_process(&list.items[0]);
