@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
         return cli_report(argc - 1, argv + 1);
     if (strcmp(command, "diff") == 0)
         return cli_diff(argc - 1, argv + 1);
+    if (strcmp(command, "_convert") == 0)
+        return cli_convert(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return 0;
