@@ -16,6 +16,7 @@
 #include <mimalloc.h>
 
 #include "cli.h"
+#include "symbolize.h"
 
 #ifndef RALLO_INSTALL_LIBDIR
 #define RALLO_INSTALL_LIBDIR "lib"
@@ -107,7 +108,7 @@ static void forward_signal(int signo) {
         kill((pid_t)child_pid, signo);
 }
 
-static void print_summary(const char *program, const char *dir, pid_t pid) {
+static void print_summary(const char *program, const char *dir, pid_t pid, bool wants_html) {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/rallo.%d.final.pb.gz", dir, (int)pid);
     if (access(path, R_OK) != 0) {
@@ -115,9 +116,17 @@ static void print_summary(const char *program, const char *dir, pid_t pid) {
                   path);
         return;
     }
+    /* The program wrote its exit dump as addresses; a helper it started
+     * (`rallo _convert`) writes the html and names the pprof's frames. Wait a
+     * little for the page, and name the frames here for the summary. */
+    snprintf(path, sizeof path, "%s/rallo.%d.final.html", dir, (int)pid);
+    for (int waited = 0; wants_html && waited < 10000 && access(path, R_OK) != 0; waited += 20)
+        usleep(20 * 1000);
+    snprintf(path, sizeof path, "%s/rallo.%d.final.pb.gz", dir, (int)pid);
     rallo_profile profile;
     if (cli_load_profile(path, &profile, false) != 0)
         return;
+    rallo_symbolize_offline(&profile, NULL, NULL, NULL);
     char a[32], b[32], c[32];
     const rallo_totals *totals = &profile.totals;
     fprintf(stderr, "rallo: %s allocated %s in %llu blocks; peak live %s; live at exit %s in %llu blocks\n",
@@ -259,7 +268,7 @@ int cli_run(int argc, char **argv) {
         if (access(path, F_OK) != 0 && (WEXITSTATUS(status) == 126 || WEXITSTATUS(status) == 127))
             return WEXITSTATUS(status); /* it never ran: the line above said why */
     }
-    print_summary(program[0], absolute_dir, pid);
+    print_summary(program[0], absolute_dir, pid, strstr(formats, "html") != NULL);
     if (WIFSIGNALED(status)) {
         int signo = WTERMSIG(status);
         fprintf(stderr, "rallo: %s: %s%s\n", program[0], strsignal(signo),
