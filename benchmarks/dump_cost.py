@@ -13,7 +13,8 @@ builds of librallo (e.g. this tree's and another's, before/after):
     got mapped into the process.
 
 usage: dump_cost.py [--runs N] LIBRALLO.so [LIBRALLO.so ...]
-       (dump_cost is taken from the build tree beside the first library)
+       (dump_cost, which is not linked against librallo, is taken from the first
+       build tree beside one of the libraries that has it)
 """
 import argparse
 import os
@@ -42,7 +43,8 @@ def main():
     parser.add_argument("libs", nargs="+")
     args = parser.parse_args()
     libs = [os.path.abspath(lib) for lib in args.libs]
-    bench = os.path.join(os.path.dirname(libs[0]), "benchmarks", "dump_cost")
+    benches = [os.path.join(os.path.dirname(lib), "benchmarks", "dump_cost") for lib in libs]
+    bench = next(b for b in benches if os.path.exists(b))
     times = {(lib, dump): [] for lib in libs for dump in (False, True)}
     workdir = tempfile.mkdtemp(prefix="rallo-dump-cost-")
     try:

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mimalloc.h>
 
@@ -108,6 +110,10 @@ static void *dumper_main(void *unused) {
     (void)unused;
     _rallo_guard_enter(); /* for life: the thread never leaves rallo */
     pthread_setname_np(pthread_self(), "rallo-dumper");
+    /* The program's threads come first: building and writing a dump of many
+     * sites takes CPU time that a busy program should not wait for. (Linux
+     * gives each thread its own nice value.) */
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, (id_t)gettid()) + 10);
     uint64_t generation = UINT64_MAX;
     double interval = 0;
     struct timespec next = {0, 0};
