@@ -56,6 +56,7 @@ typedef struct helper_start {
     char *const *envp;
     char *grandchild_stack; /* top of the second stack */
     int done_fd;            /* the pipe's write end */
+    int null_fd;            /* /dev/null */
     int spawn_errno;        /* written by the intermediate when clone fails (the memory is shared) */
     int exec_errno;         /* written by the helper when execve fails */
 } helper_start;
@@ -65,14 +66,14 @@ typedef struct helper_start {
  * them before clone; the command unblocks them). */
 static int helper_child(void *arg) {
     helper_start *start = arg;
-    /* The host's descriptors (listening sockets, its files) are not the
-     * helper's; stdin, stdout and stderr stay, so its messages reach the log,
-     * and the pipe's write end, whose closing at the helper's exit is its
-     * "done". */
-    if (start->done_fd != HELPER_DONE_FD)
-        dup2(start->done_fd, HELPER_DONE_FD);
-    else
-        fcntl(HELPER_DONE_FD, F_SETFD, 0);
+    /* The host's descriptors (listening sockets, its files, the pipe its
+     * stdout may be, whose reader waits for its end) are not the helper's:
+     * stdin and stdout are /dev/null, stderr stays so that its messages reach
+     * the log, and the pipe's write end, whose closing at the helper's exit is
+     * its "done". (Both descriptors are above 9, see helper_spawn.) */
+    dup2(start->null_fd, STDIN_FILENO);
+    dup2(start->null_fd, STDOUT_FILENO);
+    dup2(start->done_fd, HELPER_DONE_FD);
     syscall(SYS_close_range, HELPER_DONE_FD + 1u, ~0u, 0u);
     execve(start->path, start->argv, start->envp);
     start->exec_errno = errno != 0 ? errno : ENOEXEC;
@@ -140,14 +141,36 @@ static int helper_spawn(const char *raw_path, rallo_format_set formats) {
     format_list(formats, list, sizeof list);
     char *argv[] = {rallo_command, "_convert", "--formats", list, (char *)raw_path, NULL};
     char **envp = helper_environment();
-    int done[2] = {-1, -1};
+    int done[2] = {-1, -1}, null_fd = -1;
     char *stacks = mmap(NULL, 2 * HELPER_STACK_SIZE, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (envp == NULL || stacks == MAP_FAILED || pipe2(done, O_CLOEXEC) != 0) {
-        int err = envp == NULL || stacks == MAP_FAILED ? ENOMEM : errno;
+    int err = envp == NULL || stacks == MAP_FAILED ? ENOMEM : 0;
+    if (err == 0 && pipe2(done, O_CLOEXEC) != 0)
+        err = errno;
+    /* Above 9: the child's dup2 onto 0, 1 and 3 never overwrites one of them
+     * (a daemon that closed its stdin or stdout gets those numbers back). */
+    int write_end = err == 0 ? fcntl(done[1], F_DUPFD_CLOEXEC, 10) : -1;
+    if (err == 0 && write_end < 0)
+        err = errno;
+    if (done[1] >= 0)
+        close(done[1]);
+    done[1] = write_end;
+    if (err == 0) {
+        int opened = open("/dev/null", O_RDWR | O_CLOEXEC);
+        null_fd = opened >= 0 ? fcntl(opened, F_DUPFD_CLOEXEC, 10) : -1;
+        if (null_fd < 0)
+            err = errno;
+        if (opened >= 0)
+            close(opened);
+    }
+    if (err != 0) {
         mi_free(envp);
         if (stacks != MAP_FAILED)
             munmap(stacks, 2 * HELPER_STACK_SIZE);
+        if (done[0] >= 0)
+            close(done[0]);
+        if (done[1] >= 0)
+            close(done[1]);
         errno = err;
         return -1;
     }
@@ -155,7 +178,8 @@ static int helper_spawn(const char *raw_path, rallo_format_set formats) {
                           .argv = argv,
                           .envp = envp,
                           .grandchild_stack = stacks + 2 * HELPER_STACK_SIZE,
-                          .done_fd = done[1]};
+                          .done_fd = done[1],
+                          .null_fd = null_fd};
     /* No handler of the host's may run in a child while it shares the host's
      * memory: every signal stays blocked until execve. */
     sigset_t all, old;
@@ -166,9 +190,10 @@ static int helper_spawn(const char *raw_path, rallo_format_set formats) {
      * stacks are still there when they need them. The low byte of the flags,
      * the exit signal, is 0. */
     pid_t pid = clone(helper_intermediate, stacks + HELPER_STACK_SIZE, CLONE_VM | CLONE_VFORK, &start);
-    int err = errno;
+    err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(done[1]);
+    close(null_fd);
     if (pid > 0) {
         while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR) {
         }
