@@ -132,14 +132,18 @@ static void format_list(rallo_format_set formats, char *text, size_t size) {
 
 /* Starts the helper; the read end of its pipe (end of file: the helper is
  * done), or -1 with errno (ENOENT: no `rallo` command). */
-static int helper_spawn(const char *raw_path, rallo_format_set formats) {
+static int helper_spawn(const char *raw_path, rallo_format_set formats, bool quiet) {
     if (rallo_command[0] == '\0') {
         errno = ENOENT;
         return -1;
     }
     char list[128];
     format_list(formats, list, sizeof list);
-    char *argv[] = {rallo_command, "_convert", "--formats", list, (char *)raw_path, NULL};
+    char *argv[] = {rallo_command, "_convert", "--formats", list, (char *)raw_path, NULL, NULL};
+    if (quiet) { /* the program says what goes wrong with the directory, once an outage */
+        argv[5] = (char *)raw_path;
+        argv[4] = "--quiet";
+    }
     char **envp = helper_environment();
     int done[2] = {-1, -1}, null_fd = -1;
     char *stacks = mmap(NULL, 2 * HELPER_STACK_SIZE, PROT_READ | PROT_WRITE,
@@ -269,7 +273,7 @@ int _rallo_dump_convert(const char *raw_path, rallo_format_set formats, bool qui
      * stays, for `rallo report` to convert. */
     if (getauxval(AT_SECURE) != 0)
         return 0;
-    int done = helper_spawn(raw_path, formats);
+    int done = helper_spawn(raw_path, formats, quiet_repeats);
     if (done < 0) {
         int err = errno;
         static _Atomic int told;
