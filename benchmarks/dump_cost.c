@@ -56,8 +56,10 @@ __attribute__((noinline)) static void *caller_e(int which, size_t size) {
     return p;
 }
 
+typedef void *(*caller_fn)(int, size_t);
+static const caller_fn callers[5] = {caller, caller_b, caller_c, caller_d, caller_e};
+
 static void allocate_at_50_sites(void) {
-    void *(*callers[5])(int, size_t) = {caller, caller_b, caller_c, caller_d, caller_e};
     for (int i = 0; i < SITES; i++)
         for (int k = 0; k < 20; k++)
             callers[i / 10](i, 64 + (size_t)i * 16); /* kept: live at exit */

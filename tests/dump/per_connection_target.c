@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define CHILDREN_MAX 64
+
 static const char *dir;
 
 __attribute__((noinline)) static void *connection_work(size_t size) {
@@ -55,13 +57,17 @@ int main(int argc, char **argv) {
     if (argc < 3)
         return 2;
     int n = atoi(argv[1]);
+    if (n < 1 || n > CHILDREN_MAX)
+        return 2;
     pid_t *children = calloc((size_t)n, sizeof *children);
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid == 0) {
             dir = argv[2];
-            for (int b = 0; b <= i; b++)
-                connection_work(1000 + (size_t)i);
+            static void *held[CHILDREN_MAX];
+            for (int b = 0; b <= i && b < CHILDREN_MAX; b++)
+                held[b] = connection_work(1000 + (size_t)i);
+            __asm__ volatile("" ::"r"(held) : "memory");
             exit(0); /* the blocks stay live: the exit dump holds them */
         }
         if (pid < 0)
