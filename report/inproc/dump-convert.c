@@ -295,13 +295,13 @@ int _rallo_dump_convert(const char *raw_path, rallo_format_set formats, bool qui
     return 0;
 }
 
-static void in_flight_fork_prepare(void) {
+void _rallo_dump_convert_fork_prepare(void) {
     pthread_mutex_lock(&in_flight_lock);
 }
-static void in_flight_fork_parent(void) {
+void _rallo_dump_convert_fork_parent(void) {
     pthread_mutex_unlock(&in_flight_lock);
 }
-static void in_flight_fork_child(void) {
+void _rallo_dump_convert_fork_child(void) {
     for (int i = 0; i < in_flight_count; i++)
         close(in_flight[i]);
     in_flight_count = 0;
@@ -311,7 +311,6 @@ static void in_flight_fork_child(void) {
 /* Where the `rallo` command is: beside this library (the build tree) or in
  * ../bin, ../../bin of it (an installation's lib/ or lib/<multiarch>/). */
 __attribute__((constructor)) static void dump_convert_load(void) {
-    pthread_atfork(in_flight_fork_prepare, in_flight_fork_parent, in_flight_fork_child);
     Dl_info self;
     char library[PATH_MAX];
     if (dladdr((void *)&dump_convert_load, &self) == 0 || self.dli_fname == NULL ||

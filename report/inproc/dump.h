@@ -59,6 +59,11 @@ void _rallo_dump_symbolizer_reinit(void) rallo_internal;
  * profile stays, -1 with errno. Nothing is started in a set-uid process. */
 int _rallo_dump_convert(const char *raw_path, rallo_format_set formats, bool quiet_repeats,
                         bool numbered) rallo_internal;
+/* Around fork (from dumper.c's handlers): a child closes the helpers' pipes it
+ * inherits and knows no helper. */
+void _rallo_dump_convert_fork_prepare(void) rallo_internal;
+void _rallo_dump_convert_fork_parent(void) rallo_internal;
+void _rallo_dump_convert_fork_child(void) rallo_internal;
 
 /* ---- dump-options.c ---- */
 typedef struct rallo_dump_options {

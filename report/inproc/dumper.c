@@ -264,8 +264,10 @@ static void dump_at_exit(void) {
 static void fork_prepare(void) {
     _rallo_dump_lock();
     pthread_mutex_lock(&config_lock);
+    _rallo_dump_convert_fork_prepare();
 }
 static void fork_parent(void) {
+    _rallo_dump_convert_fork_parent();
     pthread_mutex_unlock(&config_lock);
     _rallo_dump_unlock();
 }
@@ -273,6 +275,7 @@ static void fork_parent(void) {
  * signal) gets its own now: nothing else of rallo's runs in a child that only
  * allocates. Its dumps are named by its own pid and count from 1 again. */
 static void fork_child(void) {
+    _rallo_dump_convert_fork_child();
     pthread_mutex_init(&config_lock, NULL);
     _rallo_dump_lock_reinit();
     _rallo_dump_symbolizer_reinit();

@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 EXPECTED_BYTES_DELTA = {"sort": 0, "python3": 0, "cxx": -72472}
 # Outcomes besides (same calls, EXPECTED_BYTES_DELTA) that are exact and
@@ -58,7 +59,12 @@ def rallo_totals(lib, argv, env, dump_dir, stdout_path):
                RALLO_DUMP_FORMATS="json", RALLO_DUMP_DIR=dump_dir)
     with open(stdout_path, "w") as out:
         subprocess.run(argv, env=env, stdout=out, check=True, timeout=300)
-    dumps = glob.glob(os.path.join(dump_dir, "rallo.*.final.json"))
+    # The json comes from a helper (`rallo _convert`) the program starts at exit.
+    for _ in range(600):
+        dumps = glob.glob(os.path.join(dump_dir, "rallo.*.final.json"))
+        if dumps:
+            break
+        time.sleep(0.05)
     assert len(dumps) == 1, dumps
     with open(dumps[0]) as f:
         totals = json.load(f)["totals"]
