@@ -30,6 +30,7 @@
 #include <gelf.h>
 #include <mimalloc.h>
 
+#include "debuginfo.h"
 #include "safe_open.h"
 #include "symbolize.h"
 #include "writers.h"

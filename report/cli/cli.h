@@ -13,6 +13,16 @@ int cli_run(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_diff(int argc, char **argv);
 int cli_list(int argc, char **argv); /* list.c: the processes serving RALLO_HTTP */
+/* `rallo _convert [--quiet] --formats LIST DUMP.pb.gz`: the helper a dumping program starts. */
+int cli_convert(int argc, char **argv);
+/* Names the frames of the raw dump DUMP.pb.gz (as a periodic, signal or exit
+ * dump writes it) and writes each format in `formats` (bit 1u << rallo_format)
+ * beside it as DUMP.<ext>; the raw file is replaced by the named pprof when
+ * pprof is among them, else removed once the others are written; only into
+ * the directory the raw file was read from. 0, or -1 after one error line
+ * (none when quiet: a periodic dump, whose program reports its directory's
+ * troubles once per outage). */
+int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet);
 /* `rallo report DIR`: the timeline page of one process's dumps (pid 0: the one
  * with most dumps) to out_path (NULL: DIR/rallo.<pid>.timeline.html). */
 int cli_timeline(const char *dir, int pid, const char *out_path);

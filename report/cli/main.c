@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
         return cli_diff(argc - 1, argv + 1);
     if (strcmp(command, "list") == 0)
         return cli_list(argc - 1, argv + 1);
+    if (strcmp(command, "_convert") == 0)
+        return cli_convert(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return 0;

@@ -20,6 +20,7 @@
 #include <mimalloc.h>
 
 #include "cli.h"
+#include "symbolize.h"
 
 /* RALLO_MAX_DEPTH in tracking/tracking.h: the most frames librallo keeps. */
 #define RUN_MAX_DEPTH 128
@@ -588,6 +589,20 @@ int cli_run(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/rallo.%d.final.pb.gz", absolute_dir, (int)pid);
         if (access(path, F_OK) != 0 && (WEXITSTATUS(status) == 126 || WEXITSTATUS(status) == 127))
             return WEXITSTATUS(status); /* it never ran: the line above said why */
+    }
+    /* The exit dumps' other formats are written by helpers the programs
+     * started (`rallo _convert`), re-parented to rallo when their program
+     * ended: wait for them (and any other descendant) a bounded while, so the
+     * summary and the files it names are complete. */
+    for (int waited_ms = 0; waited_ms < 10000;) {
+        int other_status;
+        pid_t ended = waitpid(-1, &other_status, WNOHANG);
+        if (ended < 0 && errno == ECHILD)
+            break;
+        if (ended <= 0) {
+            usleep(20 * 1000);
+            waited_ms += 20;
+        }
     }
     print_summary(program[0], absolute_dir, pid, started, was_static);
     if (WIFSIGNALED(status)) {

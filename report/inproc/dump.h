@@ -50,19 +50,43 @@ int _rallo_dump_dir_open(const char *dir_template, rallo_dump_dir *out) rallo_in
 void _rallo_dump_dir_close(rallo_dump_dir *dir) rallo_internal;
 
 /* ---- dump.c ----
- * The lock every dump holds from snapshot to rename, so dumps from any thread
- * and the dumper never interleave. Taken around fork (see dumper.c). */
+ * The lock every dump holds while its snapshot is copied (and only then), so a
+ * numbered dump's sequence number follows its snapshot's order. Taken around
+ * fork (see dumper.c): fork() waits for a snapshot copy, never for a write. */
 void _rallo_dump_lock(void) rallo_internal;
 void _rallo_dump_unlock(void) rallo_internal;
 void _rallo_dump_lock_reinit(void) rallo_internal;
-/* With the dump lock held: captures one profile and writes it to
- * DIR/rallo.<pid>.<seq>.<ext> for every format in `formats`. A failure is
- * reported on stderr once per distinct errno when `quiet_repeats`, else always.
- * 0 when every file was written, else -1 with errno of the first failure. */
-int _rallo_dump_set_locked(const char *dir, const char *seq, rallo_format_set formats,
-                           bool quiet_repeats) rallo_internal;
+/* Without the dump lock: writes a snapshot (taken under it) as the raw pprof
+ * profile DIR/rallo.<pid>.<seq>.pb.gz and has the `rallo` command name its
+ * frames and write every format in `formats` beside it (dump-convert.c;
+ * `numbered`: a periodic or signal dump, from the dumper thread). Never waits
+ * for the helper but when `numbered` and all its places are taken. Frees the
+ * profile. A failure is
+ * reported on stderr once per distinct errno when `quiet_repeats`, else
+ * always. 0 when every file was written, else -1 with errno of the first failure. */
+int _rallo_dump_set_write(rallo_profile *profile, const char *dir, const char *seq, rallo_format_set formats,
+                          bool quiet_repeats, bool numbered) rallo_internal;
+/* Says that the snapshot for DIR/rallo.<pid>.<seq> failed (errno), as above. */
+void _rallo_dump_snapshot_failed(const char *dir, const char *seq, bool quiet_repeats) rallo_internal;
 /* Forgets which errors were already reported (a forked child starts afresh). */
 void _rallo_dump_forget_warnings(void) rallo_internal;
+/* A forked child: the loading of librallo-symbolize.so may have been under way. */
+void _rallo_dump_symbolizer_reinit(void) rallo_internal;
+
+/* ---- dump-convert.c ----
+ * Starts `rallo _convert --formats LIST RAW` on a raw profile just written, as
+ * a helper process the host's own child reaping never sees. The exit dump
+ * (numbered false) never waits for it; numbered dumps (the dumper thread only)
+ * keep up to four in flight and wait for the oldest when all four are busy. A
+ * helper that cannot be started: one line (once when quiet_repeats), the raw
+ * profile stays, -1 with errno. Nothing is started in a set-uid process. */
+int _rallo_dump_convert(const char *raw_path, rallo_format_set formats, bool quiet_repeats,
+                        bool numbered) rallo_internal;
+/* Around fork (from dumper.c's handlers): a child closes the helpers' pipes it
+ * inherits and knows no helper. */
+void _rallo_dump_convert_fork_prepare(void) rallo_internal;
+void _rallo_dump_convert_fork_parent(void) rallo_internal;
+void _rallo_dump_convert_fork_child(void) rallo_internal;
 
 /* ---- dump-options.c ---- */
 #define RALLO_DUMP_INTERVAL_MIN 0.1 /* seconds: RALLO_DUMP_INTERVAL's floor */

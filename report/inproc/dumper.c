@@ -13,11 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mimalloc.h>
 
 #include "dump.h"
+#include "snapshot.h"
 
 static rallo_dump_options env; /* as read at load */
 
@@ -46,18 +50,39 @@ static void copy_destination(char **dir, rallo_format_set *formats) {
     pthread_mutex_unlock(&config_lock);
 }
 
-/* One numbered dump (periodic or signal) of every configured format. */
+/* One numbered dump (periodic or signal) of every configured format: the
+ * snapshot under the dump lock, the raw profile written after it, the other
+ * formats by a helper (dump-convert.c: a few in flight at most; when they are
+ * slower than the interval, the thread waits and the dumps missed meanwhile
+ * are skipped). */
 static void dump_numbered(void) {
     char *dir = NULL;
     rallo_format_set formats = 0;
     copy_destination(&dir, &formats);
+    char seq[24];
+    rallo_profile profile;
+    rallo_snapshot_copy copy;
+    int rc = _rallo_snapshot_copy_prepare(&copy);
     _rallo_dump_lock();
-    if (!exiting) {
-        char seq[24];
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)++sequence);
-        _rallo_dump_set_locked(dir, seq, formats, true);
+    if (exiting) {
+        _rallo_dump_unlock();
+        if (rc == 0) {
+            rallo_profile_init(&profile);
+            _rallo_snapshot_copy_drop(&profile, &copy);
+        }
+        mi_free(dir);
+        return;
     }
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)++sequence);
+    if (rc == 0)
+        rc = _rallo_snapshot_copy_take(&profile, &copy);
     _rallo_dump_unlock();
+    if (rc == 0)
+        rc = _rallo_snapshot_copy_finish(&profile, &copy);
+    if (rc == 0)
+        _rallo_dump_set_write(&profile, dir, seq, formats, true, true);
+    else
+        _rallo_dump_snapshot_failed(dir, seq, true);
     mi_free(dir);
 }
 
@@ -85,6 +110,10 @@ static void *dumper_main(void *unused) {
     (void)unused;
     _rallo_guard_enter(); /* for life: the thread never leaves rallo */
     pthread_setname_np(pthread_self(), "rallo-dumper");
+    /* The program's threads come first: building and writing a dump of many
+     * sites takes CPU time that a busy program should not wait for. (Linux
+     * gives each thread its own nice value.) */
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, (id_t)gettid()) + 10);
     uint64_t generation = UINT64_MAX;
     double interval = 0;
     struct timespec next = {0, 0};
@@ -187,29 +216,47 @@ rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const
     return rc;
 }
 
+/* The exit dump: its snapshot waits for another dump's snapshot at most, and
+ * its own writing is a raw profile; the helper that names it is not waited for. */
 static void dump_at_exit(void) {
     char *dir = NULL;
     rallo_format_set formats = 0;
     _rallo_guard_enter();
     if (env.on_exit)
         copy_destination(&dir, &formats);
+    rallo_profile profile;
+    rallo_snapshot_copy copy;
+    int rc = env.on_exit ? _rallo_snapshot_copy_prepare(&copy) : 0;
     _rallo_dump_lock();
     exiting = true; /* the dumper starts nothing while the process tears down */
-    if (env.on_exit)
-        _rallo_dump_set_locked(dir, "final", formats, false);
+    if (env.on_exit && rc == 0)
+        rc = _rallo_snapshot_copy_take(&profile, &copy);
     _rallo_dump_unlock();
+    if (env.on_exit) {
+        if (rc == 0)
+            rc = _rallo_snapshot_copy_finish(&profile, &copy);
+        if (rc == 0)
+            _rallo_dump_set_write(&profile, dir, "final", formats, false, false);
+        else
+            _rallo_dump_snapshot_failed(dir, "final", false);
+    }
     mi_free(dir);
     _rallo_guard_leave();
 }
 
-/* Fork: no dump may be half done in the child, so the prepare handler waits
- * for the one in progress. (Registered after init.c's handlers, so it runs
- * before them: the dump lock is always taken before the counters' lock.) */
+/* Fork: no snapshot may be half copied in the child, so the prepare handler
+ * waits for the one being copied, and for nothing else: a dump being written
+ * (or named by its helper) holds no lock, and in the child it simply does not
+ * exist, as the thread writing it does not. (Registered after init.c's
+ * handlers, so it runs before them: the dump lock is always taken before the
+ * counters' lock.) */
 static void fork_prepare(void) {
     _rallo_dump_lock();
     pthread_mutex_lock(&config_lock);
+    _rallo_dump_convert_fork_prepare();
 }
 static void fork_parent(void) {
+    _rallo_dump_convert_fork_parent();
     pthread_mutex_unlock(&config_lock);
     _rallo_dump_unlock();
 }
@@ -217,8 +264,10 @@ static void fork_parent(void) {
  * signal) gets its own now: nothing else of rallo's runs in a child that only
  * allocates. Its dumps are named by its own pid and count from 1 again. */
 static void fork_child(void) {
+    _rallo_dump_convert_fork_child();
     pthread_mutex_init(&config_lock, NULL);
     _rallo_dump_lock_reinit();
+    _rallo_dump_symbolizer_reinit();
     sem_destroy(&wake);
     sem_init(&wake, 0, 0);
     atomic_store(&signal_pending, 0);

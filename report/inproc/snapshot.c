@@ -1,23 +1,21 @@
-/* snapshot.c - a profile of this process now: the per-site counters copied
- * (allocating threads are held up by nothing but that copy: no lock of theirs
- * is taken), each site's live bytes at the peak, the loaded modules as
- * mappings with GNU build ids, and every frame symbolized. Runs under the
- * tracking guard: whatever this code or libdw/libelf allocate stays untracked. */
+/* snapshot.c - a profile of this process now, as addresses: the per-site
+ * counters copied (allocating threads are held up by nothing but that copy: no
+ * lock of theirs is taken), each site's live bytes at the peak, and the loaded
+ * modules as mappings with GNU build ids. No symbols: naming frames is
+ * symbolize-self.c's (in-process, on request) or the `rallo` command's. Runs
+ * under the tracking guard: whatever this code allocates stays untracked. */
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <mimalloc.h>
 
 #include "../../tracking/tracking.h"
-#include "symbolize.h"
-#include "writers.h"
+#include "snapshot.h"
 
 /* ---- mappings: the executable segments of every loaded module ---- */
 
@@ -128,14 +126,48 @@ static uint32_t mapping_of(const rallo_profile *profile, uint64_t address) {
 
 /* ---- sites and locations ---- */
 
-/* address -> location index, deduplicating frames shared by many stacks. */
+/* address -> location index, deduplicating frames shared by many stacks;
+ * grown as distinct addresses come, so its size follows the code the stacks
+ * pass through, not the number of stacks. */
 typedef struct location_index {
     uint64_t *addresses; /* 0: empty slot (no frame has address 0) */
     uint32_t *indices;
-    size_t mask;
+    size_t mask, used;
+    rallo_prof_location *locations; /* mi_realloc'd; copied into the profile at the end */
+    size_t capacity;
 } location_index;
 
-static uint32_t location_intern(rallo_profile *profile, location_index *index, uint64_t address) {
+static bool location_index_grow(location_index *index) {
+    size_t slots = index->mask != 0 ? 2 * (index->mask + 1) : 1024;
+    uint64_t *addresses = mi_zalloc(slots * sizeof *addresses);
+    uint32_t *indices = mi_malloc(slots * sizeof *indices);
+    if (addresses == NULL || indices == NULL) {
+        mi_free(addresses);
+        mi_free(indices);
+        return false;
+    }
+    for (size_t old = 0; index->mask != 0 && old <= index->mask; old++) {
+        if (index->addresses[old] == 0)
+            continue;
+        uint64_t hash = index->addresses[old] * 0x9E3779B97F4A7C15ull;
+        size_t slot = (size_t)(hash ^ (hash >> 29)) & (slots - 1);
+        while (addresses[slot] != 0)
+            slot = (slot + 1) & (slots - 1);
+        addresses[slot] = index->addresses[old];
+        indices[slot] = index->indices[old];
+    }
+    mi_free(index->addresses);
+    mi_free(index->indices);
+    index->addresses = addresses;
+    index->indices = indices;
+    index->mask = slots - 1;
+    return true;
+}
+
+/* The location of address; UINT32_MAX when out of memory. */
+static uint32_t location_intern(const rallo_profile *profile, location_index *index, uint64_t address) {
+    if (2 * (index->used + 1) > index->mask + 1 && !location_index_grow(index))
+        return UINT32_MAX;
     uint64_t hash = address * 0x9E3779B97F4A7C15ull;
     size_t slot = (size_t)(hash ^ (hash >> 29)) & index->mask;
     while (index->addresses[slot] != 0) {
@@ -143,9 +175,17 @@ static uint32_t location_intern(rallo_profile *profile, location_index *index, u
             return index->indices[slot];
         slot = (slot + 1) & index->mask;
     }
-    uint32_t location = (uint32_t)profile->nlocations++;
-    profile->locations[location].address = address;
-    profile->locations[location].mapping = mapping_of(profile, address);
+    if (index->used == index->capacity) {
+        size_t capacity = index->capacity ? 2 * index->capacity : 256;
+        rallo_prof_location *grown = mi_realloc(index->locations, capacity * sizeof *grown);
+        if (grown == NULL)
+            return UINT32_MAX;
+        index->locations = grown;
+        index->capacity = capacity;
+    }
+    uint32_t location = (uint32_t)index->used++;
+    index->locations[location] =
+        (rallo_prof_location){.address = address, .mapping = mapping_of(profile, address)};
     index->addresses[slot] = address;
     index->indices[slot] = location;
     return location;
@@ -161,38 +201,65 @@ static void site_fill(rallo_prof_site *site, const rallo_site_sums *sums) {
     site->live_bytes = figures.live_bytes;
 }
 
-static int sites_capture(rallo_profile *profile) {
-    uint32_t capacity = _rallo_site_count();
-    rallo_site_sums *sums = mi_malloc((size_t)capacity * sizeof *sums);
-    uint64_t *at_peak = mi_malloc((size_t)capacity * sizeof *at_peak);
+/* Room for the copy, made before the dump lock is taken: mapped, touched and
+ * kept out of forked children (MADV_DONTFORK), so that copying into it under
+ * the lock never faults. A page fault waits for the process's mmap lock, which
+ * fork() holds while it copies the address space: a copy that faulted under
+ * the dump lock made each fork wait for the forks before it. */
+static void *copy_room_map(size_t bytes) {
+    void *room = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (room == MAP_FAILED)
+        return NULL;
+    (void)madvise(room, bytes, MADV_DONTFORK);
+    return room;
+}
+
+static void copy_room_unmap(rallo_snapshot_copy *copy) {
+    if (copy->sums != NULL)
+        munmap(copy->sums, copy->room_sites * sizeof *copy->sums);
+    if (copy->at_peak != NULL)
+        munmap(copy->at_peak, copy->room_sites * sizeof *copy->at_peak);
+    copy->sums = NULL;
+    copy->at_peak = NULL;
+}
+
+int _rallo_snapshot_copy_prepare(rallo_snapshot_copy *copy) {
+    memset(copy, 0, sizeof *copy);
+    /* Sites made before the lock is taken fit; any made after miss this dump. */
+    uint32_t sites = _rallo_site_count();
+    copy->room_sites = (size_t)sites + sites / 16 + 64;
+    copy->sums = copy_room_map(copy->room_sites * sizeof *copy->sums);
+    copy->at_peak = copy_room_map(copy->room_sites * sizeof *copy->at_peak);
+    if (copy->sums == NULL || copy->at_peak == NULL) {
+        copy_room_unmap(copy);
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+/* The first half: what allocating threads write, copied. */
+static void counters_copy(rallo_snapshot_copy *copy) {
+    uint32_t room = copy->room_sites > UINT32_MAX ? UINT32_MAX : (uint32_t)copy->room_sites;
+    /* This copy is the only moment that touches what allocating threads write. */
+    copy->nsites = _rallo_sites_snapshot(copy->sums, room);
+    uint64_t peak_live = 0;
+    _rallo_peak_sites(copy->at_peak, copy->nsites, &peak_live);
+    copy->peak_live_bytes = _rallo_peak_live_bytes();
+}
+
+/* The second half: sites and their locations, from the copy and the depot
+ * (whose stacks never change once published). */
+static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) {
+    const rallo_site_sums *sums = copy->sums;
+    uint32_t nsites = copy->nsites;
     location_index index = {0};
     int result = -1;
-    if (sums == NULL || at_peak == NULL)
-        goto done;
-    /* This copy is the only moment that touches what allocating threads write. */
-    uint32_t nsites = _rallo_sites_snapshot(sums, capacity);
-    uint64_t peak_live = 0;
-    _rallo_peak_sites(at_peak, nsites, &peak_live);
-
-    size_t counted = 0, frames = 0;
-    for (uint32_t id = RALLO_SITE_OTHER; id < nsites; id++) {
-        if (sums[id].alloc_count == 0 && sums[id].free_count == 0)
-            continue;
-        uint32_t depth;
-        _rallo_site_frames(id, &depth);
-        counted++;
-        frames += depth;
-    }
+    size_t counted = 0;
+    for (uint32_t id = RALLO_SITE_OTHER; id < nsites; id++)
+        counted += sums[id].alloc_count != 0 || sums[id].free_count != 0;
     profile->sites = rallo_profile_alloc(profile, (counted ? counted : 1) * sizeof *profile->sites);
-    profile->locations = rallo_profile_alloc(profile, (frames ? frames : 1) * sizeof *profile->locations);
-    size_t slots = 64;
-    while (slots < 2 * frames)
-        slots *= 2;
-    index.addresses = mi_zalloc(slots * sizeof *index.addresses);
-    index.indices = mi_malloc(slots * sizeof *index.indices);
-    index.mask = slots - 1;
-    if (profile->sites == NULL || profile->locations == NULL || index.addresses == NULL ||
-        index.indices == NULL)
+    if (profile->sites == NULL)
         goto done;
 
     rallo_totals *totals = &profile->totals;
@@ -201,18 +268,30 @@ static int sites_capture(rallo_profile *profile) {
             continue;
         rallo_prof_site *site = &profile->sites[profile->nsites++];
         site_fill(site, &sums[id]);
-        site->peak_live_bytes = at_peak[id];
+        site->peak_live_bytes = copy->at_peak[id];
         uint32_t depth;
         const uintptr_t *pcs = _rallo_site_frames(id, &depth);
         site->locations = rallo_profile_alloc(profile, (depth ? depth : 1) * sizeof *site->locations);
         if (site->locations == NULL)
             goto done;
-        for (uint32_t f = 0; f < depth; f++)
-            if (pcs[f] != 0)
-                site->locations[site->nlocations++] = location_intern(profile, &index, pcs[f]);
+        for (uint32_t f = 0; f < depth; f++) {
+            if (pcs[f] == 0)
+                continue;
+            uint32_t location = location_intern(profile, &index, pcs[f]);
+            if (location == UINT32_MAX)
+                goto done;
+            site->locations[site->nlocations++] = location;
+        }
         rallo_totals_add_site(totals, site);
     }
-    totals->peak_live_bytes = _rallo_peak_live_bytes();
+    profile->locations =
+        rallo_profile_alloc(profile, (index.used ? index.used : 1) * sizeof *profile->locations);
+    if (profile->locations == NULL)
+        goto done;
+    if (index.used > 0)
+        memcpy(profile->locations, index.locations, index.used * sizeof *profile->locations);
+    profile->nlocations = index.used;
+    totals->peak_live_bytes = copy->peak_live_bytes;
     /* Live now at or above the recorded peak (a program that never frees): this
      * moment is the peak, and its breakdown is exact. The peak is never less
      * than what its breakdown adds up to. */
@@ -229,56 +308,10 @@ static int sites_capture(rallo_profile *profile) {
         totals->peak_live_bytes = totals->live_bytes;
     result = 0;
 done:
-    mi_free(sums);
-    mi_free(at_peak);
     mi_free(index.addresses);
     mi_free(index.indices);
+    mi_free(index.locations);
     return result;
-}
-
-/* ---- symbols: one symbolizer (and its cache) for the process's life ---- */
-
-static pthread_mutex_t symbolizer_lock = PTHREAD_MUTEX_INITIALIZER;
-static rallo_symbolizer *symbolizer_shared;
-
-/* libdw does not survive running out of memory mid-lookup (it crashed the host
- * under a tight RLIMIT_AS), so symbols are only looked up with headroom left:
- * 64 MiB of address space that can be mapped now. Without it the dump keeps
- * addresses and mappings, which `rallo report` symbolizes later. */
-#define SYMBOLIZE_HEADROOM ((size_t)64 << 20)
-
-static bool symbolize_has_headroom(void) {
-    void *probe = mmap(NULL, SYMBOLIZE_HEADROOM, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (probe == MAP_FAILED)
-        return false;
-    munmap(probe, SYMBOLIZE_HEADROOM);
-    return true;
-}
-
-static void symbolize_self(rallo_profile *profile) {
-    if (!symbolize_has_headroom()) {
-        static _Atomic int warned_no_headroom;
-        if (atomic_exchange(&warned_no_headroom, 1) == 0)
-            _rallo_warn(
-                "memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
-        return;
-    }
-    /* Report threads only ever meet here. One already busy (or a lock left
-     * held across fork) costs a fresh symbolizer, never a wait. */
-    if (pthread_mutex_trylock(&symbolizer_lock) == 0) {
-        if (symbolizer_shared == NULL)
-            symbolizer_shared = rallo_symbolizer_new(true);
-        if (symbolizer_shared != NULL)
-            rallo_symbolize(symbolizer_shared, profile, NULL, NULL, NULL);
-        pthread_mutex_unlock(&symbolizer_lock);
-        return;
-    }
-    rallo_symbolizer *own = rallo_symbolizer_new(true);
-    if (own != NULL) {
-        rallo_symbolize(own, profile, NULL, NULL, NULL);
-        rallo_symbolizer_free(own);
-    }
 }
 
 static void process_identity(rallo_profile *profile) {
@@ -306,7 +339,7 @@ static void process_identity(rallo_profile *profile) {
         close(fd);
 }
 
-int rallo_profile_capture(rallo_profile *out) {
+int _rallo_snapshot_copy_take(rallo_profile *out, rallo_snapshot_copy *copy) {
     _rallo_guard_enter();
     int saved_errno = errno;
     rallo_profile_init(out);
@@ -316,12 +349,31 @@ int rallo_profile_capture(rallo_profile *out) {
     /* Mappings first: each location is given its mapping as it is made. */
     int result = mappings_capture(out);
     if (result == 0)
-        result = sites_capture(out);
+        counters_copy(copy);
+    if (result != 0) {
+        _rallo_snapshot_copy_drop(out, copy);
+        saved_errno = ENOMEM;
+    }
+    errno = saved_errno;
+    _rallo_guard_leave();
+    return result;
+}
+
+void _rallo_snapshot_copy_drop(rallo_profile *out, rallo_snapshot_copy *copy) {
+    _rallo_guard_enter();
+    copy_room_unmap(copy);
+    rallo_profile_free(out);
+    _rallo_guard_leave();
+}
+
+int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) {
+    _rallo_guard_enter();
+    int saved_errno = errno;
+    int result = sites_build(out, copy);
     const rallo_untracked *u = &out->untracked;
     out->totals.untracked_count =
         u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;
-    if (result == 0)
-        symbolize_self(out);
+    copy_room_unmap(copy);
     if (result != 0) {
         rallo_profile_free(out);
         saved_errno = ENOMEM;
@@ -329,4 +381,15 @@ int rallo_profile_capture(rallo_profile *out) {
     errno = saved_errno;
     _rallo_guard_leave();
     return result;
+}
+
+int _rallo_profile_snapshot(rallo_profile *out) {
+    rallo_snapshot_copy copy;
+    if (_rallo_snapshot_copy_prepare(&copy) != 0) {
+        rallo_profile_init(out);
+        return -1;
+    }
+    if (_rallo_snapshot_copy_take(out, &copy) != 0)
+        return -1;
+    return _rallo_snapshot_copy_finish(out, &copy);
 }

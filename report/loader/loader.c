@@ -1,10 +1,12 @@
 /* loader.c - what librallo itself carries of report/: the public dump calls,
  * which load librallo-report.so (installed beside librallo) on first use, and a
  * constructor that loads it at start-up when the environment asks for dumps,
- * the HTTP endpoint, the toggle signal or no-follow. report/ lives in its own
- * library so that libdw, zlib, protobuf-c and libmicrohttpd (with gnutls behind
- * it) are mapped only into processes that report, not into every process that
- * only wants rallo's malloc. */
+ * the toggle signal or no-follow, and librallo-http.so when it asks for the
+ * HTTP endpoint. report/ lives in libraries of its own so that zlib and
+ * protobuf-c are mapped only into processes that dump, libmicrohttpd (with
+ * gnutls behind it) only into those that serve, and libdw only into those
+ * that ask for names in-process (librallo-report.so loads it for rallo_dump()),
+ * not into every process that only wants rallo's malloc. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +19,7 @@
 #include "../../tracking/tracking.h"
 
 #define REPORT_LIBRARY "librallo-report.so"
+#define HTTP_LIBRARY "librallo-http.so"
 
 typedef int (*report_dump_fn)(const char *path, const char *format);
 typedef int (*report_dump_every_fn)(double seconds, const char *dir, const char *formats);
@@ -98,18 +101,40 @@ __attribute__((visibility("default"))) int rallo_dump_every(double seconds, cons
     return report_ready() ? report_dump_every(seconds, dir, formats) : -1;
 }
 
+/* The HTTP endpoint's library, beside librallo-report.so; its constructor
+ * starts the endpoint. */
+static void http_load(void) {
+    size_t len = strlen(report_library_path);
+    size_t dir_len = len - (sizeof REPORT_LIBRARY - 1);
+    if (len == 0 || dir_len + sizeof HTTP_LIBRARY > sizeof report_library_path)
+        return;
+    char path[PATH_MAX];
+    memcpy(path, report_library_path, dir_len);
+    memcpy(path + dir_len, HTTP_LIBRARY, sizeof HTTP_LIBRARY);
+    _rallo_guard_enter();
+    if (dlopen(path, RTLD_NOW | RTLD_LOCAL) == NULL)
+        _rallo_warn("cannot load %s: no RALLO_HTTP endpoint", dlerror());
+    _rallo_guard_leave();
+}
+
+static bool variable_set(const char *name) {
+    const char *value = _rallo_getenv(name);
+    return value != NULL && value[0] != '\0';
+}
+
 /* After init.c's (101): the tracking options are read and tracking may be on. */
 __attribute__((constructor(150))) static void report_loader_load(void) {
     report_library_locate();
     pthread_atfork(NULL, NULL, report_loader_atfork_child);
     static const char *const wants_report[] = {
-        "RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT", "RALLO_DUMP_SIGNAL",   "RALLO_DUMP_DIR",
-        "RALLO_DUMP_FORMATS",  "RALLO_HTTP",         "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
+        "RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT",  "RALLO_DUMP_SIGNAL", "RALLO_DUMP_DIR",
+        "RALLO_DUMP_FORMATS",  "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
     for (size_t i = 0; i < sizeof wants_report / sizeof wants_report[0]; i++) {
-        const char *value = _rallo_getenv(wants_report[i]);
-        if (value != NULL && value[0] != '\0') {
+        if (variable_set(wants_report[i])) {
             report_ready();
-            return;
+            break;
         }
     }
+    if (variable_set("RALLO_HTTP"))
+        http_load();
 }

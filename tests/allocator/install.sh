@@ -22,6 +22,9 @@ check() { # check NAME BINARY
   [ "$out" = "enabled=1 counted=1" ] || { echo "FAIL: $1: $out"; exit 1; }
   LD_LIBRARY_PATH=$libdir ldd "$2" | grep -q "librallo.so.* => $libdir/" ||
     { echo "FAIL: $1 does not load the installed librallo"; LD_LIBRARY_PATH=$libdir ldd "$2"; exit 1; }
+  # The json is written by the installed `rallo` command, a helper the program
+  # starts at exit (found in the prefix's bin/ from the library's place).
+  for _ in $(seq 300); do ls "$work/dump-$1"/rallo.*.final.json >/dev/null 2>&1 && break; sleep 0.1; done
   ls "$work/dump-$1"/rallo.*.final.json >/dev/null 2>&1 || { echo "FAIL: $1: no dump at exit"; exit 1; }
   echo "ok: $1 ($out, dump written)"
 }

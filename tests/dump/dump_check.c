@@ -85,6 +85,44 @@ static void read_file(const char *path, char *buf, size_t cap) {
     fclose(f);
 }
 
+bool dump_check_waits_for_helpers = true;
+
+/* Whether some process is a dumping program's helper (`rallo _convert`, which
+ * writes the formats of a periodic, signal or exit dump after the raw profile)
+ * working on a dump under dir. */
+static bool helpers_running(const char *dir) {
+    DIR *proc = opendir("/proc");
+    bool found = false;
+    for (struct dirent *entry; !found && proc != NULL && (entry = readdir(proc)) != NULL;) {
+        if (entry->d_name[0] < '1' || entry->d_name[0] > '9')
+            continue;
+        char path[300], cmdline[8192] = "";
+        snprintf(path, sizeof path, "/proc/%s/cmdline", entry->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        cmdline[n] = '\0';
+        const char *second = cmdline + strlen(cmdline) + 1; /* argv[1] */
+        if (second >= cmdline + n || strcmp(second, "_convert") != 0)
+            continue;
+        for (const char *arg = second; arg < cmdline + n; arg += strlen(arg) + 1)
+            found |= strstr(arg, dir) != NULL; /* the dump's path */
+    }
+    if (proc != NULL)
+        closedir(proc);
+    return found;
+}
+
+void wait_for_helpers(const char *dir, double timeout) {
+    struct timespec step = {0, 20 * 1000 * 1000};
+    for (double waited = 0; waited < timeout && helpers_running(dir); waited += 0.02)
+        nanosleep(&step, NULL);
+}
+
 void finish_target(const char *work_dir, pid_t pid, double timeout, target_run *run) {
     int status = 0;
     struct timespec step = {0, 10 * 1000 * 1000};
@@ -102,6 +140,8 @@ void finish_target(const char *work_dir, pid_t pid, double timeout, target_run *
     run->pid = pid;
     run->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     run->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (dump_check_waits_for_helpers)
+        wait_for_helpers(work_dir, 30); /* their files and their messages */
     char path[4200];
     snprintf(path, sizeof path, "%s/stdout", work_dir);
     read_file(path, run->out, sizeof run->out);

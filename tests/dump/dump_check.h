@@ -24,7 +24,14 @@ void remove_tree(const char *dir);
  * variables (NULL-terminated); RALLO_* and LD_PRELOAD from our own environment
  * are dropped. stdout/stderr go to files in work_dir. drop_root: run as nobody. */
 pid_t start_target(const char *work_dir, const char *const *env, const char *const *args, bool drop_root);
-/* Waits (at most timeout seconds, then SIGKILL) and reads stdout/stderr back. */
+/* Waits (at most timeout seconds) until no dumping program's helper (`rallo
+ * _convert`) works on a dump under dir: the formats of periodic, signal and
+ * exit dumps but the raw pprof are written by one, after the program's own dump. */
+void wait_for_helpers(const char *dir, double timeout);
+/* Whether finish_target waits for the helpers (default true). */
+extern bool dump_check_waits_for_helpers;
+/* Waits (at most timeout seconds, then SIGKILL), then for the helpers of dumps
+ * under work_dir, and reads stdout/stderr back. */
 void finish_target(const char *work_dir, pid_t pid, double timeout, target_run *run);
 void run_target(const char *work_dir, const char *const *env, const char *const *args, target_run *run);
 /* The lines of stderr that come from rallo ("rallo: ..."). */

@@ -63,6 +63,8 @@ static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, le
 static const char *const extensions[] = {"html", "pb.gz", "folded", "txt", "json"};
 static const char *const formats[] = {"html", "pprof", "folded", "text", "json"};
 
+/* Numbered dumps made so far: each has its json, or still its raw profile
+ * (.pb.gz) while the helper that writes the json is at work. */
 static int count_json_dumps(const char *dir) {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "rallo.%ld.", (long)getpid());
@@ -71,9 +73,16 @@ static int count_json_dumps(const char *dir) {
     struct dirent *entry;
     while (d != NULL && (entry = readdir(d)) != NULL) {
         size_t len = strlen(entry->d_name);
-        if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 && len > 5 &&
-            strcmp(entry->d_name + len - 5, ".json") == 0)
+        if (strncmp(entry->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (len > 5 && strcmp(entry->d_name + len - 5, ".json") == 0)
             n++;
+        else if (len > 6 && strcmp(entry->d_name + len - 6, ".pb.gz") == 0) {
+            /* counted unless its json is there too */
+            char json[300];
+            snprintf(json, sizeof json, "%s/%.*s.json", dir, (int)(len - 6), entry->d_name);
+            n += access(json, F_OK) != 0;
+        }
     }
     if (d != NULL)
         closedir(d);

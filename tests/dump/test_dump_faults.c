@@ -55,7 +55,9 @@ static void missing_dir(void **state) {
     run_target(work, env, args, &run);
     assert_int_equal(run.exit_code, 5);
     assert_string_equal(run.out, "ready\ndone\n");
-    /* ~10 failed periodic dumps, one line: the same error is said once. */
+    /* ~10 failed periodic dumps, one line: the same error is said once. The
+     * file a periodic dump writes itself is the raw profile (its formats come
+     * from a helper, which is never started when that fails). */
     snprintf(expected, sizeof expected,
              "rallo: cannot dump into %s/no-such-parent/no-such-dir-%%n%%s: ", work);
     expect_one_line(run.err, expected, "No such file or directory");
