@@ -25,6 +25,7 @@ static void secret_init(void) {
 }
 
 static void fork_prepare(void) {
+    _rallo_peak_atfork_prepare();
     _rallo_arena_atfork_prepare();
     _rallo_sampler_atfork_prepare();
     _rallo_counters_atfork_prepare();
@@ -33,12 +34,14 @@ static void fork_parent(void) {
     _rallo_counters_atfork_parent();
     _rallo_sampler_atfork_release();
     _rallo_arena_atfork_release();
+    _rallo_peak_atfork_release();
 }
 static void fork_child(void) {
     _rallo_counters_atfork_child();
     _rallo_block_layout_atfork_child();
     _rallo_sampler_atfork_release();
     _rallo_arena_atfork_release();
+    _rallo_peak_atfork_release();
 }
 
 /* Runs after libmimalloc's constructor (we depend on it) and before main. */

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "safe_open.h"
 
 static const char *file_kind(mode_t mode) {

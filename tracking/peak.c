@@ -48,6 +48,18 @@ void _rallo_peak_note(uint64_t live_bytes) {
     peak_unlock();
 }
 
+/* fork: a copy in progress belongs to a thread the child will not have, and
+ * would leave the copy marked busy there for good (every dump of the child
+ * then waits forever in _rallo_peak_sites). fork() waits for it to end; taken
+ * before the counters' lock, which a copy takes while busy. */
+void _rallo_peak_atfork_prepare(void) {
+    while (!peak_try_lock())
+        sched_yield();
+}
+void _rallo_peak_atfork_release(void) {
+    peak_unlock();
+}
+
 uint32_t _rallo_peak_sites(uint64_t *out, uint32_t n, uint64_t *at_peak) {
     memset(out, 0, (size_t)n * sizeof *out);
     /* The reader is a report thread: it may wait for an allocating thread's

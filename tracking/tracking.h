@@ -353,6 +353,8 @@ static inline rallo_site_figures _rallo_site_figures(const rallo_site_sums *sums
  * re-taken only when the peak has grown by 1% since the last one, never
  * waiting for a lock (a busy copy is skipped; the next new peak retries). */
 void _rallo_peak_note(uint64_t live_bytes) rallo_internal; /* from live_bytes_flush on a new peak */
+void _rallo_peak_atfork_prepare(void) rallo_internal; /* fork: waits for a copy in progress */
+void _rallo_peak_atfork_release(void) rallo_internal;
 /* Copies live bytes per site at the recorded peak into out[0..n) (out[i] is
  * site i), zeroing the rest; *at_peak: the process-wide live bytes then.
  * Returns how many sites the peak copy covers (0: none taken yet). */

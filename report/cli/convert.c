@@ -118,6 +118,7 @@ int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet) {
     /* Quietly: what cannot be named stays module+offset, as in-process. */
     rallo_symbolize_offline(&profile, NULL, NULL, NULL);
     int result = 0, first_error = 0;
+    bool said_replaced = false; /* one line for the set, as the program says one */
     char first_failed[8400] = "";
     for (int format = 0; format < RALLO_FORMAT_COUNT; format++) {
         if (!(formats & (1u << format)))
@@ -128,7 +129,21 @@ int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet) {
         rallo_buf out;
         rallo_buf_init(&out);
         rallo_write_profile(&profile, (rallo_format)format, &out);
+        /* Whatever is not a regular file at the name (a planted link, FIFO or
+         * socket) is replaced by the rename, never opened: said
+         * once a set, as the program itself says it (report/inproc/dump-file.c). */
+        struct stat there;
+        bool replacing = fstatat(dir_fd, name, &there, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(there.st_mode);
         int failed = out.failed ? ENOMEM : write_replacing(dir_fd, name, out.data, out.len) != 0 ? errno : 0;
+        if (replacing && failed == 0 && !quiet && !said_replaced) {
+            said_replaced = true;
+            cli_error("replaced the %s at %s%s with a new dump file (dumps never write into what is there)",
+                      S_ISLNK(there.st_mode)    ? "symbolic link"
+                      : S_ISFIFO(there.st_mode) ? "FIFO"
+                      : S_ISSOCK(there.st_mode) ? "socket"
+                                                : "file",
+                      dir, name);
+        }
         rallo_buf_free(&out);
         if (failed != 0 && result == 0) {
             result = -1;
