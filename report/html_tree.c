@@ -28,6 +28,7 @@
 
 #include <mimalloc.h>
 
+#include "util/hash.h"
 #include "html.h"
 #include "writers.h"
 
@@ -41,6 +42,7 @@ typedef struct str_table {
     uint32_t count, cap;
     uint32_t *slots; /* open addressing: id + 1, 0 empty */
     uint32_t nslots;
+    uint64_t seed; /* rallo_hash_seed: the strings come from a profile anyone can write */
 } str_table;
 
 /* ---- the tree under construction ---- */
@@ -66,18 +68,8 @@ typedef struct tree_builder {
     bool failed;
 } tree_builder;
 
-static uint64_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_pair(uint32_t a, uint32_t b) {
-    uint64_t h = ((uint64_t)a << 32 | b) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 29);
+static uint64_t hash_pair(uint64_t seed, uint32_t a, uint32_t b) {
+    return rallo_hash_mix(((uint64_t)a << 32 | b) ^ seed);
 }
 
 static bool grow_array(void **array, uint32_t *cap, size_t elem, uint32_t need) {
@@ -105,7 +97,7 @@ static bool str_rehash(str_table *t) {
         return false;
     for (uint32_t id = 0; id < t->count; id++) {
         const char *s = str_at(t, id);
-        uint32_t i = (uint32_t)hash_bytes(s, strlen(s)) & (n - 1);
+        uint32_t i = (uint32_t)rallo_hash_string(t->seed, s) & (n - 1);
         while (slots[i] != 0)
             i = (i + 1) & (n - 1);
         slots[i] = id + 1;
@@ -123,7 +115,7 @@ static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)hash_bytes(text, len) & (t->nslots - 1);
+    uint32_t i = (uint32_t)rallo_hash_bytes(t->seed, text, len) & (t->nslots - 1);
     for (; t->slots[i] != 0; i = (i + 1) & (t->nslots - 1)) {
         const char *s = str_at(t, t->slots[i] - 1);
         if (strncmp(s, text, len) == 0 && s[len] == '\0')
@@ -241,7 +233,7 @@ static bool node_rehash(tree_builder *b) {
     if (slots == NULL)
         return false;
     for (uint32_t id = 1; id < b->nnodes; id++) {
-        uint32_t i = (uint32_t)hash_pair(b->nodes[id].parent, b->nodes[id].name) & (n - 1);
+        uint32_t i = (uint32_t)hash_pair(b->strings.seed, b->nodes[id].parent, b->nodes[id].name) & (n - 1);
         while (slots[i] != 0)
             i = (i + 1) & (n - 1);
         slots[i] = id + 1;
@@ -258,7 +250,7 @@ static uint32_t child_for(tree_builder *b, uint32_t parent, const frame_key *f) 
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)hash_pair(parent, f->name) & (b->nslots - 1);
+    uint32_t i = (uint32_t)hash_pair(b->strings.seed, parent, f->name) & (b->nslots - 1);
     for (; b->slots[i] != 0; i = (i + 1) & (b->nslots - 1)) {
         tree_node *n = &b->nodes[b->slots[i] - 1];
         if (n->parent == parent && n->name == f->name) {
@@ -435,6 +427,7 @@ void rallo_html_tree_json(const rallo_profile *p, rallo_buf *out) {
     tree_builder b;
     memset(&b, 0, sizeof b);
     rallo_buf_init(&b.strings.pool);
+    b.strings.seed = rallo_hash_seed();
     uint32_t *site_node = mi_malloc((p->nsites + 1) * sizeof *site_node);
     uint32_t *site_frame = mi_malloc((p->nsites + 1) * sizeof *site_frame);
     frame_key root = {str_intern_z(&b, "all"), NONE, 0, NONE, 0};

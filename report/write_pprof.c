@@ -11,6 +11,7 @@
 #include <mimalloc.h>
 #include <zlib.h>
 
+#include "util/hash.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
 #include "writers.h"
@@ -31,6 +32,7 @@ typedef struct pprof_strings {
     size_t count, cap;
     uint32_t *slots; /* string index + 1; 0: empty */
     size_t nslots;   /* a power of two */
+    uint64_t seed;   /* rallo_hash_seed: the strings come from a profile anyone can write */
 } pprof_strings;
 
 typedef struct pprof_functions {
@@ -63,20 +65,6 @@ static void *builder_array(pprof_builder *b, size_t count, size_t size) {
     return builder_alloc(b, count * size);
 }
 
-static uint64_t hash_text(const char *text) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
-}
-
-static uint64_t hash_u64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Grows the slot array of the string table to twice the count; false on OOM. */
 static bool strings_rehash(pprof_strings *t) {
     size_t nslots = t->nslots ? t->nslots * 2 : 1024;
@@ -84,7 +72,7 @@ static bool strings_rehash(pprof_strings *t) {
     if (slots == NULL)
         return false;
     for (size_t i = 0; i < t->count; i++) {
-        size_t s = hash_text(t->strings[i]) & (nslots - 1);
+        size_t s = rallo_hash_string(t->seed, t->strings[i]) & (nslots - 1);
         while (slots[s] != 0)
             s = (s + 1) & (nslots - 1);
         slots[s] = (uint32_t)i + 1;
@@ -104,7 +92,7 @@ static int64_t intern(pprof_builder *b, const char *text) {
         b->failed = true;
         return 0;
     }
-    uint64_t h = hash_text(text);
+    uint64_t h = rallo_hash_string(t->seed, text);
     size_t s = h & (t->nslots - 1);
     while (t->slots[s] != 0) {
         if (strcmp(t->strings[t->slots[s] - 1], text) == 0)
@@ -136,7 +124,7 @@ static int64_t intern(pprof_builder *b, const char *text) {
 static uint64_t function_id(pprof_builder *b, int64_t name, int64_t file) {
     pprof_functions *t = &b->functions;
     uint64_t key = (uint64_t)name << 32 | (uint64_t)file;
-    size_t s = hash_u64(key) & (t->nslots - 1);
+    size_t s = rallo_hash_mix(key ^ b->strings.seed) & (t->nslots - 1);
     while (t->slots[s] != 0) {
         if (t->keys[s] == key)
             return t->slots[s];
@@ -473,6 +461,7 @@ static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
 int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
     pprof_builder b;
     memset(&b, 0, sizeof b);
+    b.strings.seed = rallo_hash_seed();
     rallo_profile_init(&b.scratch);
     pb_profile pb;
     perftools__profiles__profile__init(&pb);

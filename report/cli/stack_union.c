@@ -7,17 +7,12 @@
 
 #include "label.h"
 #include "stack_union.h"
+#include "util/hash.h"
 
 void stack_union_init(stack_union *u) {
     memset(u, 0, sizeof *u);
     rallo_profile_init(&u->profile);
-}
-
-static uint64_t key_hash(const char *key) {
-    uint64_t hash = 1469598103934665603ull;
-    for (; *key; key++)
-        hash = (hash ^ (unsigned char)*key) * 1099511628211ull;
-    return hash;
+    u->seed = rallo_hash_seed();
 }
 
 static bool grow(void **array, size_t *cap, size_t need, size_t size) {
@@ -38,7 +33,7 @@ static bool grow(void **array, size_t *cap, size_t need, size_t size) {
  * holding every key. */
 static void index_keys(stack_union *u, size_t *slots, size_t nslots) {
     for (size_t i = 0; i < u->profile.nsites; i++) {
-        size_t slot = key_hash(u->keys[i]) & (nslots - 1);
+        size_t slot = rallo_hash_string(u->seed, u->keys[i]) & (nslots - 1);
         while (slots[slot] != 0)
             slot = (slot + 1) & (nslots - 1);
         slots[slot] = i + 1;
@@ -88,7 +83,7 @@ size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping
         rallo_buf_free(&key);
         return SIZE_MAX;
     }
-    size_t slot = key_hash(key.data) & (u->nslots - 1);
+    size_t slot = rallo_hash_string(u->seed, key.data) & (u->nslots - 1);
     while (u->slots[slot] != 0) {
         size_t index = u->slots[slot] - 1;
         if (strcmp(u->keys[index], key.data) == 0) {

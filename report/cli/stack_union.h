@@ -14,6 +14,7 @@ typedef struct stack_union {
     size_t cap_sites, cap_locations, cap_mappings;
     size_t *slots; /* index + 1; 0 = empty */
     size_t nslots;
+    uint64_t seed; /* rallo_hash_seed: the keys come from profiles anyone can write */
 } stack_union;
 
 void stack_union_init(stack_union *u);
