@@ -28,6 +28,7 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "util/hash.h"
 #include "html.h"
 #include "writers.h"
@@ -39,7 +40,8 @@ enum { NODE_MIXED_LINES = 1, NODE_INLINED = 2, NODE_UNSYMBOLIZED = 4 };
 typedef struct str_table {
     rallo_buf pool;    /* the strings, NUL terminated */
     uint32_t *offsets; /* id -> offset in pool */
-    uint32_t count, cap;
+    uint32_t count;
+    size_t cap;
     uint32_t *slots; /* open addressing: id + 1, 0 empty */
     uint32_t nslots;
     uint64_t seed; /* rallo_hash_seed: the strings come from a profile anyone can write */
@@ -59,7 +61,8 @@ typedef struct frame_key { /* one frame of a location, root side last */
 typedef struct tree_builder {
     str_table strings;
     tree_node *nodes;
-    uint32_t nnodes, cap;
+    uint32_t nnodes;
+    size_t cap;
     uint32_t *slots; /* (parent, name) -> node + 1 */
     uint32_t nslots;
     uint32_t *loc_first, *loc_count; /* per location: its frames in `frames` */
@@ -70,20 +73,6 @@ typedef struct tree_builder {
 
 static uint64_t hash_pair(uint64_t seed, uint32_t a, uint32_t b) {
     return rallo_hash_mix(((uint64_t)a << 32 | b) ^ seed);
-}
-
-static bool grow_array(void **array, uint32_t *cap, size_t elem, uint32_t need) {
-    if (need <= *cap)
-        return true;
-    uint32_t fresh = *cap ? *cap * 2 : 1024;
-    while (fresh < need)
-        fresh *= 2;
-    void *p = mi_realloc(*array, (size_t)fresh * elem);
-    if (p == NULL)
-        return false;
-    *array = p;
-    *cap = fresh;
-    return true;
 }
 
 static const char *str_at(const str_table *t, uint32_t id) {
@@ -121,7 +110,7 @@ static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
         if (strncmp(s, text, len) == 0 && s[len] == '\0')
             return t->slots[i] - 1;
     }
-    if (!grow_array((void **)&t->offsets, &t->cap, sizeof *t->offsets, t->count + 1) ||
+    if (!rallo_array_reserve((void **)&t->offsets, &t->cap, t->count + 1, sizeof *t->offsets, 1024) ||
         t->pool.len > UINT32_MAX) {
         b->failed = true;
         return NONE;
@@ -181,15 +170,9 @@ static uint32_t module_of(tree_builder *b, const rallo_profile *p, const rallo_p
 }
 
 static frame_key *push_frame(tree_builder *b) {
-    if (b->nframes == b->frames_cap) {
-        size_t cap = b->frames_cap ? b->frames_cap * 2 : 4096;
-        frame_key *f = mi_realloc(b->frames, cap * sizeof *f);
-        if (f == NULL) {
-            b->failed = true;
-            return NULL;
-        }
-        b->frames = f;
-        b->frames_cap = cap;
+    if (!rallo_array_reserve((void **)&b->frames, &b->frames_cap, b->nframes + 1, sizeof *b->frames, 4096)) {
+        b->failed = true;
+        return NULL;
     }
     return &b->frames[b->nframes++];
 }
@@ -259,7 +242,7 @@ static uint32_t child_for(tree_builder *b, uint32_t parent, const frame_key *f) 
             return b->slots[i] - 1;
         }
     }
-    if (!grow_array((void **)&b->nodes, &b->cap, sizeof *b->nodes, b->nnodes + 1)) {
+    if (!rallo_array_reserve((void **)&b->nodes, &b->cap, b->nnodes + 1, sizeof *b->nodes, 1024)) {
         b->failed = true;
         return NONE;
     }
@@ -432,7 +415,7 @@ void rallo_html_tree_json(const rallo_profile *p, rallo_buf *out) {
     uint32_t *site_frame = mi_malloc((p->nsites + 1) * sizeof *site_frame);
     frame_key root = {str_intern_z(&b, "all"), NONE, 0, NONE, 0};
     if (site_node == NULL || site_frame == NULL || !build_location_frames(&b, p) ||
-        !grow_array((void **)&b.nodes, &b.cap, sizeof *b.nodes, 1))
+        !rallo_array_reserve((void **)&b.nodes, &b.cap, 1, sizeof *b.nodes, 1024))
         b.failed = true;
     if (!b.failed) {
         b.nodes[0] = (tree_node){NONE, root.name, NONE, 0, NONE, 0};

@@ -29,6 +29,7 @@
 #include <gelf.h>
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "util/hash.h"
 #include "safe_open.h"
 #include "symbolize.h"
@@ -371,14 +372,8 @@ static uint16_t module_index(rallo_symbolizer *s, Dwfl_Module *module) {
         return (uint16_t)(uintptr_t)*userdata;
     if (userdata == NULL || s->nmodules >= MAX_MODULES)
         return 0;
-    if (s->nmodules == s->cap_modules) {
-        size_t cap = s->cap_modules ? s->cap_modules * 2 : 16;
-        sym_module *grown = mi_realloc(s->modules, cap * sizeof *grown);
-        if (grown == NULL)
-            return 0;
-        s->modules = grown;
-        s->cap_modules = cap;
-    }
+    if (!rallo_array_reserve((void **)&s->modules, &s->cap_modules, s->nmodules + 1, sizeof *s->modules, 16))
+        return 0;
     sym_module *m = &s->modules[s->nmodules++];
     memset(m, 0, sizeof *m);
     m->module = module;

@@ -11,6 +11,8 @@
 #include <mimalloc.h>
 #include <zlib.h>
 
+#include "util/array.h"
+#include "util/zlib_alloc.h"
 #include "util/hash.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
@@ -99,15 +101,9 @@ static int64_t intern(pprof_builder *b, const char *text) {
             return t->slots[s] - 1;
         s = (s + 1) & (t->nslots - 1);
     }
-    if (t->count == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        char **grown = mi_realloc(t->strings, cap * sizeof *grown);
-        if (grown == NULL) {
-            b->failed = true;
-            return 0;
-        }
-        t->strings = grown;
-        t->cap = cap;
+    if (!rallo_array_reserve((void **)&t->strings, &t->cap, t->count + 1, sizeof *t->strings, 1024)) {
+        b->failed = true;
+        return 0;
     }
     char *copy = rallo_profile_strdup(&b->scratch, text);
     if (copy == NULL) {
@@ -393,16 +389,6 @@ typedef struct gz_sink {
     bool failed;
 } gz_sink;
 
-static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
-    (void)opaque;
-    return mi_mallocn(items, size);
-}
-
-static void gz_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    mi_free(p);
-}
-
 static void gz_deflate(gz_sink *sink, const unsigned char *data, size_t len, int flush) {
     unsigned char chunk[16384];
     sink->z.next_in = (Bytef *)data;
@@ -440,8 +426,7 @@ static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
     memset(&sink, 0, sizeof sink);
     sink.base.append = gz_append;
     sink.out = out;
-    sink.z.zalloc = gz_alloc;
-    sink.z.zfree = gz_free;
+    rallo_zlib_use_mimalloc(&sink.z);
     sink.stage = mi_malloc(GZ_STAGE_BYTES);
     if (sink.stage == NULL)
         return -1;

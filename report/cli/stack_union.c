@@ -5,6 +5,7 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "label.h"
 #include "stack_union.h"
 #include "util/hash.h"
@@ -13,20 +14,6 @@ void stack_union_init(stack_union *u) {
     memset(u, 0, sizeof *u);
     rallo_profile_init(&u->profile);
     u->seed = rallo_hash_seed();
-}
-
-static bool grow(void **array, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap)
-        return true;
-    size_t cap2 = *cap ? *cap : 256;
-    while (cap2 < need)
-        cap2 *= 2;
-    void *bigger = mi_realloc(*array, cap2 * size);
-    if (bigger == NULL)
-        return false;
-    *array = bigger;
-    *cap = cap2;
-    return true;
 }
 
 /* Replaces the index by `slots` (nslots of them, zeroed, a power of two)
@@ -94,10 +81,10 @@ size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping
     }
     rallo_profile *p = &u->profile;
     size_t cap_keys = u->cap_sites;
-    if (!grow((void **)&p->sites, &u->cap_sites, p->nsites + 1, sizeof *p->sites) ||
-        !grow((void **)&u->keys, &cap_keys, u->cap_sites, sizeof *u->keys) ||
-        !grow((void **)&p->locations, &u->cap_locations, p->nlocations + site->nlocations,
-              sizeof *p->locations)) {
+    if (!rallo_array_reserve((void **)&p->sites, &u->cap_sites, p->nsites + 1, sizeof *p->sites, 256) ||
+        !rallo_array_reserve((void **)&u->keys, &cap_keys, u->cap_sites, sizeof *u->keys, 256) ||
+        !rallo_array_reserve((void **)&p->locations, &u->cap_locations, p->nlocations + site->nlocations,
+                             sizeof *p->locations, 256)) {
         rallo_buf_free(&key);
         return SIZE_MAX;
     }
@@ -137,8 +124,8 @@ void stack_union_free(stack_union *u) {
 /* Adds a dump's mappings to the union's; returns the index of its first. */
 bool stack_union_add_mappings(stack_union *u, const rallo_profile *dump, size_t *base) {
     rallo_profile *p = &u->profile;
-    if (!grow((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1,
-              sizeof *p->mappings))
+    if (!rallo_array_reserve((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1,
+                             sizeof *p->mappings, 256))
         return false;
     *base = p->nmappings;
     for (size_t i = 0; i < dump->nmappings; i++)
