@@ -29,6 +29,7 @@
 #include <mimalloc.h>
 
 #include "util/array.h"
+#include "util/index.h"
 #include "util/hash.h"
 #include "html.h"
 #include "writers.h"
@@ -42,9 +43,8 @@ typedef struct str_table {
     uint32_t *offsets; /* id -> offset in pool */
     uint32_t count;
     size_t cap;
-    uint32_t *slots; /* open addressing: id + 1, 0 empty */
-    uint32_t nslots;
-    uint64_t seed; /* rallo_hash_seed: the strings come from a profile anyone can write */
+    rallo_index index; /* of the ids, by text */
+    uint64_t seed;     /* rallo_hash_seed: the strings come from a profile anyone can write */
 } str_table;
 
 /* ---- the tree under construction ---- */
@@ -63,8 +63,7 @@ typedef struct tree_builder {
     tree_node *nodes;
     uint32_t nnodes;
     size_t cap;
-    uint32_t *slots; /* (parent, name) -> node + 1 */
-    uint32_t nslots;
+    rallo_index index;               /* of the nodes but the root, by (parent, name) */
     uint32_t *loc_first, *loc_count; /* per location: its frames in `frames` */
     frame_key *frames;
     size_t nframes, frames_cap;
@@ -79,36 +78,23 @@ static const char *str_at(const str_table *t, uint32_t id) {
     return t->pool.data + t->offsets[id];
 }
 
-static bool str_rehash(str_table *t) {
-    uint32_t n = t->nslots ? t->nslots * 2 : 4096;
-    uint32_t *slots = mi_zalloc((size_t)n * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (uint32_t id = 0; id < t->count; id++) {
-        const char *s = str_at(t, id);
-        uint32_t i = (uint32_t)rallo_hash_string(t->seed, s) & (n - 1);
-        while (slots[i] != 0)
-            i = (i + 1) & (n - 1);
-        slots[i] = id + 1;
-    }
-    mi_free(t->slots);
-    t->slots = slots;
-    t->nslots = n;
-    return true;
+static uint64_t str_hash(const void *owner, size_t id) {
+    const str_table *t = owner;
+    return rallo_hash_string(t->seed, str_at(t, (uint32_t)id));
 }
 
 /* The id of text[0..len), added when new; NONE when out of memory. */
 static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
     str_table *t = &b->strings;
-    if ((t->count + 1) * 2 > t->nslots && !str_rehash(t)) {
+    if (!rallo_index_reserve(&t->index, t->count, 0, 4096, str_hash, t)) {
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)rallo_hash_bytes(t->seed, text, len) & (t->nslots - 1);
-    for (; t->slots[i] != 0; i = (i + 1) & (t->nslots - 1)) {
-        const char *s = str_at(t, t->slots[i] - 1);
+    size_t i = rallo_index_slot(&t->index, rallo_hash_bytes(t->seed, text, len));
+    for (; t->index.slots[i] != 0; i = rallo_index_next(&t->index, i)) {
+        const char *s = str_at(t, t->index.slots[i] - 1);
         if (strncmp(s, text, len) == 0 && s[len] == '\0')
-            return t->slots[i] - 1;
+            return t->index.slots[i] - 1;
     }
     if (!rallo_array_reserve((void **)&t->offsets, &t->cap, t->count + 1, sizeof *t->offsets, 1024) ||
         t->pool.len > UINT32_MAX) {
@@ -122,7 +108,7 @@ static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
         b->failed = true;
         return NONE;
     }
-    t->slots[i] = t->count + 1;
+    t->index.slots[i] = t->count + 1;
     return t->count++;
 }
 
@@ -210,36 +196,24 @@ static bool build_location_frames(tree_builder *b, const rallo_profile *p) {
     return !b->failed;
 }
 
-static bool node_rehash(tree_builder *b) {
-    uint32_t n = b->nslots ? b->nslots * 2 : 8192;
-    uint32_t *slots = mi_zalloc((size_t)n * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (uint32_t id = 1; id < b->nnodes; id++) {
-        uint32_t i = (uint32_t)hash_pair(b->strings.seed, b->nodes[id].parent, b->nodes[id].name) & (n - 1);
-        while (slots[i] != 0)
-            i = (i + 1) & (n - 1);
-        slots[i] = id + 1;
-    }
-    mi_free(b->slots);
-    b->slots = slots;
-    b->nslots = n;
-    return true;
+static uint64_t node_hash(const void *owner, size_t id) {
+    const tree_builder *b = owner;
+    return hash_pair(b->strings.seed, b->nodes[id].parent, b->nodes[id].name);
 }
 
 /* The child of `parent` for frame f, created when new; NONE when out of memory. */
 static uint32_t child_for(tree_builder *b, uint32_t parent, const frame_key *f) {
-    if ((b->nnodes + 1) * 2 > b->nslots && !node_rehash(b)) {
+    if (!rallo_index_reserve(&b->index, b->nnodes, 1, 8192, node_hash, b)) {
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)hash_pair(b->strings.seed, parent, f->name) & (b->nslots - 1);
-    for (; b->slots[i] != 0; i = (i + 1) & (b->nslots - 1)) {
-        tree_node *n = &b->nodes[b->slots[i] - 1];
+    size_t i = rallo_index_slot(&b->index, hash_pair(b->strings.seed, parent, f->name));
+    for (; b->index.slots[i] != 0; i = rallo_index_next(&b->index, i)) {
+        tree_node *n = &b->nodes[b->index.slots[i] - 1];
         if (n->parent == parent && n->name == f->name) {
             if (n->file != f->file || n->line != f->line)
                 n->flags |= NODE_MIXED_LINES;
-            return b->slots[i] - 1;
+            return b->index.slots[i] - 1;
         }
     }
     if (!rallo_array_reserve((void **)&b->nodes, &b->cap, b->nnodes + 1, sizeof *b->nodes, 1024)) {
@@ -247,7 +221,7 @@ static uint32_t child_for(tree_builder *b, uint32_t parent, const frame_key *f) 
         return NONE;
     }
     b->nodes[b->nnodes] = (tree_node){parent, f->name, f->file, f->line, f->module, f->flags};
-    b->slots[i] = b->nnodes + 1;
+    b->index.slots[i] = b->nnodes + 1;
     return b->nnodes++;
 }
 
@@ -398,9 +372,9 @@ static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32
 static void builder_free(tree_builder *b) {
     rallo_buf_free(&b->strings.pool);
     mi_free(b->strings.offsets);
-    mi_free(b->strings.slots);
+    rallo_index_free(&b->strings.index);
     mi_free(b->nodes);
-    mi_free(b->slots);
+    rallo_index_free(&b->index);
     mi_free(b->loc_first);
     mi_free(b->loc_count);
     mi_free(b->frames);

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "util/array.h"
+#include "util/index.h"
 #include "util/zlib_alloc.h"
 #include "util/hash.h"
 #include "pprof.h"
@@ -32,9 +33,8 @@ typedef Perftools__Profiles__Function pb_function;
 typedef struct pprof_strings {
     char **strings; /* the Profile.string_table being built */
     size_t count, cap;
-    uint32_t *slots; /* string index + 1; 0: empty */
-    size_t nslots;   /* a power of two */
-    uint64_t seed;   /* rallo_hash_seed: the strings come from a profile anyone can write */
+    rallo_index index; /* of the strings, by text */
+    uint64_t seed;     /* rallo_hash_seed: the strings come from a profile anyone can write */
 } pprof_strings;
 
 typedef struct pprof_functions {
@@ -67,22 +67,9 @@ static void *builder_array(pprof_builder *b, size_t count, size_t size) {
     return builder_alloc(b, count * size);
 }
 
-/* Grows the slot array of the string table to twice the count; false on OOM. */
-static bool strings_rehash(pprof_strings *t) {
-    size_t nslots = t->nslots ? t->nslots * 2 : 1024;
-    uint32_t *slots = mi_zalloc(nslots * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (size_t i = 0; i < t->count; i++) {
-        size_t s = rallo_hash_string(t->seed, t->strings[i]) & (nslots - 1);
-        while (slots[s] != 0)
-            s = (s + 1) & (nslots - 1);
-        slots[s] = (uint32_t)i + 1;
-    }
-    mi_free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return true;
+static uint64_t string_hash(const void *owner, size_t i) {
+    const pprof_strings *t = owner;
+    return rallo_hash_string(t->seed, t->strings[i]);
 }
 
 /* The string's index in the table, adding it (copied) when new. NULL is "". */
@@ -90,17 +77,14 @@ static int64_t intern(pprof_builder *b, const char *text) {
     pprof_strings *t = &b->strings;
     if (text == NULL)
         text = "";
-    if ((t->count + 1) * 2 > t->nslots && !strings_rehash(t)) {
+    if (!rallo_index_reserve(&t->index, t->count, 0, 1024, string_hash, t)) {
         b->failed = true;
         return 0;
     }
-    uint64_t h = rallo_hash_string(t->seed, text);
-    size_t s = h & (t->nslots - 1);
-    while (t->slots[s] != 0) {
-        if (strcmp(t->strings[t->slots[s] - 1], text) == 0)
-            return t->slots[s] - 1;
-        s = (s + 1) & (t->nslots - 1);
-    }
+    size_t s = rallo_index_slot(&t->index, rallo_hash_string(t->seed, text));
+    for (; t->index.slots[s] != 0; s = rallo_index_next(&t->index, s))
+        if (strcmp(t->strings[t->index.slots[s] - 1], text) == 0)
+            return t->index.slots[s] - 1;
     if (!rallo_array_reserve((void **)&t->strings, &t->cap, t->count + 1, sizeof *t->strings, 1024)) {
         b->failed = true;
         return 0;
@@ -111,7 +95,7 @@ static int64_t intern(pprof_builder *b, const char *text) {
         return 0;
     }
     t->strings[t->count] = copy;
-    t->slots[s] = (uint32_t)t->count + 1;
+    t->index.slots[s] = (uint32_t)t->count + 1;
     return (int64_t)t->count++;
 }
 
@@ -461,7 +445,7 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
     if (rc != 0)
         out->failed = true;
     mi_free(b.strings.strings);
-    mi_free(b.strings.slots);
+    rallo_index_free(&b.strings.index);
     rallo_profile_free(&b.scratch);
     return rc;
 }
