@@ -149,10 +149,11 @@ uint64_t cli_undebugged_report(const char *profile_path, cli_undebugged *u) {
     char codename[64];
     release_codename(codename, sizeof codename);
     if (any_package)
-        cli_error("  (Debian's -dbgsym packages come from the debug archive: deb "
-                  "http://deb.debian.org/debian-debug "
-                  "%s-debug main; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and run this again)",
-                  codename);
+        cli_error(
+            "  (Debian's -dbgsym packages come from the debug archive: deb "
+            "http://deb.debian.org/debian-debug "
+            "%s-debug main; or set DEBUGINFOD_URLS=https://debuginfod.debian.net and run this again)",
+            codename);
     else
         cli_error(
             "  (install the distribution's debug symbols for them, or set DEBUGINFOD_URLS to a debuginfod "
