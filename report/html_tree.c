@@ -28,6 +28,9 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
+#include "util/index.h"
+#include "util/hash.h"
 #include "html.h"
 #include "writers.h"
 
@@ -38,9 +41,10 @@ enum { NODE_MIXED_LINES = 1, NODE_INLINED = 2, NODE_UNSYMBOLIZED = 4 };
 typedef struct str_table {
     rallo_buf pool;    /* the strings, NUL terminated */
     uint32_t *offsets; /* id -> offset in pool */
-    uint32_t count, cap;
-    uint32_t *slots; /* open addressing: id + 1, 0 empty */
-    uint32_t nslots;
+    uint32_t count;
+    size_t cap;
+    rallo_index index; /* of the ids, by text */
+    uint64_t seed;     /* rallo_hash_seed: the strings come from a profile anyone can write */
 } str_table;
 
 /* ---- the tree under construction ---- */
@@ -57,79 +61,42 @@ typedef struct frame_key { /* one frame of a location, root side last */
 typedef struct tree_builder {
     str_table strings;
     tree_node *nodes;
-    uint32_t nnodes, cap;
-    uint32_t *slots; /* (parent, name) -> node + 1 */
-    uint32_t nslots;
+    uint32_t nnodes;
+    size_t cap;
+    rallo_index index;               /* of the nodes but the root, by (parent, name) */
     uint32_t *loc_first, *loc_count; /* per location: its frames in `frames` */
     frame_key *frames;
     size_t nframes, frames_cap;
     bool failed;
 } tree_builder;
 
-static uint64_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_pair(uint32_t a, uint32_t b) {
-    uint64_t h = ((uint64_t)a << 32 | b) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 29);
-}
-
-static bool grow_array(void **array, uint32_t *cap, size_t elem, uint32_t need) {
-    if (need <= *cap)
-        return true;
-    uint32_t fresh = *cap ? *cap * 2 : 1024;
-    while (fresh < need)
-        fresh *= 2;
-    void *p = mi_realloc(*array, (size_t)fresh * elem);
-    if (p == NULL)
-        return false;
-    *array = p;
-    *cap = fresh;
-    return true;
+static uint64_t hash_pair(uint64_t seed, uint32_t a, uint32_t b) {
+    return rallo_hash_mix(((uint64_t)a << 32 | b) ^ seed);
 }
 
 static const char *str_at(const str_table *t, uint32_t id) {
     return t->pool.data + t->offsets[id];
 }
 
-static bool str_rehash(str_table *t) {
-    uint32_t n = t->nslots ? t->nslots * 2 : 4096;
-    uint32_t *slots = mi_zalloc((size_t)n * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (uint32_t id = 0; id < t->count; id++) {
-        const char *s = str_at(t, id);
-        uint32_t i = (uint32_t)hash_bytes(s, strlen(s)) & (n - 1);
-        while (slots[i] != 0)
-            i = (i + 1) & (n - 1);
-        slots[i] = id + 1;
-    }
-    mi_free(t->slots);
-    t->slots = slots;
-    t->nslots = n;
-    return true;
+static uint64_t str_hash(const void *owner, size_t id) {
+    const str_table *t = owner;
+    return rallo_hash_string(t->seed, str_at(t, (uint32_t)id));
 }
 
 /* The id of text[0..len), added when new; NONE when out of memory. */
 static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
     str_table *t = &b->strings;
-    if ((t->count + 1) * 2 > t->nslots && !str_rehash(t)) {
+    if (!rallo_index_reserve(&t->index, t->count, 0, 4096, str_hash, t)) {
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)hash_bytes(text, len) & (t->nslots - 1);
-    for (; t->slots[i] != 0; i = (i + 1) & (t->nslots - 1)) {
-        const char *s = str_at(t, t->slots[i] - 1);
+    size_t i = rallo_index_slot(&t->index, rallo_hash_bytes(t->seed, text, len));
+    for (; t->index.slots[i] != 0; i = rallo_index_next(&t->index, i)) {
+        const char *s = str_at(t, t->index.slots[i] - 1);
         if (strncmp(s, text, len) == 0 && s[len] == '\0')
-            return t->slots[i] - 1;
+            return t->index.slots[i] - 1;
     }
-    if (!grow_array((void **)&t->offsets, &t->cap, sizeof *t->offsets, t->count + 1) ||
+    if (!rallo_array_reserve((void **)&t->offsets, &t->cap, t->count + 1, sizeof *t->offsets, 1024) ||
         t->pool.len > UINT32_MAX) {
         b->failed = true;
         return NONE;
@@ -141,7 +108,7 @@ static uint32_t str_intern(tree_builder *b, const char *text, size_t len) {
         b->failed = true;
         return NONE;
     }
-    t->slots[i] = t->count + 1;
+    t->index.slots[i] = t->count + 1;
     return t->count++;
 }
 
@@ -189,15 +156,9 @@ static uint32_t module_of(tree_builder *b, const rallo_profile *p, const rallo_p
 }
 
 static frame_key *push_frame(tree_builder *b) {
-    if (b->nframes == b->frames_cap) {
-        size_t cap = b->frames_cap ? b->frames_cap * 2 : 4096;
-        frame_key *f = mi_realloc(b->frames, cap * sizeof *f);
-        if (f == NULL) {
-            b->failed = true;
-            return NULL;
-        }
-        b->frames = f;
-        b->frames_cap = cap;
+    if (!rallo_array_reserve((void **)&b->frames, &b->frames_cap, b->nframes + 1, sizeof *b->frames, 4096)) {
+        b->failed = true;
+        return NULL;
     }
     return &b->frames[b->nframes++];
 }
@@ -235,44 +196,32 @@ static bool build_location_frames(tree_builder *b, const rallo_profile *p) {
     return !b->failed;
 }
 
-static bool node_rehash(tree_builder *b) {
-    uint32_t n = b->nslots ? b->nslots * 2 : 8192;
-    uint32_t *slots = mi_zalloc((size_t)n * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (uint32_t id = 1; id < b->nnodes; id++) {
-        uint32_t i = (uint32_t)hash_pair(b->nodes[id].parent, b->nodes[id].name) & (n - 1);
-        while (slots[i] != 0)
-            i = (i + 1) & (n - 1);
-        slots[i] = id + 1;
-    }
-    mi_free(b->slots);
-    b->slots = slots;
-    b->nslots = n;
-    return true;
+static uint64_t node_hash(const void *owner, size_t id) {
+    const tree_builder *b = owner;
+    return hash_pair(b->strings.seed, b->nodes[id].parent, b->nodes[id].name);
 }
 
 /* The child of `parent` for frame f, created when new; NONE when out of memory. */
 static uint32_t child_for(tree_builder *b, uint32_t parent, const frame_key *f) {
-    if ((b->nnodes + 1) * 2 > b->nslots && !node_rehash(b)) {
+    if (!rallo_index_reserve(&b->index, b->nnodes, 1, 8192, node_hash, b)) {
         b->failed = true;
         return NONE;
     }
-    uint32_t i = (uint32_t)hash_pair(parent, f->name) & (b->nslots - 1);
-    for (; b->slots[i] != 0; i = (i + 1) & (b->nslots - 1)) {
-        tree_node *n = &b->nodes[b->slots[i] - 1];
+    size_t i = rallo_index_slot(&b->index, hash_pair(b->strings.seed, parent, f->name));
+    for (; b->index.slots[i] != 0; i = rallo_index_next(&b->index, i)) {
+        tree_node *n = &b->nodes[b->index.slots[i] - 1];
         if (n->parent == parent && n->name == f->name) {
             if (n->file != f->file || n->line != f->line)
                 n->flags |= NODE_MIXED_LINES;
-            return b->slots[i] - 1;
+            return b->index.slots[i] - 1;
         }
     }
-    if (!grow_array((void **)&b->nodes, &b->cap, sizeof *b->nodes, b->nnodes + 1)) {
+    if (!rallo_array_reserve((void **)&b->nodes, &b->cap, b->nnodes + 1, sizeof *b->nodes, 1024)) {
         b->failed = true;
         return NONE;
     }
     b->nodes[b->nnodes] = (tree_node){parent, f->name, f->file, f->line, f->module, f->flags};
-    b->slots[i] = b->nnodes + 1;
+    b->index.slots[i] = b->nnodes + 1;
     return b->nnodes++;
 }
 
@@ -423,9 +372,9 @@ static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32
 static void builder_free(tree_builder *b) {
     rallo_buf_free(&b->strings.pool);
     mi_free(b->strings.offsets);
-    mi_free(b->strings.slots);
+    rallo_index_free(&b->strings.index);
     mi_free(b->nodes);
-    mi_free(b->slots);
+    rallo_index_free(&b->index);
     mi_free(b->loc_first);
     mi_free(b->loc_count);
     mi_free(b->frames);
@@ -435,11 +384,12 @@ void rallo_html_tree_json(const rallo_profile *p, rallo_buf *out) {
     tree_builder b;
     memset(&b, 0, sizeof b);
     rallo_buf_init(&b.strings.pool);
+    b.strings.seed = rallo_hash_seed();
     uint32_t *site_node = mi_malloc((p->nsites + 1) * sizeof *site_node);
     uint32_t *site_frame = mi_malloc((p->nsites + 1) * sizeof *site_frame);
     frame_key root = {str_intern_z(&b, "all"), NONE, 0, NONE, 0};
     if (site_node == NULL || site_frame == NULL || !build_location_frames(&b, p) ||
-        !grow_array((void **)&b.nodes, &b.cap, sizeof *b.nodes, 1))
+        !rallo_array_reserve((void **)&b.nodes, &b.cap, 1, sizeof *b.nodes, 1024))
         b.failed = true;
     if (!b.failed) {
         b.nodes[0] = (tree_node){NONE, root.name, NONE, 0, NONE, 0};

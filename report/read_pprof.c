@@ -13,6 +13,7 @@
 #include <mimalloc.h>
 #include <zlib.h>
 
+#include "util/zlib_alloc.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
 #include "writers.h"
@@ -71,16 +72,6 @@ static void note(reader *r, const char *fmt, ...) {
 
 /* ---- inflate, capped ---- */
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
-    (void)opaque;
-    return mi_mallocn(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    mi_free(p);
-}
-
 /* One pass over a gzip (or zlib) stream, members one after another: into
  * out (out_size bytes) when out is given, else only counting into a scratch
  * window. *inflated gets the size; false with an error when corrupt,
@@ -93,8 +84,7 @@ static bool inflate_pass(reader *r, const unsigned char *data, size_t len, size_
         return fail(r, "out of memory inflating");
     z_stream z;
     memset(&z, 0, sizeof z);
-    z.zalloc = z_alloc;
-    z.zfree = z_free;
+    rallo_zlib_use_mimalloc(&z);
     if (inflateInit2(&z, 15 + 32) != Z_OK) { /* 32: detect gzip or zlib headers */
         mi_free(window);
         return fail(r, "out of memory starting zlib");

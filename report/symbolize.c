@@ -20,7 +20,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <dwarf.h>
@@ -32,6 +31,8 @@
 
 #include "debuginfo.h"
 #include "safe_open.h"
+#include "util/array.h"
+#include "util/hash.h"
 #include "symbolize.h"
 #include "writers.h"
 
@@ -72,7 +73,7 @@ struct rallo_symbolizer {
     bool this_process;
     Dwfl *dwfl;
     uint64_t modules_signature; /* of the mappings the session was built from */
-    uint64_t cache_seed;        /* random: a profile's addresses cannot be chosen to collide */
+    uint64_t cache_seed; /* rallo_hash_seed: a profile's addresses and names cannot be chosen to collide */
     sym_entry *cache;
     size_t cache_mask, cache_used;
     char **strings; /* interned strings, open addressing */
@@ -84,21 +85,6 @@ struct rallo_symbolizer {
 };
 
 /* ---- hashing and the two tables ---- */
-
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
-static uint64_t hash_string(const char *text) {
-    uint64_t hash = 0xcbf29ce484222325ull;
-    for (; *text; text++)
-        hash = (hash ^ (unsigned char)*text) * 0x100000001b3ull;
-    return hash;
-}
 
 /* Returns the symbolizer's copy of text (NULL for NULL, or when out of memory). */
 static const char *intern(rallo_symbolizer *s, const char *text) {
@@ -112,7 +98,7 @@ static const char *intern(rallo_symbolizer *s, const char *text) {
         for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++) {
             if (s->strings[i] == NULL)
                 continue;
-            size_t slot = hash_string(s->strings[i]) & (slots - 1);
+            size_t slot = rallo_hash_string(s->cache_seed, s->strings[i]) & (slots - 1);
             while (grown[slot] != NULL)
                 slot = (slot + 1) & (slots - 1);
             grown[slot] = s->strings[i];
@@ -121,7 +107,7 @@ static const char *intern(rallo_symbolizer *s, const char *text) {
         s->strings = grown;
         s->strings_mask = slots - 1;
     }
-    size_t slot = hash_string(text) & s->strings_mask;
+    size_t slot = rallo_hash_string(s->cache_seed, text) & s->strings_mask;
     while (s->strings[slot] != NULL) {
         if (strcmp(s->strings[slot], text) == 0)
             return s->strings[slot];
@@ -161,7 +147,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++) {
             if (s->cache[i].address == 0)
                 continue;
-            size_t slot = mix64(s->cache[i].address ^ s->cache_seed) & (slots - 1);
+            size_t slot = rallo_hash_mix(s->cache[i].address ^ s->cache_seed) & (slots - 1);
             while (grown[slot].address != 0)
                 slot = (slot + 1) & (slots - 1);
             grown[slot] = s->cache[i];
@@ -170,7 +156,7 @@ static sym_entry *cache_slot(rallo_symbolizer *s, uint64_t address) {
         s->cache = grown;
         s->cache_mask = slots - 1;
     }
-    size_t slot = mix64(address ^ s->cache_seed) & s->cache_mask;
+    size_t slot = rallo_hash_mix(address ^ s->cache_seed) & s->cache_mask;
     while (s->cache[slot].address != 0 && s->cache[slot].address != address)
         slot = (slot + 1) & s->cache_mask;
     return &s->cache[slot];
@@ -282,9 +268,10 @@ static uint64_t modules_signature(const rallo_profile *profile) {
     uint64_t hash = 0x9E3779B97F4A7C15ull ^ profile->nmappings;
     for (size_t i = 0; i < profile->nmappings; i++) {
         const rallo_prof_mapping *m = &profile->mappings[i];
-        hash = mix64(hash ^ m->start) + m->limit;
-        hash = mix64(hash ^ m->file_offset) + (m->path != NULL ? hash_string(m->path) : 0);
-        hash += m->build_id != NULL ? hash_string(m->build_id) : 0;
+        hash = rallo_hash_mix(hash ^ m->start) + m->limit;
+        hash = rallo_hash_mix(hash ^ m->file_offset) +
+               (m->path != NULL ? rallo_hash_string(rallo_hash_seed(), m->path) : 0);
+        hash += m->build_id != NULL ? rallo_hash_string(rallo_hash_seed(), m->build_id) : 0;
     }
     return hash;
 }
@@ -386,14 +373,8 @@ static uint16_t module_index(rallo_symbolizer *s, Dwfl_Module *module) {
         return (uint16_t)(uintptr_t)*userdata;
     if (userdata == NULL || s->nmodules >= MAX_MODULES)
         return 0;
-    if (s->nmodules == s->cap_modules) {
-        size_t cap = s->cap_modules ? s->cap_modules * 2 : 16;
-        sym_module *grown = mi_realloc(s->modules, cap * sizeof *grown);
-        if (grown == NULL)
-            return 0;
-        s->modules = grown;
-        s->cap_modules = cap;
-    }
+    if (!rallo_array_reserve((void **)&s->modules, &s->cap_modules, s->nmodules + 1, sizeof *s->modules, 16))
+        return 0;
     sym_module *m = &s->modules[s->nmodules++];
     memset(m, 0, sizeof *m);
     m->module = module;
@@ -616,7 +597,7 @@ typedef struct string_map {
 static const char *profile_string(rallo_profile *profile, string_map *map, const char *text) {
     if (text == NULL)
         return NULL;
-    size_t slot = mix64((uintptr_t)text) & map->mask;
+    size_t slot = rallo_hash_mix((uintptr_t)text) & map->mask;
     for (size_t probes = 0; probes <= map->mask; probes++, slot = (slot + 1) & map->mask) {
         if (map->from[slot] == text)
             return map->to[slot];
@@ -739,8 +720,7 @@ rallo_symbolizer *rallo_symbolizer_new(bool this_process) {
     rallo_symbolizer *s = mi_zalloc(sizeof *s);
     if (s != NULL) {
         s->this_process = this_process;
-        if (getrandom(&s->cache_seed, sizeof s->cache_seed, GRND_NONBLOCK) != sizeof s->cache_seed)
-            s->cache_seed = mix64((uintptr_t)s ^ (uint64_t)getpid());
+        s->cache_seed = rallo_hash_seed();
     }
     return s;
 }

@@ -11,6 +11,10 @@
 #include <mimalloc.h>
 #include <zlib.h>
 
+#include "util/array.h"
+#include "util/index.h"
+#include "util/zlib_alloc.h"
+#include "util/hash.h"
 #include "pprof.h"
 #include "profile.pb-c.h"
 #include "writers.h"
@@ -29,8 +33,8 @@ typedef Perftools__Profiles__Function pb_function;
 typedef struct pprof_strings {
     char **strings; /* the Profile.string_table being built */
     size_t count, cap;
-    uint32_t *slots; /* string index + 1; 0: empty */
-    size_t nslots;   /* a power of two */
+    rallo_index index; /* of the strings, by text */
+    uint64_t seed;     /* rallo_hash_seed: the strings come from a profile anyone can write */
 } pprof_strings;
 
 typedef struct pprof_functions {
@@ -63,36 +67,9 @@ static void *builder_array(pprof_builder *b, size_t count, size_t size) {
     return builder_alloc(b, count * size);
 }
 
-static uint64_t hash_text(const char *text) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
-}
-
-static uint64_t hash_u64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
-/* Grows the slot array of the string table to twice the count; false on OOM. */
-static bool strings_rehash(pprof_strings *t) {
-    size_t nslots = t->nslots ? t->nslots * 2 : 1024;
-    uint32_t *slots = mi_zalloc(nslots * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    for (size_t i = 0; i < t->count; i++) {
-        size_t s = hash_text(t->strings[i]) & (nslots - 1);
-        while (slots[s] != 0)
-            s = (s + 1) & (nslots - 1);
-        slots[s] = (uint32_t)i + 1;
-    }
-    mi_free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return true;
+static uint64_t string_hash(const void *owner, size_t i) {
+    const pprof_strings *t = owner;
+    return rallo_hash_string(t->seed, t->strings[i]);
 }
 
 /* The string's index in the table, adding it (copied) when new. NULL is "". */
@@ -100,26 +77,17 @@ static int64_t intern(pprof_builder *b, const char *text) {
     pprof_strings *t = &b->strings;
     if (text == NULL)
         text = "";
-    if ((t->count + 1) * 2 > t->nslots && !strings_rehash(t)) {
+    if (!rallo_index_reserve(&t->index, t->count, 0, 1024, string_hash, t)) {
         b->failed = true;
         return 0;
     }
-    uint64_t h = hash_text(text);
-    size_t s = h & (t->nslots - 1);
-    while (t->slots[s] != 0) {
-        if (strcmp(t->strings[t->slots[s] - 1], text) == 0)
-            return t->slots[s] - 1;
-        s = (s + 1) & (t->nslots - 1);
-    }
-    if (t->count == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        char **grown = mi_realloc(t->strings, cap * sizeof *grown);
-        if (grown == NULL) {
-            b->failed = true;
-            return 0;
-        }
-        t->strings = grown;
-        t->cap = cap;
+    size_t s = rallo_index_slot(&t->index, rallo_hash_string(t->seed, text));
+    for (; t->index.slots[s] != 0; s = rallo_index_next(&t->index, s))
+        if (strcmp(t->strings[t->index.slots[s] - 1], text) == 0)
+            return t->index.slots[s] - 1;
+    if (!rallo_array_reserve((void **)&t->strings, &t->cap, t->count + 1, sizeof *t->strings, 1024)) {
+        b->failed = true;
+        return 0;
     }
     char *copy = rallo_profile_strdup(&b->scratch, text);
     if (copy == NULL) {
@@ -127,7 +95,7 @@ static int64_t intern(pprof_builder *b, const char *text) {
         return 0;
     }
     t->strings[t->count] = copy;
-    t->slots[s] = (uint32_t)t->count + 1;
+    t->index.slots[s] = (uint32_t)t->count + 1;
     return (int64_t)t->count++;
 }
 
@@ -136,7 +104,7 @@ static int64_t intern(pprof_builder *b, const char *text) {
 static uint64_t function_id(pprof_builder *b, int64_t name, int64_t file) {
     pprof_functions *t = &b->functions;
     uint64_t key = (uint64_t)name << 32 | (uint64_t)file;
-    size_t s = hash_u64(key) & (t->nslots - 1);
+    size_t s = rallo_hash_mix(key ^ b->strings.seed) & (t->nslots - 1);
     while (t->slots[s] != 0) {
         if (t->keys[s] == key)
             return t->slots[s];
@@ -406,16 +374,6 @@ typedef struct gz_sink {
     bool failed;
 } gz_sink;
 
-static voidpf gz_alloc(voidpf opaque, uInt items, uInt size) {
-    (void)opaque;
-    return mi_mallocn(items, size);
-}
-
-static void gz_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    mi_free(p);
-}
-
 static void gz_deflate(gz_sink *sink, const unsigned char *data, size_t len, int flush) {
     unsigned char chunk[16384];
     sink->z.next_in = (Bytef *)data;
@@ -453,8 +411,7 @@ static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
     memset(&sink, 0, sizeof sink);
     sink.base.append = gz_append;
     sink.out = out;
-    sink.z.zalloc = gz_alloc;
-    sink.z.zfree = gz_free;
+    rallo_zlib_use_mimalloc(&sink.z);
     sink.stage = mi_malloc(GZ_STAGE_BYTES);
     if (sink.stage == NULL)
         return -1;
@@ -474,6 +431,7 @@ static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
 int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
     pprof_builder b;
     memset(&b, 0, sizeof b);
+    b.strings.seed = rallo_hash_seed();
     rallo_profile_init(&b.scratch);
     pb_profile pb;
     perftools__profiles__profile__init(&pb);
@@ -488,7 +446,7 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
     if (rc != 0)
         out->failed = true;
     mi_free(b.strings.strings);
-    mi_free(b.strings.slots);
+    rallo_index_free(&b.strings.index);
     rallo_profile_free(&b.scratch);
     return rc;
 }

@@ -11,6 +11,7 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "cli.h"
 #include "diff.h"
 
@@ -48,14 +49,8 @@ static bool add_sites(rallo_diff *diff, size_t *cap, const rallo_profile *profil
         if (index == SIZE_MAX)
             return false;
         if (index == diff->count) {
-            if (diff->count == *cap) {
-                size_t bigger = *cap ? *cap * 2 : 256;
-                rallo_diff_site *sites = mi_realloc(diff->sites, bigger * sizeof *sites);
-                if (sites == NULL)
-                    return false;
-                diff->sites = sites;
-                *cap = bigger;
-            }
+            if (!rallo_array_reserve((void **)&diff->sites, cap, diff->count + 1, sizeof *diff->sites, 256))
+                return false;
             memset(&diff->sites[diff->count++], 0, sizeof *diff->sites);
         }
         add_side(is_new ? &diff->sites[index].after : &diff->sites[index].before, from);

@@ -13,18 +13,13 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "cli.h"
 
 void cli_undebugged_note(const char *path, uint64_t named, uint64_t unnamed, void *arg) {
     cli_undebugged *u = arg;
-    if (u->count == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 8;
-        cli_undebugged_module *grown = mi_realloc(u->modules, cap * sizeof *grown);
-        if (grown == NULL)
-            return;
-        u->modules = grown;
-        u->cap = cap;
-    }
+    if (!rallo_array_reserve((void **)&u->modules, &u->cap, u->count + 1, sizeof *u->modules, 8))
+        return;
     char *copy = mi_strdup(path != NULL ? path : "?");
     if (copy == NULL)
         return;

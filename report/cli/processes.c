@@ -13,6 +13,7 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "cli.h"
 
 /* "rallo.<pid>.<seq>.pb.gz" (seq 1, 2, ...) or "rallo.<pid>.final.pb.gz". */
@@ -43,14 +44,8 @@ static cli_process *process_of(cli_process_list *list, int pid) {
     for (size_t i = 0; i < list->count; i++)
         if (list->items[i].pid == pid)
             return &list->items[i];
-    if (list->count == list->cap) {
-        size_t cap = list->cap ? 2 * list->cap : 32;
-        cli_process *items = mi_realloc(list->items, cap * sizeof *items);
-        if (items == NULL)
-            return NULL;
-        list->items = items;
-        list->cap = cap;
-    }
+    if (!rallo_array_reserve((void **)&list->items, &list->cap, list->count + 1, sizeof *list->items, 32))
+        return NULL;
     cli_process *process = &list->items[list->count++];
     memset(process, 0, sizeof *process);
     process->pid = pid;

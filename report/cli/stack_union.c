@@ -5,56 +5,20 @@
 
 #include <mimalloc.h>
 
+#include "util/array.h"
 #include "label.h"
 #include "stack_union.h"
+#include "util/hash.h"
 
 void stack_union_init(stack_union *u) {
     memset(u, 0, sizeof *u);
     rallo_profile_init(&u->profile);
+    u->seed = rallo_hash_seed();
 }
 
-static uint64_t key_hash(const char *key) {
-    uint64_t hash = 1469598103934665603ull;
-    for (; *key; key++)
-        hash = (hash ^ (unsigned char)*key) * 1099511628211ull;
-    return hash;
-}
-
-static bool grow(void **array, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap)
-        return true;
-    size_t cap2 = *cap ? *cap : 256;
-    while (cap2 < need)
-        cap2 *= 2;
-    void *bigger = mi_realloc(*array, cap2 * size);
-    if (bigger == NULL)
-        return false;
-    *array = bigger;
-    *cap = cap2;
-    return true;
-}
-
-/* Replaces the index by `slots` (nslots of them, zeroed, a power of two)
- * holding every key. */
-static void index_keys(stack_union *u, size_t *slots, size_t nslots) {
-    for (size_t i = 0; i < u->profile.nsites; i++) {
-        size_t slot = key_hash(u->keys[i]) & (nslots - 1);
-        while (slots[slot] != 0)
-            slot = (slot + 1) & (nslots - 1);
-        slots[slot] = i + 1;
-    }
-    mi_free(u->slots);
-    u->slots = slots;
-    u->nslots = nslots;
-}
-
-static bool rehash(stack_union *u) {
-    size_t nslots = u->nslots ? u->nslots * 2 : 1024;
-    size_t *slots = mi_zalloc(nslots * sizeof *slots);
-    if (slots == NULL)
-        return false;
-    index_keys(u, slots, nslots);
-    return true;
+static uint64_t key_hash(const void *owner, size_t site) {
+    const stack_union *u = owner;
+    return rallo_hash_string(u->seed, u->keys[site]);
 }
 
 /* A site's key: its frames root first, each inlined function a frame of its
@@ -84,25 +48,24 @@ size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping
     rallo_buf_init(&key);
     site_key(dump, site, &key);
     rallo_buf_putc(&key, '\0');
-    if (key.failed || ((u->profile.nsites + 1) * 2 >= u->nslots && !rehash(u))) {
+    if (key.failed || !rallo_index_reserve(&u->index, u->profile.nsites, 0, 1024, key_hash, u)) {
         rallo_buf_free(&key);
         return SIZE_MAX;
     }
-    size_t slot = key_hash(key.data) & (u->nslots - 1);
-    while (u->slots[slot] != 0) {
-        size_t index = u->slots[slot] - 1;
+    size_t slot = rallo_index_slot(&u->index, rallo_hash_string(u->seed, key.data));
+    for (; u->index.slots[slot] != 0; slot = rallo_index_next(&u->index, slot)) {
+        size_t index = u->index.slots[slot] - 1;
         if (strcmp(u->keys[index], key.data) == 0) {
             rallo_buf_free(&key);
             return index;
         }
-        slot = (slot + 1) & (u->nslots - 1);
     }
     rallo_profile *p = &u->profile;
     size_t cap_keys = u->cap_sites;
-    if (!grow((void **)&p->sites, &u->cap_sites, p->nsites + 1, sizeof *p->sites) ||
-        !grow((void **)&u->keys, &cap_keys, u->cap_sites, sizeof *u->keys) ||
-        !grow((void **)&p->locations, &u->cap_locations, p->nlocations + site->nlocations,
-              sizeof *p->locations)) {
+    if (!rallo_array_reserve((void **)&p->sites, &u->cap_sites, p->nsites + 1, sizeof *p->sites, 256) ||
+        !rallo_array_reserve((void **)&u->keys, &cap_keys, u->cap_sites, sizeof *u->keys, 256) ||
+        !rallo_array_reserve((void **)&p->locations, &u->cap_locations, p->nlocations + site->nlocations,
+                             sizeof *p->locations, 256)) {
         rallo_buf_free(&key);
         return SIZE_MAX;
     }
@@ -121,7 +84,7 @@ size_t stack_union_add(stack_union *u, const rallo_profile *dump, size_t mapping
     size_t index = p->nsites++;
     p->sites[index] = (rallo_prof_site){.nlocations = site->nlocations, .locations = locations};
     u->keys[index] = key.data;
-    u->slots[slot] = index + 1;
+    u->index.slots[slot] = (uint32_t)index + 1;
     return index;
 }
 
@@ -129,7 +92,7 @@ void stack_union_free(stack_union *u) {
     for (size_t i = 0; i < u->profile.nsites; i++)
         mi_free(u->keys[i]);
     mi_free(u->keys);
-    mi_free(u->slots);
+    rallo_index_free(&u->index);
     mi_free(u->profile.sites);
     mi_free(u->profile.locations);
     mi_free(u->profile.mappings);
@@ -142,8 +105,8 @@ void stack_union_free(stack_union *u) {
 /* Adds a dump's mappings to the union's; returns the index of its first. */
 bool stack_union_add_mappings(stack_union *u, const rallo_profile *dump, size_t *base) {
     rallo_profile *p = &u->profile;
-    if (!grow((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1,
-              sizeof *p->mappings))
+    if (!rallo_array_reserve((void **)&p->mappings, &u->cap_mappings, p->nmappings + dump->nmappings + 1,
+                             sizeof *p->mappings, 256))
         return false;
     *base = p->nmappings;
     for (size_t i = 0; i < dump->nmappings; i++)
@@ -156,19 +119,26 @@ bool stack_union_reorder(stack_union *u, const size_t *order) {
     rallo_prof_site *sites = mi_malloc((p->nsites + 1) * sizeof *sites);
     char **keys = mi_malloc((p->nsites + 1) * sizeof *keys);
     rallo_prof_location *locations = mi_malloc((p->nlocations + 1) * sizeof *locations);
-    size_t nslots = u->nslots ? u->nslots : 1024;
-    size_t *slots = mi_zalloc(nslots * sizeof *slots);
-    if (sites == NULL || keys == NULL || locations == NULL || slots == NULL) {
+    rallo_index index = {0};
+    if (sites != NULL && keys != NULL) {
+        for (size_t i = 0; i < p->nsites; i++)
+            keys[i] = u->keys[order[i]];
+        /* The new index, built before anything changes: keyed by the new order. */
+        stack_union reordered = *u;
+        reordered.keys = keys;
+        (void)rallo_index_rebuild(&index, u->index.nslots ? u->index.nslots : 1024, 0, p->nsites, key_hash,
+                                  &reordered);
+    }
+    if (sites == NULL || keys == NULL || locations == NULL || index.slots == NULL) {
         mi_free(sites);
         mi_free(keys);
         mi_free(locations);
-        mi_free(slots);
+        rallo_index_free(&index);
         return false;
     }
     size_t nlocations = 0;
     for (size_t i = 0; i < p->nsites; i++) {
         sites[i] = p->sites[order[i]];
-        keys[i] = u->keys[order[i]];
         /* Every site has an index array of its own (stack_union_add): renumber it in place. */
         for (uint32_t k = 0; k < sites[i].nlocations; k++) {
             locations[nlocations] = p->locations[sites[i].locations[k]];
@@ -183,6 +153,7 @@ bool stack_union_reorder(stack_union *u, const size_t *order) {
     p->locations = locations;
     u->cap_sites = p->nsites + 1;
     u->cap_locations = p->nlocations + 1;
-    index_keys(u, slots, nslots);
+    rallo_index_free(&u->index);
+    u->index = index;
     return true;
 }

@@ -6,14 +6,15 @@
 #ifndef RALLO_STACK_UNION_H
 #define RALLO_STACK_UNION_H
 
+#include "util/index.h"
 #include "writers.h"
 
 typedef struct stack_union {
     rallo_profile profile; /* the union; site values are the caller's to fill */
     char **keys;           /* per site: its frames, root first, one a line */
     size_t cap_sites, cap_locations, cap_mappings;
-    size_t *slots; /* index + 1; 0 = empty */
-    size_t nslots;
+    rallo_index index; /* of the sites, by key */
+    uint64_t seed;     /* rallo_hash_seed: the keys come from profiles anyone can write */
 } stack_union;
 
 void stack_union_init(stack_union *u);
