@@ -48,6 +48,10 @@ typedef struct cli_process_list {
     size_t count, cap;
 } cli_process_list;
 
+/* A dump's file name, "rallo.<pid>.<seq>.pb.gz" (seq 1, 2, ...) or
+ * "rallo.<pid>.final.pb.gz" (seq ULONG_MAX): its pid and seq; false for any
+ * other name (other formats, temporary files). processes.c. */
+bool cli_dump_name_parse(const char *name, int *pid, unsigned long *seq);
 /* Every process with pprof dumps (rallo.<pid>.<seq|final>.pb.gz) in dir, read
  * from its latest dump, biggest first (peak live bytes, then bytes
  * allocated). -1 after an error line when dir cannot be read. */

@@ -16,9 +16,10 @@
 #include "util/array.h"
 #include "cli.h"
 
-/* "rallo.<pid>.<seq>.pb.gz" (seq 1, 2, ...) or "rallo.<pid>.final.pb.gz". */
-static bool dump_name(const char *name, int *pid, unsigned long *seq) {
-    if (strncmp(name, "rallo.", 6) != 0)
+bool cli_dump_name_parse(const char *name, int *pid, unsigned long *seq) {
+    /* Digits only where numbers go: strtol would also take spaces, signs and
+     * control characters before them, which then reach messages. */
+    if (strncmp(name, "rallo.", 6) != 0 || name[6] < '0' || name[6] > '9')
         return false;
     char *end = NULL;
     errno = 0;
@@ -31,10 +32,10 @@ static bool dump_name(const char *name, int *pid, unsigned long *seq) {
         *seq = ULONG_MAX;
         return true;
     }
-    if (rest[0] < '1' || rest[0] > '9')
+    if (rest[0] < '0' || rest[0] > '9')
         return false;
     unsigned long value = strtoul(rest, &end, 10);
-    if (strcmp(end, ".pb.gz") != 0)
+    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0)
         return false;
     *seq = value;
     return true;
@@ -73,7 +74,7 @@ int cli_processes_scan(const char *dir, cli_process_list *list) {
     while ((entry = readdir(handle)) != NULL) {
         int pid;
         unsigned long seq;
-        if (!dump_name(entry->d_name, &pid, &seq))
+        if (!cli_dump_name_parse(entry->d_name, &pid, &seq))
             continue;
         cli_process *process = process_of(list, pid);
         if (process == NULL)

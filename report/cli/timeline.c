@@ -46,33 +46,6 @@ typedef struct dump_list {
     size_t count, cap;
 } dump_list;
 
-/* "rallo.<pid>.<seq>.pb.gz" or "rallo.<pid>.final.pb.gz"; anything else
- * (other formats, temporary files) is not a point of the timeline. */
-static bool parse_dump_name(const char *name, int *pid, unsigned long *seq) {
-    /* Digits only where numbers go: strtol would also take spaces, signs and
-     * control characters before them, which then reach messages. */
-    if (strncmp(name, "rallo.", 6) != 0 || name[6] < '0' || name[6] > '9')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long number = strtol(name + 6, &end, 10);
-    if (end == name + 6 || *end != '.' || number <= 0 || number > INT32_MAX || errno != 0)
-        return false;
-    *pid = (int)number;
-    const char *rest = end + 1;
-    if (strcmp(rest, "final.pb.gz") == 0) {
-        *seq = ULONG_MAX;
-        return true;
-    }
-    if (rest[0] < '0' || rest[0] > '9')
-        return false;
-    unsigned long value = strtoul(rest, &end, 10);
-    if (end == rest || strcmp(end, ".pb.gz") != 0 || value == 0)
-        return false;
-    *seq = value;
-    return true;
-}
-
 static int scan_dir(const char *dir, dump_list *list) {
     DIR *handle = opendir(dir);
     if (handle == NULL) {
@@ -83,7 +56,8 @@ static int scan_dir(const char *dir, dump_list *list) {
     size_t not_regular = 0;
     while ((entry = readdir(handle)) != NULL) {
         dump_file file;
-        if (!parse_dump_name(entry->d_name, &file.pid, &file.seq))
+        /* Other formats and temporary files are not points of the timeline. */
+        if (!cli_dump_name_parse(entry->d_name, &file.pid, &file.seq))
             continue;
         /* Others may write here: a FIFO or a device named like a dump is
          * skipped (reading it opens non-blocking too, for one made meanwhile). */
