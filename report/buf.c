@@ -96,6 +96,16 @@ void rallo_buf_json_string(rallo_buf *buf, const char *text) {
     }
 }
 
+void rallo_buf_json_string_or_null(rallo_buf *buf, const char *text) {
+    if (text == NULL) {
+        rallo_buf_puts(buf, "null");
+        return;
+    }
+    rallo_buf_putc(buf, '"');
+    rallo_buf_json_string(buf, text);
+    rallo_buf_putc(buf, '"');
+}
+
 void rallo_buf_html_text(rallo_buf *buf, const char *text) {
     if (text == NULL)
         return;

@@ -22,6 +22,8 @@ void rallo_buf_putc(rallo_buf *buf, char c);
 void rallo_buf_printf(rallo_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends text as the inside of a JSON string (quotes not included). */
 void rallo_buf_json_string(rallo_buf *buf, const char *text);
+/* Appends text as a quoted JSON string, or null when text is NULL. */
+void rallo_buf_json_string_or_null(rallo_buf *buf, const char *text);
 /* Appends text with &, <, >, " and ' escaped for HTML. */
 void rallo_buf_html_text(rallo_buf *buf, const char *text);
 

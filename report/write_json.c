@@ -14,16 +14,6 @@
 
 #include "writers.h"
 
-static void json_string_or_null(rallo_buf *out, const char *text) {
-    if (text == NULL) {
-        rallo_buf_puts(out, "null");
-        return;
-    }
-    rallo_buf_putc(out, '"');
-    rallo_buf_json_string(out, text);
-    rallo_buf_putc(out, '"');
-}
-
 static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile,
                                    const rallo_prof_location *location) {
     uint64_t offset;
@@ -48,11 +38,11 @@ static void json_frames(rallo_buf *out, const rallo_profile *profile, const rall
             first = false;
             const rallo_prof_line *line = location->nlines > 0 ? &location->lines[j] : NULL;
             if (line != NULL && line->function != NULL)
-                json_string_or_null(out, line->function);
+                rallo_buf_json_string_or_null(out, line->function);
             else
                 json_unsymbolized_name(out, profile, location);
             rallo_buf_puts(out, ",\"file\":");
-            json_string_or_null(out, line != NULL ? line->file : NULL);
+            rallo_buf_json_string_or_null(out, line != NULL ? line->file : NULL);
             rallo_buf_printf(out, ",\"line\":%" PRIu32 "}", line != NULL ? line->line : 0);
         }
     }
@@ -84,9 +74,9 @@ static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
                          "%s{\"start\":\"0x%" PRIx64 "\",\"limit\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
                          "\",\"path\":",
                          i ? "," : "", m->start, m->limit, m->file_offset);
-        json_string_or_null(out, m->path);
+        rallo_buf_json_string_or_null(out, m->path);
         rallo_buf_puts(out, ",\"build_id\":");
-        json_string_or_null(out, m->build_id);
+        rallo_buf_json_string_or_null(out, m->build_id);
         rallo_buf_putc(out, '}');
     }
     rallo_buf_putc(out, ']');
@@ -96,11 +86,11 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
     rallo_buf_printf(
         out, "{\"pid\":%" PRId32 ",\"sample_interval\":%" PRIu64 ",\"time_unix_ns\":%" PRIu64 ",\"program\":",
         profile->pid, profile->sample_interval, profile->time_unix_ns);
-    json_string_or_null(out, profile->program);
+    rallo_buf_json_string_or_null(out, profile->program);
     rallo_buf_printf(out, ",\"ppid\":%" PRId32 ",\"argv\":[", profile->ppid);
     for (size_t i = 0; i < profile->nargv; i++) {
         rallo_buf_puts(out, i ? "," : "");
-        json_string_or_null(out, profile->argv[i]);
+        rallo_buf_json_string_or_null(out, profile->argv[i]);
     }
     uint64_t live_samples, sampled;
     rallo_profile_samples(profile, &live_samples, &sampled);

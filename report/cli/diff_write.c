@@ -59,16 +59,6 @@ static void write_folded(const rallo_diff *diff, rallo_buf *out) {
     }
 }
 
-static void json_string_or_null(rallo_buf *out, const char *text) {
-    if (text == NULL) {
-        rallo_buf_puts(out, "null");
-        return;
-    }
-    rallo_buf_putc(out, '"');
-    rallo_buf_json_string(out, text);
-    rallo_buf_putc(out, '"');
-}
-
 /* The site's frames as the JSON report has them, leaf first, inlined ones
  * expanded, without addresses (they differ between BASE and NEW). */
 static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
@@ -91,7 +81,7 @@ static void json_frames(rallo_buf *out, const rallo_profile *profile, const rall
                 rallo_buf_free(&label);
             }
             rallo_buf_puts(out, "\",\"file\":");
-            json_string_or_null(out, line != NULL ? line->file : NULL);
+            rallo_buf_json_string_or_null(out, line != NULL ? line->file : NULL);
             rallo_buf_printf(out, ",\"line\":%" PRIu32 "}", line != NULL ? line->line : 0);
         }
     }
