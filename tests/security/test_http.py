@@ -267,7 +267,9 @@ def check_children():
               "    os._exit(0)\n"
               "time.sleep(4)\n")
     for parent_lives in [False, True]:
-        proc = subprocess.Popen([sys.executable, "-c", script, "2.5" if parent_lives else "0.5"], env=env,
+        # A parent that lives long enough for three requests, the last a heap
+        # profile it symbolizes itself (over a second on a loaded machine).
+        proc = subprocess.Popen([sys.executable, "-c", script, "8" if parent_lives else "0.5"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             child = int(proc.stdout.readline())
