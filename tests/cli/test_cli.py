@@ -18,27 +18,11 @@ import time
 import urllib.request
 
 CHECK, RALLO, TARGET, STRIP, WORK = sys.argv[1:6]
-failures = []
 
+import cli_harness  # noqa: E402 (beside this script)
+from cli_harness import check, failures, fresh_dir, run  # noqa: E402
 
-def check(condition, what):
-    print(("ok:   " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
-
-
-def run(args, **kw):
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    kw.setdefault("timeout", 120)
-    return subprocess.run(args, **kw)
-
-
-def fresh_dir(name):
-    path = os.path.join(WORK, name)
-    shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path)
-    return path
+cli_harness.WORK = WORK
 
 
 def report_json(path):

@@ -9,33 +9,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 CHECK, RALLO, TARGET, WORK = sys.argv[1:5]
+
+import cli_harness  # noqa: E402 (beside this script)
+from cli_harness import check, failures, fresh_dir, run  # noqa: E402
+
+cli_harness.WORK = WORK
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "labels_target.c")
 FILE = os.path.basename(SOURCE)
-failures = []
-
-
-def check(condition, what):
-    print(("ok:   " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
-
-
-def run(args, **kw):
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    kw.setdefault("timeout", 120)
-    return subprocess.run(args, **kw)
-
-
-def fresh_dir(name):
-    path = os.path.join(WORK, name)
-    shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path)
-    return path
 
 
 def marker_lines():
