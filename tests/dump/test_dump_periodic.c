@@ -37,9 +37,11 @@ static void interval_gives_about_ten_dumps(void **state) {
     int max_seq = 0;
     bool all_valid = false;
     int files = count_dumps(dir, run.pid, dir, &max_seq, &all_valid);
-    /* 2 s at 0.2 s: about 10; a loaded 2-core machine may lose a few. */
-    if (max_seq < 6 || max_seq > 14)
-        fail_msg("expected 6..14 periodic dumps, got %d", max_seq);
+    /* 2 s at 0.2 s: about 10. A loaded 2-core machine delays the dumper
+     * (5 seen with a load average of 10), so the floor only proves the
+     * interval repeats; the ceiling proves it is not shortened. */
+    if (max_seq < 3 || max_seq > 14)
+        fail_msg("expected 3..14 periodic dumps, got %d", max_seq);
     assert_int_equal(files, max_seq * 4); /* every sequence number has all four formats */
     assert_true(all_valid);
     remove_tree(dir);

@@ -314,7 +314,7 @@ def check_postgres():
         init = subprocess.run(bench + ["-i", "-q", "-s", "1", "postgres"], env=clean, capture_output=True, text=True,
                               timeout=120, cwd=work)
         check(init.returncode == 0, "pgbench -i (%s)" % init.stderr[-300:])
-        pgbench = subprocess.Popen(bench + ["-c", "4", "-T", "8", "-S", "postgres"], env=clean, cwd=work,
+        pgbench = subprocess.Popen(bench + ["-c", "4", "-T", "20", "-S", "postgres"], env=clean, cwd=work,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         profile = scrape_under_load(port, "postgres")
