@@ -26,14 +26,11 @@
 
 #include "cli.h"
 #include "html.h"
+#include "html_assets.h"
 #include "stack_union.h"
 
 #define TOP_SERIES 10
 #define VALUES_PER_SITE 8
-
-/* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
-extern const char rallo_html_timeline_css[];
-extern const char rallo_html_timeline_js[];
 
 typedef struct dump_file {
     int pid;
