@@ -93,9 +93,9 @@ int rallo_read_pprof_capped(const void *data, size_t len, size_t max_inflated, r
         rallo_pprof_fail(&r, "%zu bytes of raw profile.proto: past the %zu MiB cap", len, max_inflated >> 20);
         return -1;
     }
-    /* Unpacked messages cost at most ~40 bytes per encoded byte (a profile of
-     * rallo's is nearer 4); past that budget, or past RALLO_PPROF_MAX_UNPACKED,
-     * the input is not a profile worth reading. */
+    /* Unpacked messages cost at most ~40 bytes per encoded byte: 48 per byte
+     * and 16 MiB over it is a budget no real profile reaches; past it, or past
+     * RALLO_PPROF_MAX_UNPACKED, the input is not a profile worth reading. */
     size_t limit = RALLO_PPROF_MAX_UNPACKED;
     if (plain_len < (limit - (16u << 20)) / 48)
         limit = plain_len * 48 + (16u << 20);

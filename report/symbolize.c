@@ -12,6 +12,7 @@
 #include <mimalloc.h>
 
 #include "symbolize_internal.h"
+#include "util/array.h"
 #include "util/hash.h"
 #include "writers.h"
 
@@ -51,16 +52,10 @@ typedef struct undebugged_counts {
 
 static bool count_undebugged(undebugged_counts *u, const sym_entry *entry) {
     size_t index = entry->module - 1u;
-    if (index >= u->cap) {
-        size_t cap = u->cap ? u->cap : 16;
-        while (cap <= index)
-            cap *= 2;
-        uint64_t(*grown)[2] = mi_rezalloc(u->counts, cap * sizeof *grown);
-        if (grown == NULL)
-            return false;
-        u->counts = grown;
-        u->cap = cap;
-    }
+    size_t had = u->cap;
+    if (!rallo_array_reserve((void **)&u->counts, &u->cap, index + 1, sizeof *u->counts, 16))
+        return false;
+    memset(u->counts + had, 0, (u->cap - had) * sizeof *u->counts);
     u->counts[index][entry->outcome == OUT_SYMBOL ? 0 : 1]++;
     return true;
 }

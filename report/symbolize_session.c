@@ -97,8 +97,8 @@ static int by_path_then_index(const void *a, const void *b, void *arg) {
 }
 
 /* Which mappings name the same file as an earlier one, found by sorting (a
- * profile's mappings are anyone's: 40,000 of them must not cost n^2 string
- * compares). NULL when out of memory: then every mapping is reported. */
+ * profile's mappings are anyone's: however many it has, they must not cost
+ * n^2 string compares). NULL when out of memory: then every mapping is reported. */
 static bool *repeated_paths(const rallo_profile *profile) {
     size_t *order = mi_mallocn(profile->nmappings + 1, sizeof *order);
     bool *repeated = mi_zalloc((profile->nmappings + 1) * sizeof *repeated);
