@@ -71,7 +71,7 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
     string_map map = {0};
     undebugged_counts undebugged = {0};
     size_t slots = 1024;
-    while (slots < 2 * (s->strings_used + 2 * profile->nlocations + 64))
+    while (slots < 2 * (s->nstrings + 2 * profile->nlocations + 64))
         slots *= 2;
     map.from = mi_zalloc(slots * sizeof *map.from);
     map.to = mi_malloc(slots * sizeof *map.to);
@@ -95,10 +95,8 @@ int rallo_symbolize(rallo_symbolizer *s, rallo_profile *profile, rallo_sym_stats
         }
         if (entry->address == 0 || location->address == 0) {
             rallo_sym_lookup(s, location->address, entry);
-            if (location->address != 0)
-                s->cache_used++;
-            else
-                entry->address = 0; /* address 0 is the empty slot's mark: never cached */
+            if (location->address == 0)
+                entry->address = 0; /* address 0 is a new entry's mark: never cached */
         }
         if (stats != NULL) {
             uint64_t *counter[] = {&stats->with_lines, &stats->symbol_only, &stats->no_symbol,

@@ -22,83 +22,84 @@
 #include <mimalloc.h>
 
 #include "symbolize_internal.h"
+#include "util/array.h"
 #include "util/hash.h"
+#include "util/index.h"
 
 /* ---- the interned strings and the address cache ---- */
+
+static uint64_t string_hash(const void *owner, size_t element) {
+    const rallo_symbolizer *s = owner;
+    return rallo_hash_string(s->cache_seed, s->strings[element]);
+}
 
 /* Returns the symbolizer's copy of text (NULL for NULL, or when out of memory). */
 static const char *intern(rallo_symbolizer *s, const char *text) {
     if (text == NULL || *text == '\0')
         return NULL;
-    if ((s->strings_used + 1) * 2 > s->strings_mask + 1 || s->strings == NULL) {
-        size_t slots = s->strings == NULL ? 1024 : (s->strings_mask + 1) * 2;
-        char **grown = mi_zalloc(slots * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++) {
-            if (s->strings[i] == NULL)
-                continue;
-            size_t slot = rallo_hash_string(s->cache_seed, s->strings[i]) & (slots - 1);
-            while (grown[slot] != NULL)
-                slot = (slot + 1) & (slots - 1);
-            grown[slot] = s->strings[i];
-        }
-        mi_free(s->strings);
-        s->strings = grown;
-        s->strings_mask = slots - 1;
+    if (!rallo_index_reserve(&s->strings_index, s->nstrings, 0, 1024, string_hash, s))
+        return NULL;
+    size_t slot = rallo_index_slot(&s->strings_index, rallo_hash_string(s->cache_seed, text));
+    for (; s->strings_index.slots[slot] != 0; slot = rallo_index_next(&s->strings_index, slot)) {
+        char *known = s->strings[s->strings_index.slots[slot] - 1];
+        if (strcmp(known, text) == 0)
+            return known;
     }
-    size_t slot = rallo_hash_string(s->cache_seed, text) & s->strings_mask;
-    while (s->strings[slot] != NULL) {
-        if (strcmp(s->strings[slot], text) == 0)
-            return s->strings[slot];
-        slot = (slot + 1) & s->strings_mask;
-    }
+    if (!rallo_array_reserve((void **)&s->strings, &s->cap_strings, s->nstrings + 1, sizeof *s->strings,
+                             1024))
+        return NULL;
     char *copy = mi_strdup(text);
     if (copy == NULL)
         return NULL;
-    s->strings[slot] = copy;
-    s->strings_used++;
+    s->strings[s->nstrings] = copy;
+    s->strings_index.slots[slot] = (uint32_t)s->nstrings + 1;
+    s->nstrings++;
     return copy;
 }
 
-void rallo_sym_cache_clear(rallo_symbolizer *s) {
-    for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++)
-        mi_free(s->cache[i].lines);
-    mi_free(s->cache);
-    s->cache = NULL;
-    s->cache_mask = s->cache_used = 0;
-}
-
-sym_entry *rallo_sym_cache_slot(rallo_symbolizer *s, uint64_t address) {
-    if (s->cache == NULL || (s->cache_used + 1) * 2 > s->cache_mask + 1) {
-        size_t slots = s->cache == NULL ? 1024 : (s->cache_mask + 1) * 2;
-        sym_entry *grown = mi_zalloc(slots * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        for (size_t i = 0; s->cache != NULL && i <= s->cache_mask; i++) {
-            if (s->cache[i].address == 0)
-                continue;
-            size_t slot = rallo_hash_mix(s->cache[i].address ^ s->cache_seed) & (slots - 1);
-            while (grown[slot].address != 0)
-                slot = (slot + 1) & (slots - 1);
-            grown[slot] = s->cache[i];
-        }
-        mi_free(s->cache);
-        s->cache = grown;
-        s->cache_mask = slots - 1;
-    }
-    size_t slot = rallo_hash_mix(address ^ s->cache_seed) & s->cache_mask;
-    while (s->cache[slot].address != 0 && s->cache[slot].address != address)
-        slot = (slot + 1) & s->cache_mask;
-    return &s->cache[slot];
-}
-
 void rallo_sym_strings_free(rallo_symbolizer *s) {
-    for (size_t i = 0; s->strings != NULL && i <= s->strings_mask; i++)
+    for (size_t i = 0; i < s->nstrings; i++)
         mi_free(s->strings[i]);
     mi_free(s->strings);
     s->strings = NULL;
-    s->strings_mask = s->strings_used = 0;
+    s->nstrings = s->cap_strings = 0;
+    rallo_index_free(&s->strings_index);
+}
+
+static uint64_t address_hash(uint64_t seed, uint64_t address) {
+    return rallo_hash_mix(address ^ seed);
+}
+
+static uint64_t entry_hash(const void *owner, size_t element) {
+    const rallo_symbolizer *s = owner;
+    return address_hash(s->cache_seed, s->cache[element].address);
+}
+
+void rallo_sym_cache_clear(rallo_symbolizer *s) {
+    for (size_t i = 0; i < s->ncache; i++)
+        mi_free(s->cache[i].lines);
+    mi_free(s->cache);
+    s->cache = NULL;
+    s->ncache = s->cap_cache = 0;
+    rallo_index_free(&s->cache_index);
+}
+
+sym_entry *rallo_sym_cache_slot(rallo_symbolizer *s, uint64_t address) {
+    if (!rallo_index_reserve(&s->cache_index, s->ncache, 0, 1024, entry_hash, s))
+        return NULL;
+    size_t slot = rallo_index_slot(&s->cache_index, address_hash(s->cache_seed, address));
+    for (; s->cache_index.slots[slot] != 0; slot = rallo_index_next(&s->cache_index, slot)) {
+        sym_entry *known = &s->cache[s->cache_index.slots[slot] - 1];
+        if (known->address == address)
+            return known;
+    }
+    if (!rallo_array_reserve((void **)&s->cache, &s->cap_cache, s->ncache + 1, sizeof *s->cache, 1024))
+        return NULL;
+    sym_entry *fresh = &s->cache[s->ncache];
+    memset(fresh, 0, sizeof *fresh);
+    s->cache_index.slots[slot] = (uint32_t)s->ncache + 1;
+    s->ncache++;
+    return fresh;
 }
 
 /* ---- demangling ---- */

@@ -14,6 +14,7 @@
 
 #include "profile.h"
 #include "symbolize.h"
+#include "util/index.h"
 
 #define MAX_INLINE_DEPTH 32
 
@@ -53,11 +54,13 @@ struct rallo_symbolizer {
     Dwfl *dwfl;
     uint64_t modules_signature; /* of the mappings the session was built from */
     uint64_t cache_seed; /* rallo_hash_seed: a profile's addresses and names cannot be chosen to collide */
-    sym_entry *cache;
-    size_t cache_mask, cache_used;
-    char **strings; /* interned strings, open addressing */
-    size_t strings_mask, strings_used;
-    sym_module *modules; /* of the current session */
+    sym_entry *cache;    /* each address looked up, in the order first asked for */
+    size_t ncache, cap_cache;
+    rallo_index cache_index; /* by address */
+    char **strings;          /* interned strings */
+    size_t nstrings, cap_strings;
+    rallo_index strings_index; /* by text */
+    sym_module *modules;       /* of the current session */
     size_t nmodules, cap_modules;
     rallo_sym_undebugged_fn undebugged;
     void *undebugged_arg;
@@ -65,8 +68,8 @@ struct rallo_symbolizer {
 
 /* ---- symbolize_address.c ---- */
 
-/* The cache slot for address: its entry, or the empty slot to fill. NULL when
- * out of memory. */
+/* The cache entry for address: its answer, or a new entry (address 0) to
+ * fill, valid until the next call. NULL when out of memory. */
 sym_entry *rallo_sym_cache_slot(rallo_symbolizer *s, uint64_t address);
 void rallo_sym_cache_clear(rallo_symbolizer *s);
 /* Fills entry with what is known of address (see symbolize_address.c). */
