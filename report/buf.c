@@ -6,6 +6,7 @@
 #include <mimalloc.h>
 
 #include "buf.h"
+#include "util/array.h"
 
 void rallo_buf_init(rallo_buf *buf) {
     memset(buf, 0, sizeof *buf);
@@ -19,23 +20,10 @@ void rallo_buf_free(rallo_buf *buf) {
 static bool buf_reserve(rallo_buf *buf, size_t extra) {
     if (buf->failed)
         return false;
-    if (buf->len + extra + 1 <= buf->cap)
-        return true;
-    size_t cap = buf->cap ? buf->cap : 4096;
-    while (cap < buf->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            buf->failed = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *data = mi_realloc(buf->data, cap);
-    if (data == NULL) {
+    if (!rallo_array_reserve((void **)&buf->data, &buf->cap, buf->len + extra + 1, 1, 4096)) {
         buf->failed = true;
         return false;
     }
-    buf->data = data;
-    buf->cap = cap;
     return true;
 }
 

@@ -4,13 +4,8 @@
  * JSON strings (with '<' escaped) and the script puts them in with
  * textContent, so C++ templates, '&' and quotes need nothing more. */
 #include "html.h"
+#include "html_assets.h"
 #include "writers.h"
-
-/* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
-extern const char rallo_html_flamegraph_css[];
-extern const char rallo_html_page_css[];
-extern const char rallo_html_flamegraph_js[];
-extern const char rallo_html_page_js[];
 
 void rallo_html_assets(rallo_buf *out) {
     rallo_buf_puts(out, "<style>\n");

@@ -17,6 +17,7 @@
 #include "pprof.h"
 #include "safe_open.h"
 #include "symbolize.h"
+#include "util/array.h"
 
 void cli_error(const char *fmt, ...) {
     va_list args;
@@ -43,15 +44,10 @@ char *cli_read_file(const char *path, size_t *len) {
     size_t cap = info.st_size > 0 ? (size_t)info.st_size + 1 : 4096, used = 0;
     char *data = mi_malloc(cap);
     while (data != NULL) {
-        if (used == cap) {
-            char *bigger = mi_realloc(data, cap * 2);
-            if (bigger == NULL) {
-                mi_free(data);
-                data = NULL;
-                break;
-            }
-            data = bigger;
-            cap *= 2;
+        if (used == cap && !rallo_array_reserve((void **)&data, &cap, cap + 1, 1, 0)) {
+            mi_free(data);
+            data = NULL;
+            break;
         }
         ssize_t got = read(fd, data + used, cap - used);
         if (got < 0 && errno == EINTR)

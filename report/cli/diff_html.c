@@ -13,9 +13,7 @@
 #include "cli.h"
 #include "diff.h"
 #include "html.h"
-
-/* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
-extern const char rallo_html_diff_js[];
+#include "html_assets.h"
 
 static void put_totals(rallo_buf *out, const rallo_totals *t) {
     rallo_buf_printf(out,

@@ -26,14 +26,12 @@
 
 #include "cli.h"
 #include "html.h"
+#include "html_assets.h"
 #include "stack_union.h"
+#include "util/array.h"
 
 #define TOP_SERIES 10
 #define VALUES_PER_SITE 8
-
-/* From html_assets.c, generated from report/html/ by report/html/embed.cmake. */
-extern const char rallo_html_timeline_css[];
-extern const char rallo_html_timeline_js[];
 
 typedef struct dump_file {
     int pid;
@@ -67,14 +65,8 @@ static int scan_dir(const char *dir, dump_list *list) {
                 cli_error("%s: skipping %s: not a regular file", dir, entry->d_name);
             continue;
         }
-        if (list->count == list->cap) {
-            size_t cap = list->cap ? list->cap * 2 : 64;
-            dump_file *files = mi_realloc(list->files, cap * sizeof *files);
-            if (files == NULL)
-                break;
-            list->files = files;
-            list->cap = cap;
-        }
+        if (!rallo_array_reserve((void **)&list->files, &list->cap, list->count + 1, sizeof *list->files, 64))
+            break;
         size_t len = strlen(dir) + strlen(entry->d_name) + 2;
         file.path = mi_malloc(len);
         if (file.path == NULL)
@@ -135,17 +127,10 @@ typedef struct timeline {
 
 /* Records a site's live bytes; false when memory ran out. */
 static bool note_live(timeline *t, size_t index, uint64_t live) {
-    if (index >= t->cap_max) {
-        size_t cap = t->cap_max ? t->cap_max * 2 : 256;
-        while (cap <= index)
-            cap *= 2;
-        uint64_t *bigger = mi_realloc(t->max_live, cap * sizeof *bigger);
-        if (bigger == NULL)
-            return false;
-        memset(bigger + t->cap_max, 0, (cap - t->cap_max) * sizeof *bigger);
-        t->max_live = bigger;
-        t->cap_max = cap;
-    }
+    size_t had = t->cap_max;
+    if (!rallo_array_reserve((void **)&t->max_live, &t->cap_max, index + 1, sizeof *t->max_live, 256))
+        return false;
+    memset(t->max_live + had, 0, (t->cap_max - had) * sizeof *t->max_live);
     if (live > t->max_live[index])
         t->max_live[index] = live;
     return true;

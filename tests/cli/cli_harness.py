@@ -1,18 +1,16 @@
-"""cli_harness.py - what the tests/cli scripts share: a check that records
-failures, a bounded subprocess run, and a fresh working directory under the
-script's WORK (set `cli_harness.WORK` before calling fresh_dir)."""
+"""cli_harness.py - what the tests/cli scripts share: every test's check and
+finish (tests/common/checks.py), a bounded subprocess run, and a fresh working
+directory under the script's WORK (set `cli_harness.WORK` before calling
+fresh_dir)."""
 import os
 import shutil
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, failures, finish  # noqa: E402,F401 (tests/common, for the scripts)
 
 WORK = None
-failures = []
-
-
-def check(condition, what):
-    print(("ok:   " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
 
 
 def run(args, **kw):

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,8 @@ import urllib.request
 CHECK, RALLO, TARGET, STRIP, WORK = sys.argv[1:6]
 
 import cli_harness  # noqa: E402 (beside this script)
-from cli_harness import check, failures, fresh_dir, run  # noqa: E402
+from cli_harness import check, finish, fresh_dir, run  # noqa: E402
+from http_probe import free_port  # noqa: E402 (tests/common, on the path cli_harness set)
 
 cli_harness.WORK = WORK
 
@@ -297,12 +297,6 @@ def check_toggle():
 
 
 # ---- RALLO_HTTP ----
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http(url, method="GET"):
     request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     try:
@@ -374,5 +368,4 @@ def check_http():
 RALLO_LIB = os.path.join(os.path.dirname(os.path.realpath(RALLO)), "librallo.so")
 os.makedirs(WORK, exist_ok=True)
 globals()["check_" + CHECK]()
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

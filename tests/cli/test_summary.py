@@ -14,7 +14,7 @@ import sys
 CHECK, RALLO, TARGET, WORK = sys.argv[1:5]
 
 import cli_harness  # noqa: E402 (beside this script)
-from cli_harness import check, failures, fresh_dir, run  # noqa: E402
+from cli_harness import check, finish, fresh_dir, run  # noqa: E402
 
 cli_harness.WORK = WORK
 MiB = 1 << 20
@@ -244,6 +244,4 @@ def check_python():
 
 
 globals()["check_" + CHECK]()
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
+finish()

@@ -15,13 +15,8 @@ import subprocess
 import sys
 
 PROGRAM, LIBRALLO, RALLO, OUT = sys.argv[1:5]
-failures = []
-
-
-def check(condition, what):
-    print(("ok:   " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
 
 
 def dump(mode):
@@ -74,9 +69,7 @@ def main():
     tail = through(profile, "tail_kept")
     check(tail and tail[0]["peak_live_bytes"] == 0 and tail[0]["live_bytes"] == 1 << 20,
           "tail_kept, allocated after the peak, held nothing at it")
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
+    finish()
 
 
 main()

@@ -15,13 +15,8 @@ C_BLOCKS, C_SIZE, C_FREED = 64, 200, 40
 E_BLOCKS, E_SIZE = 1000, 10000
 F_BLOCKS = 300
 
-failures = []
-
-
-def check(condition, what):
-    if not condition:
-        failures.append(what)
-        print("FAIL: " + what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
 
 
 def leaf_function(site):
@@ -147,9 +142,8 @@ def main():
         check_json(os.path.join(outdir, "known.json"))
         check_folded(os.path.join(outdir, "known.folded"))
         check_text(os.path.join(outdir, "known.txt"))
-    print("%d failures" % len(failures))
-    return 1 if failures else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

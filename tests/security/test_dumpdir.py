@@ -38,17 +38,10 @@ import tempfile
 import time
 
 CHECK, LIB, TARGET, CLI = sys.argv[1:5]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
 NOBODY = pwd.getpwnam("nobody")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
 def host_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_") and k != "LD_PRELOAD"}
     env.update({"LD_PRELOAD": LIB, "RALLO_ENABLE": "1"})
@@ -385,5 +378,4 @@ try:
     globals()["check_" + CHECK]()
 finally:
     shutil.rmtree(BASE, ignore_errors=True)
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -37,15 +37,8 @@ import time
 import zlib
 
 CHECK, RALLO, WORK = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
 # ---- profile.proto, by hand ----
 
 def varint(n):
@@ -331,6 +324,4 @@ CHECKS = {"fifo_mapping": fifo_mapping, "fifo_dump_dir": fifo_dump_dir, "collidi
           "many_modules": many_modules, "overflow": overflow, "gzip_bomb": gzip_bomb}
 os.makedirs(WORK, exist_ok=True)
 CHECKS[CHECK]()
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+finish()

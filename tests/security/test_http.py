@@ -28,67 +28,20 @@ import threading
 import time
 
 CHECK, TARGET, LIBRALLO = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_") and k != "LD_PRELOAD"}
-    env.update(extra)
-    return env
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import http_probe  # noqa: E402 (tests/common)
+from checks import check, finish  # noqa: E402
+from http_probe import abstract, clean_env, free_port, tcp  # noqa: E402
 
 
 def exchange(connect, data, timeout=10):
     """Sends raw bytes, returns (status code or 0, body)."""
-    try:
-        s = connect(timeout)
-    except OSError:
-        return 0, b""
-    try:
-        s.sendall(data)
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    except OSError:
-        pass
-    finally:
-        s.close()
-    head, _, body = reply.partition(b"\r\n\r\n")
-    parts = head.split(b" ", 2)
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), body
-
-
-def tcp(port, host="127.0.0.1"):
-    return lambda timeout: socket.create_connection((host, port), timeout=timeout)
-
-
-def abstract(pid):
-    def connect(timeout):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect("\0rallo/%d" % pid)
-        return s
-    return connect
+    reply = http_probe.exchange(connect, data, timeout)
+    return reply.status, reply.body
 
 
 def get(connect, path, headers=b"Host: 127.0.0.1\r\n", method=b"GET"):
-    return exchange(connect, method + b" " + path + b" HTTP/1.1\r\n" + headers + b"Connection: close\r\n\r\n")
+    return exchange(connect, http_probe.request(path, headers, method))
 
 
 def wait_port(port, seconds=10):
@@ -301,5 +254,4 @@ def check_children():
 
 {"host": check_host, "origin": check_origin, "token": check_token, "slow": check_slow,
  "children": check_children}[CHECK]()
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -27,31 +27,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 CHECK, TARGET, WORK = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import http_probe  # noqa: E402 (tests/common)
+from checks import check, finish  # noqa: E402
+from http_probe import free_port  # noqa: E402
 
 
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
-    env.update(extra)
-    return env
+    return http_probe.clean_env(keep_preload=True, **extra)
 
 
 def request(port, data, timeout=10):
@@ -73,16 +59,8 @@ def request(port, data, timeout=10):
 
 
 def get_heap(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"GET /debug/pprof/heap HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
+    """The whole reply to GET /debug/pprof/heap, head and body."""
+    return http_probe.exchange(http_probe.tcp(port), http_probe.request(b"/debug/pprof/heap"), timeout=30).raw
 
 
 def non_loopback_address():
@@ -245,5 +223,4 @@ def check_magic():
 
 os.makedirs(WORK, exist_ok=True)
 globals()["check_" + CHECK]()
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

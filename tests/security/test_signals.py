@@ -24,15 +24,8 @@ import time
 
 CHECK, TARGET, LIBRALLO = sys.argv[1:4]
 SCRATCH = tempfile.mkdtemp(prefix="rallo-signals-")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
 def env(**extra):
     e = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
     # Where a rallo that took SIGPIPE as its dump signal would dump (the bug).
@@ -95,6 +88,4 @@ CHECKS = {"replaced_sigaction": lambda: replaced("sigaction"), "replaced_signal"
           "refused": refused}
 CHECKS[CHECK]()
 shutil.rmtree(SCRATCH, ignore_errors=True)
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+finish()

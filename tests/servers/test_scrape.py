@@ -20,50 +20,22 @@ Usage: test_scrape.py PROBE WORKDIR"""
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 PROBE, WORK = sys.argv[1:3]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import http_probe  # noqa: E402 (tests/common)
+from checks import check, finish  # noqa: E402
+from http_probe import free_port  # noqa: E402
 
 
 def get(port, path, timeout=30):
     """(status, headers dict, body, seconds)."""
-    start = time.time()
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-        s.close()
-    except OSError:
-        return 0, {}, b"", time.time() - start
-    head, _, body = reply.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), headers, body, time.time() - start
+    reply = http_probe.exchange(http_probe.tcp(port), http_probe.request(path.encode()), timeout)
+    return (0, {}, b"", reply.seconds) if reply.cut else (reply.status, reply.headers, reply.body, reply.seconds)
 
 
 gohome = os.path.join(WORK, "gohome")
@@ -218,5 +190,4 @@ def main():
 
 
 main()
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -25,65 +25,26 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 CHECK, LIBRALLO, RALLO, WORK = sys.argv[1:5]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import http_probe  # noqa: E402 (tests/common)
+from checks import check, finish  # noqa: E402
+from http_probe import abstract, clean_env, free_port, tcp  # noqa: E402
 
 
 def exchange(connect, request, timeout):
     """(status, body, seconds) of one request; status 0 when nothing came back."""
-    start = time.time()
-    try:
-        s = connect(timeout)
-        s.sendall(request)
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-        s.close()
-    except OSError:
-        return 0, b"", time.time() - start
-    head, _, body = reply.partition(b"\r\n\r\n")
-    parts = head.split(b" ", 2)
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), body, time.time() - start
-
-
-def tcp(port):
-    return lambda timeout: socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-
-def abstract(pid):
-    def connect(timeout):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect("\0rallo/%d" % pid)
-        return s
-    return connect
+    reply = http_probe.exchange(connect, request, timeout)
+    return (0, b"", reply.seconds) if reply.cut else (reply.status, reply.body, reply.seconds)
 
 
 def get(connect, path, timeout=5):
-    return exchange(connect, b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", timeout)
+    return exchange(connect, http_probe.request(path, b"Host: localhost\r\n"), timeout)
 
 
 def serving_pid(port):
@@ -293,7 +254,7 @@ def check_postgres():
         os.chmod(WORK, 0o755)
     data = os.path.join(work, "data")
     pgport, port = free_port(), free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_") and k != "LD_PRELOAD"}
+    clean = clean_env()
     init = subprocess.run(as_user + [bindir + "/initdb", "-N", "-A", "trust", "-U", "postgres", "-D", data],
                           env=clean, capture_output=True, text=True, timeout=120, cwd=work)
     check(init.returncode == 0, "initdb (%s)" % init.stderr[-300:])
@@ -352,5 +313,4 @@ def check_postgres():
 
 
 {"nginx": check_nginx, "postgres": check_postgres}[CHECK]()
-print("%d failure(s)" % len(failures))
-sys.exit(1 if failures else 0)
+finish()
