@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../tracking/unwind_fp.h"
+#include "../tracking/unwind/unwind_fp.h"
 #include "fastpath.h"
 
 static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
@@ -64,7 +64,7 @@ static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, si
     rallo_site_ref site = _rallo_capture_site_here();
     void *user = block_alloc(heap, size, alignment, zero, site.site_id, epoch);
     if (rallo_likely(user != NULL))
-        _rallo_count_alloc_at(site, size, epoch);
+        _rallo_count_alloc_captured(site, size, epoch);
     _rallo_guard_leave();
     if (rallo_unlikely(user == NULL)) {
         _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
@@ -148,7 +148,7 @@ void _rallo_tracked_free(void *p) {
     }
     header->info = info | RALLO_INFO_FREED;
     header->magic = 0;
-    _rallo_own_count_free(thread, counters, rallo_info_size(info));
+    _rallo_count_free_own(thread, counters, rallo_info_size(info));
     mi_free(header);
 }
 
@@ -206,7 +206,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             void *start = mi_heap_realloc(heap, old.start, at_least_16(size) + RALLO_HEADER_SIZE);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
-                _rallo_count_alloc_at(site, size, epoch);
+                _rallo_count_alloc_captured(site, size, epoch);
                 header_write(start, site.site_id, rallo_info_of(size, epoch));
             }
             _rallo_guard_leave();

@@ -15,7 +15,6 @@
 
 #include "tracking.h"
 
-#define rallo_export __attribute__((visibility("default")))
 #define MAX_TAKEN 4
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
