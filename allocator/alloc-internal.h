@@ -60,6 +60,10 @@ typedef struct rallo_header {
     uint64_t info;
 } rallo_header;
 
+/* The layout the heap walk, the free path and 16-byte alignment rely on. */
+_Static_assert(sizeof(rallo_header) == 16, "a block header is 16 bytes");
+_Static_assert(offsetof(rallo_header, site_id) == 4 && offsetof(rallo_header, info) == 8,
+               "magic, site id, info, in that order");
 #define RALLO_HEADER_SIZE ((size_t)sizeof(rallo_header))
 #define RALLO_SIZE_MAX ((1ull << 40) - 1)
 #define RALLO_INFO_ALIGNED (1ull << 48) /* header of an aligned block */
@@ -83,6 +87,7 @@ static inline uint32_t rallo_header_magic(const void *at, uint32_t site_id, uint
 }
 
 static inline uint64_t rallo_info_of(uint64_t size, rallo_epoch epoch) {
+    rallo_assert_hot(size <= RALLO_SIZE_MAX);
     return size | ((uint64_t)epoch << RALLO_INFO_EPOCH_SHIFT);
 }
 static inline uint64_t rallo_info_size(uint64_t info) {

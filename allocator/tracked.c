@@ -1,7 +1,27 @@
 /* tracked.c - the tracked path: a sampled allocation gets its call site, a
  * block in this thread's arena heap with a header naming site and size, and
  * its counters; free reads the header back and subtracts exactly what was
- * added. Whatever cannot be tracked is served untracked and counted. */
+ * added. Whatever cannot be tracked is served untracked and counted.
+ *
+ * Call map of a malloc, file:function, in the order it runs:
+ *   allocator/alloc.c:malloc -> allocator/fastpath.h:rallo_malloc, rallo_malloc_sized
+ *     tracking off, or the sampler skips it (tracking/tracking.h:_rallo_sample_skips):
+ *     mimalloc's mi_malloc, and that is all.
+ *   sampler:  tracked.c:_rallo_tracked_malloc -> tracked_alloc -> tracking/tracking.h:
+ *             _rallo_sample_now (tracking/sampler.c:_rallo_sample when sampling)
+ *   arena:    allocator/arena.c:_rallo_arena_heap
+ *   capture:  tracking/unwind/unwind_fp.h:_rallo_capture_site_here -> _rallo_capture_fp
+ *             -> _rallo_fp_walk_quick (RALLO_UNWIND=dwarf: unwind/unwind.c:_rallo_capture_site)
+ *   memo:     tracking/memo.h:_rallo_memo_entry, _rallo_memo_hit; on a miss
+ *   depot:    tracking/unwind/unwind.c:_rallo_capture_fp_miss -> tracking/depot.c:
+ *             _rallo_depot_intern_hashed, then memo.h:_rallo_memo_fill
+ *   header:   tracked.c:block_alloc -> header_write (allocator/alloc-internal.h:rallo_header_magic)
+ *   counters: tracking/counters.h:_rallo_count_alloc_captured -> _rallo_count_alloc_own
+ *             (counters.c:_rallo_count_alloc_slow for sampled blocks and first uses)
+ * free: alloc.c:free -> fastpath.h:rallo_free (allocator/alloc-internal.h:rallo_in_arena)
+ *   -> tracked.c:_rallo_tracked_free: the header read inline, counters.h:_rallo_count_free_own;
+ *   aligned, sampled or bad blocks: tracked_free_other -> header.c:_rallo_block_of
+ *   -> counters.h:_rallo_count_free. */
 #include <errno.h>
 #include <string.h>
 
@@ -28,6 +48,8 @@ static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool ze
                            : mi_heap_malloc(heap, room + RALLO_HEADER_SIZE);
         if (start == NULL)
             return NULL;
+        rallo_assert_hot(rallo_in_arena(start) &&
+                         rallo_in_arena((char *)start + room + RALLO_HEADER_SIZE - 1));
         header_write(start, site_id, info);
         return (char *)start + RALLO_HEADER_SIZE;
     }

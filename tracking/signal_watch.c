@@ -192,6 +192,10 @@ static __sighandler_t forward_signal(int which, int signo, __sighandler_t handle
         return forward_signal(which, signo, handler);                                                        \
     }
 
+/* glibc declares bsd_signal only for old X/Open levels, not under
+ * _GNU_SOURCE, yet exports it: programs built elsewhere still call it. */
+__sighandler_t bsd_signal(int signo, __sighandler_t handler);
+
 FORWARD_SIGNAL(signal, REAL_SIGNAL)
 FORWARD_SIGNAL(bsd_signal, REAL_BSD_SIGNAL)
 FORWARD_SIGNAL(ssignal, REAL_SSIGNAL)

@@ -13,4 +13,27 @@
 #define rallo_export __attribute__((visibility("default")))
 #define rallo_noinline __attribute__((noinline))
 
+/* Debug assertions in tiers, as mimalloc's mi_assert levels: the invariants
+ * rallo relies on, checked only in a debug build (cmake -DRALLO_DEBUG=N).
+ *   0 (release): none, and the conditions are not even evaluated;
+ *   1: rallo_assert, off the hot path (start, depot insertions, slow paths);
+ *   2: rallo_assert_hot too, on every tracked malloc and free.
+ * A failed one says which, in one line, and aborts. */
+#ifndef RALLO_DEBUG
+#define RALLO_DEBUG 0
+#endif
+__attribute__((noreturn, cold)) void _rallo_assert_fail(const char *condition, const char *file,
+                                                        int line) rallo_internal;
+#if RALLO_DEBUG > 0
+#define rallo_assert(condition)                                                                              \
+    (rallo_likely(condition) ? (void)0 : _rallo_assert_fail(#condition, __FILE__, __LINE__))
+#else
+#define rallo_assert(condition) ((void)0)
+#endif
+#if RALLO_DEBUG > 1
+#define rallo_assert_hot(condition) rallo_assert(condition)
+#else
+#define rallo_assert_hot(condition) ((void)0)
+#endif
+
 #endif

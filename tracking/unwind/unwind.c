@@ -43,7 +43,6 @@ static int own_text_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-void _rallo_unwind_init(void) rallo_internal;
 void _rallo_unwind_init(void) {
     if (_rallo_own_text_end != 0)
         return;

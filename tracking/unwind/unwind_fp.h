@@ -59,8 +59,7 @@ static inline bool _rallo_fp_quick_step(uintptr_t *fp, uintptr_t last_record, ui
  * again (up to the memo's trust in 64-bit hashes).
  * Two frames a turn, into two hashes: the loop's count is tested once a pair,
  * and the two multiply chains run side by side, so the walk waits only on its
- * loads (each record's address is the previous record's first word): 8.5
- * instructions a frame. */
+ * loads (each record's address is the previous record's first word). */
 static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record, uint32_t max) {
     uint64_t even_hash = RALLO_STACK_HASH_SEED, odd_hash = 0;
     uint32_t pairs_left = max / 2;
