@@ -12,8 +12,6 @@
 
 #include "../tracking/tracking.h"
 
-#define rallo_export __attribute__((visibility("default")))
-
 /* ---- the tracked arena (arena.c) ----
  * free() asks "is this pointer in the arena?" with these two words. The start
  * is written before the size (release), and read after it (acquire): a reader
@@ -30,8 +28,23 @@ static inline bool rallo_in_arena(const void *p) {
 /* This thread's heap in the arena, created on first use; NULL (with the reason
  * counted) when the thread is past its exit cleanup or there is no arena. */
 mi_heap_t *_rallo_arena_heap(void) rallo_internal;
-/* Reserves the arena once; 0, or -1 after one line on stderr. */
+/* This thread's arena heap if it has one and is not past its exit cleanup;
+ * never creates one (the census walks it). */
+mi_heap_t *_rallo_arena_heap_if_any(void) rallo_internal;
+/* Reserves the arena, if not yet; 0, or -1 after one line on stderr (the
+ * first time). Called by _rallo_start only, under its lock. */
 int _rallo_arena_reserve(void) rallo_internal;
+
+/* ---- the census (census.c): rallo_census, include/rallo.h ---- */
+int _rallo_census(rallo_site_fn fn, void *arg) rallo_internal;
+
+/* ---- tracking's start (start.c) ---- */
+/* Once a process, on the first enable: the unwinder, the depot, the arena.
+ * 0, or -1 with errno ENOMEM (after one line on stderr, the first time). */
+int _rallo_start(void) rallo_internal;
+/* Fork: the start's lock taken before, released after (init.c). */
+void _rallo_start_atfork_prepare(void) rallo_internal;
+void _rallo_start_atfork_release(void) rallo_internal;
 
 /* ---- the block header (header.c) ----
  * Every tracked block starts with a 16-byte header; the user pointer follows it.
@@ -47,6 +60,10 @@ typedef struct rallo_header {
     uint64_t info;
 } rallo_header;
 
+/* The layout the heap walk, the free path and 16-byte alignment rely on. */
+_Static_assert(sizeof(rallo_header) == 16, "a block header is 16 bytes");
+_Static_assert(offsetof(rallo_header, site_id) == 4 && offsetof(rallo_header, info) == 8,
+               "magic, site id, info, in that order");
 #define RALLO_HEADER_SIZE ((size_t)sizeof(rallo_header))
 #define RALLO_SIZE_MAX ((1ull << 40) - 1)
 #define RALLO_INFO_ALIGNED (1ull << 48) /* header of an aligned block */
@@ -70,6 +87,7 @@ static inline uint32_t rallo_header_magic(const void *at, uint32_t site_id, uint
 }
 
 static inline uint64_t rallo_info_of(uint64_t size, rallo_epoch epoch) {
+    rallo_assert_hot(size <= RALLO_SIZE_MAX);
     return size | ((uint64_t)epoch << RALLO_INFO_EPOCH_SHIFT);
 }
 static inline uint64_t rallo_info_size(uint64_t info) {

@@ -6,6 +6,7 @@
  * reached by weak references: Debian's C build of mimalloc would abort instead. */
 #include <stdlib.h>
 
+#include "entry-points.h"
 #include "fastpath.h"
 
 typedef void (*new_handler_fn)(void);
@@ -53,8 +54,6 @@ static void *new_aligned(size_t size, size_t alignment) {
 static void *new_aligned_nothrow(size_t size, size_t alignment) {
     return new_attempt(size, alignment);
 }
-
-typedef struct nothrow_tag nothrow_tag; /* std::nothrow_t, only passed by reference */
 
 /* operator new(size_t), new[](size_t) and their nothrow forms */
 rallo_export void *_Znwm(size_t size) {

@@ -3,10 +3,13 @@
  * allocation symbol Debian's libmimalloc exports is defined here too, or a
  * program could reach mimalloc around rallo. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "entry-points.h"
 #include "fastpath.h"
 
 static inline void *set_enomem_if_null(void *p) {

@@ -15,15 +15,14 @@ _Atomic uintptr_t _rallo_arena_start = 0;
 _Atomic uintptr_t _rallo_arena_size = 0;
 
 static mi_arena_id_t arena_id;
-/* Guards reserving the arena (rallo_enable only), and the two flags below. */
-static pthread_mutex_t arena_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Each failure is told once a process: a program retrying rallo_enable() gets
- * -1 and ENOMEM every time, and one line on stderr. */
-static bool depot_failure_told, arena_failure_told;
+/* A failure is told once a process: a program retrying rallo_enable() gets
+ * -1 and ENOMEM every time, and one line on stderr. Written under start.c's
+ * lock, as the reservation is. */
+static bool arena_failure_told;
 /* A thread stops using its arena heap when it is marked exited
  * (_rallo_thread.exited), which happens before mimalloc's own thread cleanup
  * deletes the heap:
- * - at thread exit, rallo's thread-exit watch (counters.c) runs as a C++-style
+ * - at thread exit, rallo's thread-exit watch (tracking/thread_exit.c) runs as a C++-style
  *   thread_local destructor, and glibc runs those before any pthread key
  *   destructor, mimalloc's included (and for the main thread, at exit()
  *   before atexit handlers and mimalloc's process cleanup);
@@ -60,7 +59,6 @@ mi_heap_t *_rallo_arena_heap(void) {
     return arena_heap_slow();
 }
 
-mi_heap_t *_rallo_arena_heap_if_any(void) rallo_internal;
 mi_heap_t *_rallo_arena_heap_if_any(void) {
     return _rallo_thread.exited ? NULL : arena_thread_heap;
 }
@@ -133,49 +131,20 @@ static void arena_tell(size_t taken) {
 int _rallo_arena_reserve(void) {
     if (atomic_load_explicit(&_rallo_arena_size, memory_order_acquire) != 0)
         return 0;
-    pthread_mutex_lock(&arena_reserve_lock);
-    int result = 0;
-    if (atomic_load_explicit(&_rallo_arena_size, memory_order_acquire) == 0) {
-        _rallo_unwind_init();
-        mi_arena_id_t id = 0;
-        size_t taken;
-        if (!_rallo_depot_init()) {
-            if (!depot_failure_told)
-                _rallo_warn("cannot reserve the stack depot (%llu bytes): tracking stays off",
-                            (unsigned long long)_rallo_options.depot_bytes);
-            depot_failure_told = true;
-            result = -1;
-        } else if ((taken = arena_reserve_fitting(&id)) == 0) {
-            /* Give the depot's reservation back: under an address-space
-             * limit it is the program's. */
-            _rallo_depot_release();
-            if (!arena_failure_told)
-                arena_tell(0);
-            arena_failure_told = true;
-            result = -1;
-        } else {
-            if (taken != (size_t)_rallo_options.arena_bytes)
-                arena_tell(taken);
-            size_t size = 0;
-            void *start = mi_arena_area(id, &size);
-            arena_id = id;
-            atomic_store_explicit(&_rallo_arena_start, (uintptr_t)start, memory_order_relaxed);
-            atomic_store_explicit(&_rallo_arena_size, (uintptr_t)size, memory_order_release);
-        }
+    mi_arena_id_t id = 0;
+    size_t taken = arena_reserve_fitting(&id);
+    if (taken == 0) {
+        if (!arena_failure_told)
+            arena_tell(0);
+        arena_failure_told = true;
+        return -1;
     }
-    pthread_mutex_unlock(&arena_reserve_lock);
-    if (result != 0) {
-        _rallo_count_untracked(RALLO_UNTRACKED_NO_ARENA);
-        errno = ENOMEM;
-    }
-    return result;
-}
-
-void _rallo_arena_atfork_prepare(void) rallo_internal;
-void _rallo_arena_atfork_prepare(void) {
-    pthread_mutex_lock(&arena_reserve_lock);
-}
-void _rallo_arena_atfork_release(void) rallo_internal;
-void _rallo_arena_atfork_release(void) {
-    pthread_mutex_unlock(&arena_reserve_lock);
+    if (taken != (size_t)_rallo_options.arena_bytes)
+        arena_tell(taken);
+    size_t size = 0;
+    void *start = mi_arena_area(id, &size);
+    arena_id = id;
+    atomic_store_explicit(&_rallo_arena_start, (uintptr_t)start, memory_order_relaxed);
+    atomic_store_explicit(&_rallo_arena_size, (uintptr_t)size, memory_order_release);
+    return 0;
 }

@@ -5,12 +5,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../tracking/read_side.h"
 #include "alloc-internal.h"
 
-mi_heap_t *_rallo_arena_heap_if_any(void) rallo_internal;
-
 typedef struct census_site {
-    uint64_t live_count_fp, live_bytes;
+    uint64_t live_weight, live_bytes;
 } census_site;
 
 typedef struct census_walk {
@@ -29,14 +28,14 @@ static bool census_visit(const mi_heap_t *heap, const mi_heap_area_t *area, void
     rallo_block found;
     if (!_rallo_block_at_start(block, &found) || found.site_id >= walk->site_count)
         return true;
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(found.epoch, found.size, &count_fp, &bytes);
-    walk->sites[found.site_id].live_count_fp += count_fp;
+    uint64_t weight, bytes;
+    _rallo_weight_of(found.epoch, found.size, &weight, &bytes);
+    walk->sites[found.site_id].live_weight += weight;
     walk->sites[found.site_id].live_bytes += bytes;
     return true;
 }
 
-int rallo_census(rallo_site_fn fn, void *arg) {
+int _rallo_census(rallo_site_fn fn, void *arg) {
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
@@ -58,13 +57,13 @@ int rallo_census(rallo_site_fn fn, void *arg) {
     _rallo_guard_leave();
     int result = 0;
     for (uint32_t site_id = RALLO_SITE_OTHER; site_id < walk.site_count && result == 0; site_id++) {
-        if (walk.sites[site_id].live_count_fp == 0)
+        if (walk.sites[site_id].live_weight == 0)
             continue;
         rallo_site site;
         memset(&site, 0, sizeof site);
         site.site_id = site_id;
         site.frames = (const void *const *)_rallo_site_frames(site_id, &site.depth);
-        site.live_count = _rallo_count_from_fp(walk.sites[site_id].live_count_fp);
+        site.live_count = _rallo_count_of_weight(walk.sites[site_id].live_weight);
         site.live_bytes = walk.sites[site_id].live_bytes;
         result = fn(&site, arg);
     }

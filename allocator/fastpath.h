@@ -43,8 +43,7 @@ static inline void *rallo_malloc_sized(size_t size, size_t mimalloc_size) {
 
 /* A request of 16 bytes up to PTRDIFF_MAX, the common case, needs neither the
  * 16-byte minimum nor the size limit: one signed compare tells it from both
- * (sizes past PTRDIFF_MAX are negative as signed), which saves three
- * instructions of the five those two checks take on every malloc. */
+ * (sizes past PTRDIFF_MAX are negative as signed). */
 static inline void *rallo_malloc(size_t size) {
     if (rallo_likely((ptrdiff_t)size >= 16))
         return rallo_malloc_sized(size, size);

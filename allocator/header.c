@@ -12,6 +12,7 @@ bool _rallo_block_at_start(void *start, rallo_block *out) {
     const rallo_header *header = start;
     if (!header_valid(header) || (header->info & (RALLO_INFO_LINK | RALLO_INFO_FREED)) != 0)
         return false;
+    rallo_assert_hot(rallo_in_arena(start));
     out->start = start;
     out->site_id = header->site_id;
     out->size = rallo_info_size(header->info);

@@ -1,17 +1,13 @@
 /* init.c - start-up and fork: the per-process secret that keys block headers,
- * the configuration, the fork handlers, and rallo_enable()
- * (which reserves the arena before turning the tracking flag on). */
+ * the configuration, the fork handlers, and tracking turned on at load when
+ * RALLO_ENABLE asks. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "../tracking/fork.h"
 #include "alloc-internal.h"
-
-void _rallo_arena_atfork_prepare(void) rallo_internal;
-void _rallo_arena_atfork_release(void) rallo_internal;
-void _rallo_sampler_atfork_prepare(void) rallo_internal;
-void _rallo_sampler_atfork_release(void) rallo_internal;
 
 static void secret_init(void) {
     uint64_t secret = 0;
@@ -26,21 +22,21 @@ static void secret_init(void) {
 
 static void fork_prepare(void) {
     _rallo_peak_atfork_prepare();
-    _rallo_arena_atfork_prepare();
+    _rallo_start_atfork_prepare();
     _rallo_sampler_atfork_prepare();
     _rallo_counters_atfork_prepare();
 }
 static void fork_parent(void) {
     _rallo_counters_atfork_parent();
     _rallo_sampler_atfork_release();
-    _rallo_arena_atfork_release();
+    _rallo_start_atfork_release();
     _rallo_peak_atfork_release();
 }
 static void fork_child(void) {
     _rallo_counters_atfork_child();
     _rallo_block_layout_atfork_child();
     _rallo_sampler_atfork_release();
-    _rallo_arena_atfork_release();
+    _rallo_start_atfork_release();
     _rallo_peak_atfork_release();
 }
 
@@ -53,11 +49,4 @@ __attribute__((constructor(101))) static void rallo_load(void) {
         rallo_set_sample_interval(_rallo_options.sample_bytes);
     if (_rallo_options.enable_at_start)
         rallo_enable();
-}
-
-int rallo_enable(void) {
-    if (_rallo_arena_reserve() != 0)
-        return -1;
-    _rallo_tracking_set(true);
-    return 0;
 }

@@ -1,11 +1,31 @@
 /* tracked.c - the tracked path: a sampled allocation gets its call site, a
  * block in this thread's arena heap with a header naming site and size, and
  * its counters; free reads the header back and subtracts exactly what was
- * added. Whatever cannot be tracked is served untracked and counted. */
+ * added. Whatever cannot be tracked is served untracked and counted.
+ *
+ * Call map of a malloc, file:function, in the order it runs:
+ *   allocator/alloc.c:malloc -> allocator/fastpath.h:rallo_malloc, rallo_malloc_sized
+ *     tracking off, or the sampler skips it (tracking/tracking.h:_rallo_sample_skips):
+ *     mimalloc's mi_malloc, and that is all.
+ *   sampler:  tracked.c:_rallo_tracked_malloc -> tracked_alloc -> tracking/tracking.h:
+ *             _rallo_sample_now (tracking/sampler.c:_rallo_sample when sampling)
+ *   arena:    allocator/arena.c:_rallo_arena_heap
+ *   capture:  tracking/unwind/unwind_fp.h:_rallo_capture_site_here -> _rallo_capture_fp
+ *             -> _rallo_fp_walk_quick (RALLO_UNWIND=dwarf: unwind/unwind.c:_rallo_capture_site)
+ *   memo:     tracking/memo.h:_rallo_memo_entry, _rallo_memo_hit; on a miss
+ *   depot:    tracking/unwind/unwind.c:_rallo_capture_fp_miss -> tracking/depot.c:
+ *             _rallo_depot_intern_hashed, then memo.h:_rallo_memo_fill
+ *   header:   tracked.c:block_alloc -> header_write (allocator/alloc-internal.h:rallo_header_magic)
+ *   counters: tracking/counters.h:_rallo_count_alloc_captured -> _rallo_count_alloc_own
+ *             (counters.c:_rallo_count_alloc_slow for sampled blocks and first uses)
+ * free: alloc.c:free -> fastpath.h:rallo_free (allocator/alloc-internal.h:rallo_in_arena)
+ *   -> tracked.c:_rallo_tracked_free: the header read inline, counters.h:_rallo_count_free_own;
+ *   aligned, sampled or bad blocks: tracked_free_other -> header.c:_rallo_block_of
+ *   -> counters.h:_rallo_count_free. */
 #include <errno.h>
 #include <string.h>
 
-#include "../tracking/unwind_fp.h"
+#include "../tracking/unwind/unwind_fp.h"
 #include "fastpath.h"
 
 static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
@@ -28,6 +48,8 @@ static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool ze
                            : mi_heap_malloc(heap, room + RALLO_HEADER_SIZE);
         if (start == NULL)
             return NULL;
+        rallo_assert_hot(rallo_in_arena(start) &&
+                         rallo_in_arena((char *)start + room + RALLO_HEADER_SIZE - 1));
         header_write(start, site_id, info);
         return (char *)start + RALLO_HEADER_SIZE;
     }
@@ -64,7 +86,7 @@ static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, si
     rallo_site_ref site = _rallo_capture_site_here();
     void *user = block_alloc(heap, size, alignment, zero, site.site_id, epoch);
     if (rallo_likely(user != NULL))
-        _rallo_count_alloc_at(site, size, epoch);
+        _rallo_count_alloc_captured(site, size, epoch);
     _rallo_guard_leave();
     if (rallo_unlikely(user == NULL)) {
         _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
@@ -148,7 +170,7 @@ void _rallo_tracked_free(void *p) {
     }
     header->info = info | RALLO_INFO_FREED;
     header->magic = 0;
-    _rallo_own_count_free(thread, counters, rallo_info_size(info));
+    _rallo_count_free_own(thread, counters, rallo_info_size(info));
     mi_free(header);
 }
 
@@ -206,7 +228,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             void *start = mi_heap_realloc(heap, old.start, at_least_16(size) + RALLO_HEADER_SIZE);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
-                _rallo_count_alloc_at(site, size, epoch);
+                _rallo_count_alloc_captured(site, size, epoch);
                 header_write(start, site.site_id, rallo_info_of(size, epoch));
             }
             _rallo_guard_leave();

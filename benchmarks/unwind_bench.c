@@ -14,7 +14,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include "../tracking/unwind_dwarf.h"
+#include "../tracking/unwind/unwind_dwarf.h"
 
 typedef uint32_t (*chain_leaf_fn)(void *arg);
 uint32_t chain_level1(chain_leaf_fn leaf, void *arg);

@@ -9,6 +9,8 @@
 
 #include <mimalloc.h>
 
+#include "fork.h"
+#include "read_side.h"
 #include "tracking.h"
 
 /* Guards the lists of shards (taken once per thread, never per allocation). */
@@ -105,32 +107,9 @@ static rallo_shard *shard_of_this_thread(bool *shared) {
     rallo_shard *shard = shard_acquire();
     _rallo_thread_watch();
     thread->shard = shard;
-    thread->site_cache = shard != NULL ? shard->site_cache : NULL;
+    thread->memo = shard != NULL ? shard->memo : NULL;
     _rallo_guard_leave();
     return shard;
-}
-
-/* glibc's registration of C++ thread_local destructors (the list
- * _rallo_at_thread_exit names in tracking.h). */
-extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso);
-extern void *__dso_handle;
-
-int _rallo_at_thread_exit(void (*fn)(void *), void *arg) {
-    return __cxa_thread_atexit_impl(fn, arg, &__dso_handle);
-}
-
-static __thread bool thread_watched __attribute__((tls_model("initial-exec")));
-
-static void thread_exit_run(void *arg) {
-    (void)arg;
-    _rallo_thread_exit();
-}
-
-void _rallo_thread_watch(void) {
-    if (thread_watched || _rallo_thread.exited)
-        return;
-    thread_watched = true;
-    _rallo_at_thread_exit(thread_exit_run, NULL);
 }
 
 void _rallo_live_bytes_flush(rallo_thread_state *thread) {
@@ -162,14 +141,14 @@ static inline void live_bytes_add(rallo_thread_state *thread, int64_t delta) {
 }
 
 void _rallo_count_alloc_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(epoch, size, &count_fp, &bytes);
+    uint64_t weight, bytes;
+    _rallo_weight_of(epoch, size, &weight, &bytes);
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);
     rallo_site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return; /* rallo's own memory ran out: the site's figure stays short, never wrong-signed */
-    counter_add(shared, &counters->alloc_count_fp, count_fp);
+    counter_add(shared, &counters->alloc_weight, weight);
     counter_add(shared, &counters->alloc_bytes, bytes);
     if (shared)
         atomic_fetch_add_explicit(&live_bytes_flushed, (int64_t)bytes, memory_order_relaxed);
@@ -178,15 +157,15 @@ void _rallo_count_alloc_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch)
 }
 
 void _rallo_count_free_slow(uint32_t site_id, uint64_t size, rallo_epoch epoch) {
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(epoch, size, &count_fp, &bytes);
+    uint64_t weight, bytes;
+    _rallo_weight_of(epoch, size, &weight, &bytes);
     rallo_thread_state *thread = &_rallo_thread;
     bool shared;
     rallo_shard *shard = shard_of_this_thread(&shared);
     rallo_site_counters *counters = shard != NULL ? counters_for(shard, site_id) : NULL;
     if (rallo_unlikely(counters == NULL))
         return;
-    counter_add(shared, &counters->free_count_fp, count_fp);
+    counter_add(shared, &counters->free_weight, weight);
     counter_add(shared, &counters->free_bytes, bytes);
     if (shared)
         atomic_fetch_sub_explicit(&live_bytes_flushed, (int64_t)bytes, memory_order_relaxed);
@@ -200,7 +179,7 @@ void _rallo_thread_exit(void) {
         _rallo_live_bytes_flush(thread);
     rallo_shard *shard = thread->shard;
     thread->shard = NULL;
-    thread->site_cache = NULL;
+    thread->memo = NULL;
     thread->exited = 1;
     if (shard == NULL)
         return;
@@ -221,9 +200,9 @@ void _rallo_site_sums(uint32_t site_id, rallo_site_sums *out) {
         const rallo_site_counters *counters = _rallo_shard_counters(shard, site_id);
         if (counters == NULL)
             continue;
-        out->alloc_count += atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
+        out->alloc_weight += atomic_load_explicit(&counters->alloc_weight, memory_order_relaxed);
         out->alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
-        out->free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
+        out->free_weight += atomic_load_explicit(&counters->free_weight, memory_order_relaxed);
         out->free_bytes += atomic_load_explicit(&counters->free_bytes, memory_order_relaxed);
     }
 }
@@ -247,10 +226,9 @@ uint32_t _rallo_sites_snapshot(rallo_site_sums *out, uint32_t n) {
             uint32_t end = (chunk + 1) * RALLO_CHUNK_SITES < sites ? (chunk + 1) * RALLO_CHUNK_SITES : sites;
             for (uint32_t site = chunk * RALLO_CHUNK_SITES; site < end; site++) {
                 rallo_site_counters *counters = &base[site % RALLO_CHUNK_SITES];
-                out[site].alloc_count +=
-                    atomic_load_explicit(&counters->alloc_count_fp, memory_order_relaxed);
+                out[site].alloc_weight += atomic_load_explicit(&counters->alloc_weight, memory_order_relaxed);
                 out[site].alloc_bytes += atomic_load_explicit(&counters->alloc_bytes, memory_order_relaxed);
-                out[site].free_count += atomic_load_explicit(&counters->free_count_fp, memory_order_relaxed);
+                out[site].free_weight += atomic_load_explicit(&counters->free_weight, memory_order_relaxed);
                 out[site].free_bytes += atomic_load_explicit(&counters->free_bytes, memory_order_relaxed);
             }
         }
@@ -272,7 +250,7 @@ void _rallo_counters_atfork_child(void) {
     pthread_mutex_unlock(&shards_lock);
 }
 
-void rallo_get_untracked(rallo_untracked *out) {
+void _rallo_untracked_counts(rallo_untracked *out) {
     out->arena_full = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_ARENA_FULL]);
     out->no_arena = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_NO_ARENA]);
     out->alignment = atomic_load(&untracked_by_reason[RALLO_UNTRACKED_ALIGNMENT]);
@@ -292,14 +270,14 @@ static int sum_into_totals(const rallo_site *site, void *arg) {
     return 0;
 }
 
-void rallo_get_totals(rallo_totals *out) {
+void _rallo_totals(rallo_totals *out) {
     memset(out, 0, sizeof *out);
-    rallo_for_each_site(sum_into_totals, out);
+    _rallo_sites_each(sum_into_totals, out);
     out->peak_live_bytes = _rallo_peak_live_bytes();
     if (out->peak_live_bytes < out->live_bytes)
         out->peak_live_bytes = out->live_bytes;
     rallo_untracked untracked;
-    rallo_get_untracked(&untracked);
+    _rallo_untracked_counts(&untracked);
     out->untracked_count = untracked.arena_full + untracked.no_arena + untracked.alignment +
                            untracked.too_large + untracked.thread_exiting;
 }
@@ -316,7 +294,7 @@ static void site_from_sums(uint32_t site_id, const rallo_site_sums *sums, rallo_
     site->live_bytes = figures.live_bytes;
 }
 
-int rallo_for_each_site(rallo_site_fn fn, void *arg) {
+int _rallo_sites_each(rallo_site_fn fn, void *arg) {
     if (fn == NULL) {
         errno = EINVAL;
         return -1;
@@ -330,7 +308,7 @@ int rallo_for_each_site(rallo_site_fn fn, void *arg) {
     sites = _rallo_sites_snapshot(sums, sites);
     int result = 0;
     for (uint32_t site_id = RALLO_SITE_OTHER; site_id < sites && result == 0; site_id++) {
-        if (sums[site_id].alloc_count == 0 && sums[site_id].free_count == 0)
+        if (sums[site_id].alloc_weight == 0 && sums[site_id].free_weight == 0)
             continue;
         rallo_site site;
         site_from_sums(site_id, &sums[site_id], &site);

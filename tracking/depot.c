@@ -161,6 +161,7 @@ static rallo_noinline uint32_t depot_record_make(uint64_t hash, const uintptr_t 
     record->site_id = site_id;
     record->depth = depth;
     memcpy(record->pcs, pcs, depth * sizeof(uintptr_t));
+    rallo_assert(site_id >= RALLO_SITE_FIRST && site_id < depot_max_sites);
     atomic_store_explicit(&depot_by_site[site_id], record, memory_order_release);
     return site_id;
 }
@@ -198,8 +199,10 @@ uint32_t _rallo_depot_intern_hashed(const uintptr_t *pcs, uint32_t depth, uint64
                 site_id = expected;
             }
             depot_record *record = atomic_load_explicit(&depot_by_site[site_id], memory_order_acquire);
-            if (rallo_likely(record != NULL) && depot_same(record, hash, pcs, depth))
+            if (rallo_likely(record != NULL) && depot_same(record, hash, pcs, depth)) {
+                rallo_assert(record->site_id == site_id);
                 return site_id;
+            }
         }
     }
     return depot_overflow();

@@ -11,6 +11,8 @@
 
 #include <mimalloc.h>
 
+#include "fork.h"
+#include "read_side.h"
 #include "tracking.h"
 
 static _Atomic int peak_busy = 0;

@@ -15,7 +15,6 @@
 
 #include "tracking.h"
 
-#define rallo_export __attribute__((visibility("default")))
 #define MAX_TAKEN 4
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
@@ -192,6 +191,10 @@ static __sighandler_t forward_signal(int which, int signo, __sighandler_t handle
     rallo_export __sighandler_t name(int signo, __sighandler_t handler) {                                    \
         return forward_signal(which, signo, handler);                                                        \
     }
+
+/* glibc declares bsd_signal only for old X/Open levels, not under
+ * _GNU_SOURCE, yet exports it: programs built elsewhere still call it. */
+__sighandler_t bsd_signal(int signo, __sighandler_t handler);
 
 FORWARD_SIGNAL(signal, REAL_SIGNAL)
 FORWARD_SIGNAL(bsd_signal, REAL_BSD_SIGNAL)

@@ -1,4 +1,4 @@
-/* state.c - tracking on/off, the per-thread state, and the read side's totals. */
+/* state.c - tracking on/off and the per-thread state. */
 #include <stdatomic.h>
 
 #include "tracking.h"
@@ -10,10 +10,6 @@ void _rallo_tracking_set(bool on) {
     atomic_store_explicit(&_rallo_tracking_on, on ? 1 : 0, memory_order_release);
 }
 
-void rallo_disable(void) {
-    _rallo_tracking_set(false);
-}
-
-int rallo_is_enabled(void) {
+bool _rallo_tracking_is_on(void) {
     return atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
 }

@@ -22,7 +22,7 @@
 #include "cli.h"
 #include "run_summary.h"
 
-/* RALLO_MAX_DEPTH in tracking/tracking.h: the most frames librallo keeps. */
+/* RALLO_MAX_DEPTH in tracking/depot.h: the most frames librallo keeps. */
 #define RUN_MAX_DEPTH 128
 
 #ifndef RALLO_INSTALL_LIBDIR

@@ -279,10 +279,10 @@ int _rallo_dump_convert(const char *raw_path, rallo_format_set formats, bool qui
         static _Atomic int told;
         if (!quiet_repeats || atomic_exchange(&told, 1) == 0) {
             char reason[128];
-            _rallo_warn("cannot start the rallo command to name frames (%s: %s): %s stays a raw pprof "
-                        "profile; `rallo report` converts it",
-                        rallo_command[0] != '\0' ? rallo_command : "not found beside librallo",
-                        strerror_r(err, reason, sizeof reason), raw_path);
+            _rallo_door->warn("cannot start the rallo command to name frames (%s: %s): %s stays a raw pprof "
+                              "profile; `rallo report` converts it",
+                              rallo_command[0] != '\0' ? rallo_command : "not found beside librallo",
+                              strerror_r(err, reason, sizeof reason), raw_path);
         }
         errno = err;
         return -1;

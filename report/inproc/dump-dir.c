@@ -194,14 +194,14 @@ int _rallo_dump_dir_open(const char *dir_template, rallo_dump_dir *out) {
         if (first_refusal(dir)) {
             struct stat link;
             if ((err == ELOOP || err == ENOTDIR) && lstat(dir, &link) == 0 && S_ISLNK(link.st_mode)) {
-                _rallo_warn("not dumping into %s: it is a symbolic link; " DUMP_DIR_ADVICE, dir);
+                _rallo_door->warn("not dumping into %s: it is a symbolic link; " DUMP_DIR_ADVICE, dir);
             } else if (err == EACCES || err == EPERM) {
                 char reason[128];
-                _rallo_warn("cannot dump into %s: %s; " DUMP_DIR_ADVICE, dir,
-                            strerror_r(err, reason, sizeof reason));
+                _rallo_door->warn("cannot dump into %s: %s; " DUMP_DIR_ADVICE, dir,
+                                  strerror_r(err, reason, sizeof reason));
             } else {
                 char reason[128];
-                _rallo_warn("cannot dump into %s: %s", dir, strerror_r(err, reason, sizeof reason));
+                _rallo_door->warn("cannot dump into %s: %s", dir, strerror_r(err, reason, sizeof reason));
             }
         }
         mi_free(out->path);
@@ -213,17 +213,17 @@ int _rallo_dump_dir_open(const char *dir_template, rallo_dump_dir *out) {
         err = errno;
         char reason[128];
         if (first_refusal(dir))
-            _rallo_warn("cannot dump into %s: %s", dir, strerror_r(err, reason, sizeof reason));
+            _rallo_door->warn("cannot dump into %s: %s", dir, strerror_r(err, reason, sizeof reason));
     } else if (st.st_uid != geteuid()) {
         err = EPERM;
         if (first_refusal(dir))
-            _rallo_warn(
+            _rallo_door->warn(
                 "not dumping into %s: it belongs to uid %lu, this process runs as uid %lu; " DUMP_DIR_ADVICE,
                 dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
     } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
         err = EPERM;
         if (first_refusal(dir))
-            _rallo_warn(
+            _rallo_door->warn(
                 "not dumping into %s: others can write to it (mode %04o, no sticky bit); " DUMP_DIR_ADVICE,
                 dir, (unsigned)(st.st_mode & 07777));
     } else {

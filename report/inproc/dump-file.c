@@ -79,8 +79,8 @@ static void say_replaced(const char *dir_path, const char *name, mode_t mode) {
     if (said_in == getpid())
         return;
     said_in = getpid();
-    _rallo_warn("replaced the %s at %s/%s with a new dump file (dumps never write into what is there)",
-                kind_of(mode), dir_path, name);
+    _rallo_door->warn("replaced the %s at %s/%s with a new dump file (dumps never write into what is there)",
+                      kind_of(mode), dir_path, name);
 }
 
 int _rallo_dump_write_at(int dir_fd, const char *dir_path, const char *name, const void *data, size_t len) {

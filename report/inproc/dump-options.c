@@ -118,48 +118,51 @@ void _rallo_signal_refused(const char *variable, const char *text) {
         }
     }
     shown[used] = '\0';
-    _rallo_warn("ignoring %s=%s: rallo takes only USR1, USR2 or a real-time signal (RTMIN+N, RTMAX-N, or "
-                "%d-%d), e.g. RTMIN+5",
-                variable, shown, SIGRTMIN, SIGRTMAX);
+    _rallo_door->warn(
+        "ignoring %s=%s: rallo takes only USR1, USR2 or a real-time signal (RTMIN+N, RTMAX-N, or "
+        "%d-%d), e.g. RTMIN+5",
+        variable, shown, SIGRTMIN, SIGRTMAX);
 }
 
 void _rallo_dump_options_load(rallo_dump_options *out) {
     memset(out, 0, sizeof *out);
     out->formats = RALLO_FORMATS_DEFAULT;
 
-    const char *text = _rallo_getenv("RALLO_DUMP_DIR");
+    const char *text = _rallo_door->getenv("RALLO_DUMP_DIR");
     if (text != NULL && text[0] != '\0')
         out->dir = text;
 
-    text = _rallo_getenv("RALLO_DUMP_INTERVAL");
+    text = _rallo_door->getenv("RALLO_DUMP_INTERVAL");
     if (text != NULL && !_rallo_parse_seconds(text, &out->interval))
-        _rallo_warn("ignoring RALLO_DUMP_INTERVAL: expected seconds as a decimal number (e.g. 10 or 0.5)");
+        _rallo_door->warn(
+            "ignoring RALLO_DUMP_INTERVAL: expected seconds as a decimal number (e.g. 10 or 0.5)");
     /* Each dump is a whole set of files: a shorter interval only fills the disk. */
     if (out->interval > 0 && out->interval < RALLO_DUMP_INTERVAL_MIN) {
-        _rallo_warn("RALLO_DUMP_INTERVAL=%s is below the floor of 0.1 s: dumping every 0.1 s", text);
+        _rallo_door->warn("RALLO_DUMP_INTERVAL=%s is below the floor of 0.1 s: dumping every 0.1 s", text);
         out->interval = RALLO_DUMP_INTERVAL_MIN;
     }
 
-    text = _rallo_getenv("RALLO_DUMP_FORMATS");
+    text = _rallo_door->getenv("RALLO_DUMP_FORMATS");
     if (text != NULL) {
         const char *bad = NULL;
         size_t bad_len = 0;
         if (!_rallo_parse_formats(text, &out->formats, &bad, &bad_len)) {
             if (bad_len == 0)
-                _rallo_warn("ignoring RALLO_DUMP_FORMATS: empty list (html, pprof, folded, text, json)");
+                _rallo_door->warn(
+                    "ignoring RALLO_DUMP_FORMATS: empty list (html, pprof, folded, text, json)");
             else
-                _rallo_warn(
+                _rallo_door->warn(
                     "ignoring RALLO_DUMP_FORMATS: unknown format \"%.*s\" (html, pprof, folded, text, "
                     "json)",
                     (int)(bad_len > 64 ? 64 : bad_len), bad);
         }
     }
 
-    text = _rallo_getenv("RALLO_DUMP_ON_EXIT");
-    if (text != NULL && !_rallo_parse_bool(text, &out->on_exit))
-        _rallo_warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0 (true/false, yes/no, on/off)");
+    text = _rallo_door->getenv("RALLO_DUMP_ON_EXIT");
+    if (text != NULL && !_rallo_door->parse_bool(text, &out->on_exit))
+        _rallo_door->warn("ignoring RALLO_DUMP_ON_EXIT: expected 1 or 0 (true/false, yes/no, on/off)");
 
-    text = _rallo_getenv("RALLO_DUMP_SIGNAL");
+    text = _rallo_door->getenv("RALLO_DUMP_SIGNAL");
     if (text != NULL && text[0] != '\0') {
         out->signal = _rallo_parse_signal(text);
         if (out->signal == 0)

@@ -59,7 +59,7 @@ static void report_failure(const char *what, const char *path, int err, bool qui
         return;
     char reason[128];
     const char *text = strerror_r(err, reason, sizeof reason);
-    _rallo_warn("%s %s: %s", what, path, text);
+    _rallo_door->warn("%s %s: %s", what, path, text);
 }
 
 /* Renders one format of a captured profile and writes it to dir/name, or to
@@ -155,9 +155,10 @@ static symbolize_self_fn symbolizer_get(void) {
         }
         if (symbolize_self == NULL) {
             symbolizer_load_failed = true;
-            _rallo_warn("cannot load librallo-symbolize.so (%s): rallo_dump() keeps addresses "
-                        "(rallo report names them)",
-                        slash != NULL ? "not found or not loadable" : "librallo-report.so's place unknown");
+            _rallo_door->warn("cannot load librallo-symbolize.so (%s): rallo_dump() keeps addresses "
+                              "(rallo report names them)",
+                              slash != NULL ? "not found or not loadable"
+                                            : "librallo-report.so's place unknown");
         }
     }
     symbolize_self_fn fn = symbolize_self;
@@ -171,7 +172,7 @@ void _rallo_dump_symbolizer_reinit(void) {
 
 rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
     if (path == NULL || path[0] == '\0') {
-        _rallo_warn("rallo_dump: no path given");
+        _rallo_door->warn("rallo_dump: no path given");
         errno = EINVAL;
         return -1;
     }
@@ -179,17 +180,17 @@ rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
     if (format_name != NULL ? !rallo_format_from_name(format_name, &format)
                             : !rallo_format_from_path(path, &format)) {
         if (format_name != NULL)
-            _rallo_warn("rallo_dump: unknown format \"%.64s\" (html, pprof, folded, text, json)",
-                        format_name);
+            _rallo_door->warn("rallo_dump: unknown format \"%.64s\" (html, pprof, folded, text, json)",
+                              format_name);
         else
-            _rallo_warn("rallo_dump: cannot tell the format of %s from its extension "
-                        "(.html .pb.gz .pprof .folded .txt .json)",
-                        path);
+            _rallo_door->warn("rallo_dump: cannot tell the format of %s from its extension "
+                              "(.html .pb.gz .pprof .folded .txt .json)",
+                              path);
         errno = EINVAL;
         return -1;
     }
     /* Whatever the snapshot, symbolizer and writers allocate is rallo's own. */
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     rallo_profile profile;
     rallo_snapshot_copy copy;
     int rc = _rallo_snapshot_copy_prepare(&copy);
@@ -213,7 +214,7 @@ rallo_export int _rallo_report_dump(const char *path, const char *format_name) {
             report_failure("cannot write", path, saved, false);
         rallo_profile_free(&profile);
     }
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
     errno = saved;
     return rc;
 }

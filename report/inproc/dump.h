@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tracking.h"
+#include "door.h"
 #include "writers.h"
 
 #define rallo_export __attribute__((visibility("default")))

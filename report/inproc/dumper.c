@@ -108,7 +108,7 @@ static bool reached(const struct timespec *deadline) {
 
 static void *dumper_main(void *unused) {
     (void)unused;
-    _rallo_guard_enter(); /* for life: the thread never leaves rallo */
+    _rallo_door->guard_enter(); /* for life: the thread never leaves rallo */
     pthread_setname_np(pthread_self(), "rallo-dumper");
     /* The program's threads come first: building and writing a dump of many
      * sites takes CPU time that a busy program should not wait for. (Linux
@@ -151,14 +151,14 @@ static int start_dumper_locked(void) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
-    _rallo_guard_enter(); /* its stack and TLS are rallo's, not the caller's */
+    _rallo_door->guard_enter(); /* its stack and TLS are rallo's, not the caller's */
     int rc = pthread_create(&thread, &attr, dumper_main, NULL);
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         char reason[128];
-        _rallo_warn("cannot start the dumper thread: %s", strerror_r(rc, reason, sizeof reason));
+        _rallo_door->warn("cannot start the dumper thread: %s", strerror_r(rc, reason, sizeof reason));
         errno = rc;
         return -1;
     }
@@ -184,8 +184,8 @@ rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const
         const char *bad = NULL;
         size_t bad_len = 0;
         if (!_rallo_parse_formats(formats, &set, &bad, &bad_len)) {
-            _rallo_warn("rallo_dump_every: bad format list \"%.64s\" (html, pprof, folded, text, json)",
-                        formats);
+            _rallo_door->warn("rallo_dump_every: bad format list \"%.64s\" (html, pprof, folded, text, json)",
+                              formats);
             errno = EINVAL;
             return -1;
         }
@@ -221,7 +221,7 @@ rallo_export int _rallo_report_dump_every(double seconds, const char *dir, const
 static void dump_at_exit(void) {
     char *dir = NULL;
     rallo_format_set formats = 0;
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     if (env.on_exit)
         copy_destination(&dir, &formats);
     rallo_profile profile;
@@ -241,7 +241,7 @@ static void dump_at_exit(void) {
             _rallo_dump_snapshot_failed(dir, "final", false);
     }
     mi_free(dir);
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
 }
 
 /* Fork: no snapshot may be half copied in the child, so the prepare handler
@@ -282,6 +282,8 @@ static void fork_child(void) {
 
 /* After init.c's constructor (101), which has read the tracking options. */
 __attribute__((constructor(200))) static void dumper_load(void) {
+    if (!_rallo_door_open())
+        return;
     _rallo_dump_options_load(&env);
     config.dir = env.dir != NULL ? mi_strdup(env.dir) : NULL;
     config.formats = env.formats;
@@ -289,7 +291,8 @@ __attribute__((constructor(200))) static void dumper_load(void) {
     sem_init(&wake, 0, 0);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atexit(dump_at_exit);
-    if (env.signal != 0 && _rallo_signal_take(env.signal, dump_signal_handler, "RALLO_DUMP_SIGNAL") != 0)
+    if (env.signal != 0 &&
+        _rallo_door->signal_take(env.signal, dump_signal_handler, "RALLO_DUMP_SIGNAL") != 0)
         env.signal = 0; /* the line saying why was said */
     if (config.interval > 0 || env.signal != 0) {
         pthread_mutex_lock(&config_lock);

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../tracking/tracking.h"
+#include "../../tracking/door.h"
 
 extern char **environ;
 
@@ -96,10 +96,12 @@ static void forget_variables(void) {
 /* After every constructor that reads the environment: init.c (101),
  * dumper.c (200), http.c (210), toggle.c (220). */
 __attribute__((constructor(300))) static void follow_load(void) {
-    const char *text = _rallo_getenv("RALLO_FOLLOW");
+    if (!_rallo_door_open())
+        return;
+    const char *text = _rallo_door->getenv("RALLO_FOLLOW");
     bool follow = true;
-    if (text != NULL && text[0] != '\0' && !_rallo_parse_bool(text, &follow))
-        _rallo_warn("ignoring RALLO_FOLLOW: expected 1 or 0 (true/false, yes/no, on/off)");
+    if (text != NULL && text[0] != '\0' && !_rallo_door->parse_bool(text, &follow))
+        _rallo_door->warn("ignoring RALLO_FOLLOW: expected 1 or 0 (true/false, yes/no, on/off)");
     if (follow)
         return;
     unpreload();

@@ -46,7 +46,7 @@ bool _rallo_http_parse_address(const char *text, http_address *out) {
         port = colon + 1;
     }
     uint64_t port_number = 0;
-    if (!_rallo_parse_size(port, &port_number) || port_number > 65535)
+    if (!_rallo_door->parse_size(port, &port_number) || port_number > 65535)
         return false;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *found = NULL;

@@ -91,8 +91,8 @@ static void try_port(void) {
         return;
     server.gave_up_port = true;
     char reason[128];
-    _rallo_warn("cannot serve RALLO_HTTP on port %u: %s", (unsigned)a->port,
-                strerror_r(error, reason, sizeof reason));
+    _rallo_door->warn("cannot serve RALLO_HTTP on port %u: %s", (unsigned)a->port,
+                      strerror_r(error, reason, sizeof reason));
 }
 
 /* Listens on the abstract unix socket "@rallo/<pid>": no file to leave behind
@@ -116,7 +116,7 @@ static void open_unix_socket(void) {
 
 static void *http_thread(void *arg) {
     (void)arg;
-    _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
+    _rallo_door->guard_enter(); /* for the thread's life: the server's memory is rallo's own */
     server.daemon = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
         _rallo_http_handle, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_SLOTS,
@@ -124,7 +124,7 @@ static void *http_thread(void *arg) {
         (unsigned)HTTP_IDLE_SECONDS, MHD_OPTION_NOTIFY_CONNECTION, _rallo_http_connection_notify, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, _rallo_http_request_completed, NULL, MHD_OPTION_END);
     if (server.daemon == NULL) {
-        _rallo_warn("cannot serve RALLO_HTTP: the HTTP server did not start");
+        _rallo_door->warn("cannot serve RALLO_HTTP: the HTTP server did not start");
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_EPOLL_FD);
@@ -174,7 +174,7 @@ static void start_thread(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (error != 0) {
         char reason[128];
-        _rallo_warn("cannot start the RALLO_HTTP thread: %s", strerror_r(error, reason, sizeof reason));
+        _rallo_door->warn("cannot start the RALLO_HTTP thread: %s", strerror_r(error, reason, sizeof reason));
     }
 }
 
@@ -204,34 +204,34 @@ static void fork_child(void) {
     server.may_take_port = false;
     server.fork_parent = getppid();
     server.next_try_ns = 0;
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     open_unix_socket();
     start_thread();
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
 }
 
 int _rallo_http_start(const char *spec) rallo_internal;
 int _rallo_http_start(const char *spec) {
     if (server.configured)
         return 0;
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     int result = -1;
     if (!_rallo_http_parse_address(spec, &server.bound)) {
-        _rallo_warn("ignoring RALLO_HTTP: expected host:port or :port");
+        _rallo_door->warn("ignoring RALLO_HTTP: expected host:port or :port");
         goto done;
     }
-    const char *token = _rallo_getenv("RALLO_HTTP_TOKEN");
+    const char *token = _rallo_door->getenv("RALLO_HTTP_TOKEN");
     server.token = token != NULL && token[0] != '\0' ? mi_strdup(token) : NULL;
     if (!server.bound.loopback && server.token == NULL) {
-        _rallo_warn("ignoring RALLO_HTTP: an address other than loopback needs RALLO_HTTP_TOKEN "
-                    "(profiles show the process's memory layout)");
+        _rallo_door->warn("ignoring RALLO_HTTP: an address other than loopback needs RALLO_HTTP_TOKEN "
+                          "(profiles show the process's memory layout)");
         goto done;
     }
-    const char *symbolize = _rallo_getenv("RALLO_HTTP_SYMBOLIZE");
+    const char *symbolize = _rallo_door->getenv("RALLO_HTTP_SYMBOLIZE");
     if (symbolize != NULL && strcmp(symbolize, "0") == 0)
         server.no_symbols = true;
     else if (symbolize != NULL && strcmp(symbolize, "1") != 0)
-        _rallo_warn("ignoring RALLO_HTTP_SYMBOLIZE: expected 1 or 0");
+        _rallo_door->warn("ignoring RALLO_HTTP_SYMBOLIZE: expected 1 or 0");
     server.configured = true;
     server.may_take_port = true; /* started at exec: a candidate from the start */
     try_port();
@@ -240,12 +240,14 @@ int _rallo_http_start(const char *spec) {
     start_thread();
     result = 0;
 done:
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
     return result;
 }
 
 __attribute__((constructor(210))) static void http_load(void) {
-    const char *spec = _rallo_getenv("RALLO_HTTP");
+    if (!_rallo_door_open())
+        return;
+    const char *spec = _rallo_door->getenv("RALLO_HTTP");
     if (spec != NULL && spec[0] != '\0')
         _rallo_http_start(spec);
 }

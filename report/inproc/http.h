@@ -13,7 +13,7 @@
 
 #include <microhttpd.h>
 
-#include "../../tracking/tracking.h"
+#include "../../tracking/door.h"
 #include "profile.h"
 
 /* RALLO_HTTP, parsed. */

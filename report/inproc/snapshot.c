@@ -14,7 +14,7 @@
 
 #include <mimalloc.h>
 
-#include "../../tracking/tracking.h"
+#include "../../tracking/door.h"
 #include "snapshot.h"
 
 /* ---- mappings: the executable segments of every loaded module ---- */
@@ -226,7 +226,7 @@ static void copy_room_unmap(rallo_snapshot_copy *copy) {
 int _rallo_snapshot_copy_prepare(rallo_snapshot_copy *copy) {
     memset(copy, 0, sizeof *copy);
     /* Sites made before the lock is taken fit; any made after miss this dump. */
-    uint32_t sites = _rallo_site_count();
+    uint32_t sites = _rallo_door->site_count();
     copy->room_sites = (size_t)sites + sites / 16 + 64;
     copy->sums = copy_room_map(copy->room_sites * sizeof *copy->sums);
     copy->at_peak = copy_room_map(copy->room_sites * sizeof *copy->at_peak);
@@ -242,10 +242,10 @@ int _rallo_snapshot_copy_prepare(rallo_snapshot_copy *copy) {
 static void counters_copy(rallo_snapshot_copy *copy) {
     uint32_t room = copy->room_sites > UINT32_MAX ? UINT32_MAX : (uint32_t)copy->room_sites;
     /* This copy is the only moment that touches what allocating threads write. */
-    copy->nsites = _rallo_sites_snapshot(copy->sums, room);
+    copy->nsites = _rallo_door->sites_snapshot(copy->sums, room);
     uint64_t peak_live = 0;
-    _rallo_peak_sites(copy->at_peak, copy->nsites, &peak_live);
-    copy->peak_live_bytes = _rallo_peak_live_bytes();
+    _rallo_door->peak_sites(copy->at_peak, copy->nsites, &peak_live);
+    copy->peak_live_bytes = _rallo_door->peak_live_bytes();
 }
 
 /* The second half: sites and their locations, from the copy and the depot
@@ -257,20 +257,20 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
     int result = -1;
     size_t counted = 0;
     for (uint32_t id = RALLO_SITE_OTHER; id < nsites; id++)
-        counted += sums[id].alloc_count != 0 || sums[id].free_count != 0;
+        counted += sums[id].alloc_weight != 0 || sums[id].free_weight != 0;
     profile->sites = rallo_profile_alloc(profile, (counted ? counted : 1) * sizeof *profile->sites);
     if (profile->sites == NULL)
         goto done;
 
     rallo_totals *totals = &profile->totals;
     for (uint32_t id = RALLO_SITE_OTHER; id < nsites && profile->nsites < counted; id++) {
-        if (sums[id].alloc_count == 0 && sums[id].free_count == 0)
+        if (sums[id].alloc_weight == 0 && sums[id].free_weight == 0)
             continue;
         rallo_prof_site *site = &profile->sites[profile->nsites++];
         site_fill(site, &sums[id]);
         site->peak_live_bytes = copy->at_peak[id];
         uint32_t depth;
-        const uintptr_t *pcs = _rallo_site_frames(id, &depth);
+        const uintptr_t *pcs = _rallo_door->site_frames(id, &depth);
         site->locations = rallo_profile_alloc(profile, (depth ? depth : 1) * sizeof *site->locations);
         if (site->locations == NULL)
             goto done;
@@ -340,12 +340,12 @@ static void process_identity(rallo_profile *profile) {
 }
 
 int _rallo_snapshot_copy_take(rallo_profile *out, rallo_snapshot_copy *copy) {
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     int saved_errno = errno;
     rallo_profile_init(out);
     process_identity(out);
     rallo_get_untracked(&out->untracked);
-    out->stacks_cut_short = _rallo_stacks_cut_short();
+    out->stacks_cut_short = _rallo_door->stacks_cut_short();
     /* Mappings first: each location is given its mapping as it is made. */
     int result = mappings_capture(out);
     if (result == 0)
@@ -355,19 +355,19 @@ int _rallo_snapshot_copy_take(rallo_profile *out, rallo_snapshot_copy *copy) {
         saved_errno = ENOMEM;
     }
     errno = saved_errno;
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
     return result;
 }
 
 void _rallo_snapshot_copy_drop(rallo_profile *out, rallo_snapshot_copy *copy) {
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     copy_room_unmap(copy);
     rallo_profile_free(out);
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
 }
 
 int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) {
-    _rallo_guard_enter();
+    _rallo_door->guard_enter();
     int saved_errno = errno;
     int result = sites_build(out, copy);
     const rallo_untracked *u = &out->untracked;
@@ -379,7 +379,7 @@ int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) {
         saved_errno = ENOMEM;
     }
     errno = saved_errno;
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
     return result;
 }
 

@@ -4,7 +4,7 @@
 #ifndef RALLO_SNAPSHOT_H
 #define RALLO_SNAPSHOT_H
 
-#include "../../tracking/tracking.h"
+#include "../../tracking/door.h"
 #include "writers.h"
 
 /* The counters, peaks and loaded modules of this process now; every location

@@ -32,12 +32,12 @@ static bool symbolize_has_headroom(void) {
 }
 
 void _rallo_symbolize_self(rallo_profile *profile) {
-    _rallo_guard_enter(); /* libdw and libelf allocate with malloc: rallo's own memory */
+    _rallo_door->guard_enter(); /* libdw and libelf allocate with malloc: rallo's own memory */
     int saved_errno = errno;
     if (!symbolize_has_headroom()) {
         static _Atomic int warned_no_headroom;
         if (atomic_exchange(&warned_no_headroom, 1) == 0)
-            _rallo_warn(
+            _rallo_door->warn(
                 "memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
     } else if (pthread_mutex_trylock(&symbolizer_lock) == 0) {
         /* Report threads only ever meet here. One already busy costs a fresh
@@ -55,7 +55,7 @@ void _rallo_symbolize_self(rallo_profile *profile) {
         }
     }
     errno = saved_errno;
-    _rallo_guard_leave();
+    _rallo_door->guard_leave();
 }
 
 int rallo_profile_capture(rallo_profile *out) {

@@ -1,6 +1,6 @@
-/* loader.c - what librallo itself carries of report/: the public dump calls,
- * which load librallo-report.so (installed beside librallo) on first use, and a
- * constructor that loads it at start-up when the environment asks for dumps,
+/* loader.c - what librallo itself carries of report/: the dump calls behind
+ * rallo_dump() and rallo_dump_every() (allocator/api.c), which load librallo-report.so (installed beside
+ * librallo) on first use, and a constructor that loads it at start-up when the environment asks for dumps,
  * the toggle signal or no-follow, and librallo-http.so when it asks for the
  * HTTP endpoint. report/ lives in libraries of its own so that zlib and
  * protobuf-c are mapped only into processes that dump, libmicrohttpd (with
@@ -16,13 +16,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../tracking/tracking.h"
+#include "../../tracking/door.h"
+#include "../../tracking/options.h"
+#include "../../tracking/thread.h"
+#include "loader.h"
 
 #define REPORT_LIBRARY "librallo-report.so"
 #define HTTP_LIBRARY "librallo-http.so"
 
 typedef int (*report_dump_fn)(const char *path, const char *format);
 typedef int (*report_dump_every_fn)(double seconds, const char *dir, const char *formats);
+typedef bool (*report_door_open_fn)(void);
 
 /* Found at load, while the path librallo was loaded by still means what it
  * meant (a relative LD_PRELOAD path breaks once the program changes directory). */
@@ -63,10 +67,13 @@ static void report_load(void) {
         } else {
             report_dump = (report_dump_fn)dlsym(library, "_rallo_report_dump");
             report_dump_every = (report_dump_every_fn)dlsym(library, "_rallo_report_dump_every");
-            if (report_dump == NULL || report_dump_every == NULL) {
+            report_door_open_fn door_open = (report_door_open_fn)dlsym(library, "_rallo_report_door_open");
+            if (report_dump == NULL || report_dump_every == NULL || door_open == NULL) {
                 _rallo_warn("%s is not the one this librallo was built with: no reports",
                             report_library_path);
                 errno = ENOSYS;
+            } else if (!door_open()) {
+                errno = ENOSYS; /* the library has said why, in one line */
             } else {
                 atomic_store_explicit(&report_loaded, true, memory_order_release);
             }
@@ -92,12 +99,11 @@ static void report_loader_atfork_child(void) {
     pthread_mutex_init(&report_load_lock, NULL);
 }
 
-__attribute__((visibility("default"))) int rallo_dump(const char *path, const char *format) {
+int _rallo_loader_dump(const char *path, const char *format) {
     return report_ready() ? report_dump(path, format) : -1;
 }
 
-__attribute__((visibility("default"))) int rallo_dump_every(double seconds, const char *dir,
-                                                            const char *formats) {
+int _rallo_loader_dump_every(double seconds, const char *dir, const char *formats) {
     return report_ready() ? report_dump_every(seconds, dir, formats) : -1;
 }
 

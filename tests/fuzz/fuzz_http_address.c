@@ -13,6 +13,13 @@
 #include <strings.h>
 
 #include "../../report/inproc/http-address.c"
+#include "../../tracking/options.h"
+
+/* The door (tracking/door.h) as the report libraries see it: the parser needs
+ * only librallo's size parser, compiled in from tracking/options.c. */
+static const rallo_door fuzz_door = {
+    .version = RALLO_DOOR_VERSION, .size = sizeof(rallo_door), .parse_size = _rallo_parse_size};
+const rallo_door *_rallo_door = &fuzz_door;
 
 /* Numeric hosts only: names fail as if unknown. */
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../tracking/unwind_fp.h"
+#include "../../tracking/unwind/unwind_fp.h"
 #include "../common/random.h"
 
 typedef struct frame_record {

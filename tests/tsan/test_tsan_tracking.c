@@ -20,6 +20,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "read_side.h"
 #include "tracking.h"
 #include "../common/random.h"
 
@@ -93,7 +94,7 @@ static void *reader(void *arg) {
         rallo_site_sums one;
         _rallo_site_sums(RALLO_SITE_FIRST, &one);
         rallo_totals totals;
-        rallo_get_totals(&totals);
+        _rallo_totals(&totals);
         uint64_t at_peak;
         _rallo_peak_sites(peak, n, &at_peak);
         rallo_depot_stats stats;
@@ -152,7 +153,7 @@ static void tracking_structures_under_threads(void **state) {
     run_rounds();
     drain();
     rallo_totals totals;
-    rallo_get_totals(&totals);
+    _rallo_totals(&totals);
     assert_int_equal(totals.alloc_count, atomic_load(&counted_allocs));
     assert_int_equal(totals.alloc_count, (uint64_t)ROUNDS * WRITERS * STEPS);
     assert_int_equal(totals.live_count, 0);
@@ -168,7 +169,7 @@ static void tracking_structures_under_threads(void **state) {
         pthread_join(readers[i], NULL);
     pthread_join(control, NULL);
 
-    rallo_get_totals(&totals);
+    _rallo_totals(&totals);
     assert_int_equal(totals.live_count, 0);
     assert_int_equal(totals.live_bytes, 0);
     rallo_depot_stats stats;

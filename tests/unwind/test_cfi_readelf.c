@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "../../tracking/unwind_dwarf.h"
+#include "../../tracking/unwind/unwind_dwarf.h"
 
 typedef struct libc_search {
     char path[512];

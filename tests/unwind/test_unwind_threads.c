@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "../../tracking/unwind_dwarf.h"
+#include "../../tracking/unwind/unwind_dwarf.h"
 
 typedef uint32_t (*chain_leaf_fn)(void *arg);
 uint32_t chain_level1(chain_leaf_fn leaf, void *arg);

@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "tracking.h"
+#include "../tracking.h"
 #include "unwind_dwarf.h"
 #include "unwind_fp.h"
 
@@ -43,7 +43,6 @@ static int own_text_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-void _rallo_unwind_init(void) rallo_internal;
 void _rallo_unwind_init(void) {
     if (_rallo_own_text_end != 0)
         return;
@@ -167,7 +166,7 @@ static bool own_frames_leave(uintptr_t fp, uintptr_t *pc, uintptr_t *sp, uintptr
 }
 
 rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
-                                      rallo_site_cache_entry *slot, uint64_t quick_hash) {
+                                      rallo_memo_entry *entry, uint64_t quick_hash) {
     uintptr_t pcs[RALLO_MAX_DEPTH];
     uint64_t hash = RALLO_STACK_HASH_SEED;
     uint32_t depth;
@@ -175,22 +174,22 @@ rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint3
         bool determined;
         depth = _rallo_unwind_records_hashed(fp, last_record, pcs, keep, &hash, &determined);
         if (!determined) {
-            /* Not for the quick walk's memo slot: the memo under the stack's own hash. */
+            /* Not for the quick walk's memo entry: the memo under the stack's own hash. */
             uint64_t finished = _rallo_stack_hash_finish(hash, depth);
-            rallo_site_cache_entry *own = _rallo_site_cache_slot(finished);
-            uint32_t site_id = _rallo_site_cache_hit(own, finished);
+            rallo_memo_entry *own = _rallo_memo_entry(finished);
+            uint32_t site_id = _rallo_memo_hit(own, finished);
             if (site_id == 0) {
                 site_id = _rallo_depot_intern_hashed(pcs, depth, finished);
-                _rallo_site_cache_fill(own, finished, site_id);
+                _rallo_memo_fill(own, finished, site_id);
             }
-            return (rallo_site_ref){.site_id = site_id, .slot = own};
+            return (rallo_site_ref){.site_id = site_id, .memo_entry = own};
         }
     } else {
         depth = fp_walk(fp, last_record, pcs, keep, &hash, true);
     }
     uint32_t site_id = _rallo_depot_intern_hashed(pcs, depth, _rallo_stack_hash_finish(hash, depth));
-    _rallo_site_cache_fill(slot, quick_hash, site_id);
-    return (rallo_site_ref){.site_id = site_id, .slot = slot};
+    _rallo_memo_fill(entry, quick_hash, site_id);
+    return (rallo_site_ref){.site_id = site_id, .memo_entry = entry};
 }
 
 uint32_t _rallo_capture_site(void) {

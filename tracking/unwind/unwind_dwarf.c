@@ -32,7 +32,7 @@ typedef struct cached_row {
 _Static_assert(sizeof(cached_row) == 24, "cached_row is meant to be 24 bytes");
 _Static_assert(CFI_RBP_UNKNOWN < 4, "rbp rules fit in cached_row.rbp_rule");
 
-/* A thread's caches. memo: the rows of its previous unwind, by depth:
+/* A thread's caches. previous: the rows of its previous unwind, by depth:
  * consecutive allocations mostly share most of their stack, and looking there
  * first needs no address computed from the pc just read, so the loads of a
  * whole stack can overlap instead of waiting on one another. rows: pc -> row,
@@ -51,7 +51,7 @@ static inline uint32_t row_slot(uintptr_t pc) {
     return (uint32_t)((pc * 0x9E3779B97F4A7C15ull) >> (64 - ROW_CACHE_BITS));
 }
 typedef struct unwind_cache {
-    cached_row memo[RALLO_MAX_DEPTH];
+    cached_row previous[RALLO_MAX_DEPTH];
     cached_row rows[ROW_CACHE_SIZE];
 } unwind_cache;
 
@@ -162,19 +162,19 @@ static rallo_noinline bool row_lookup(uintptr_t pc, unwind_modules *modules, cac
     return true;
 }
 
-/* The row for return address `pc` at `depth`, through the memo and the row
+/* The row for return address `pc` at `depth`, through the previous unwind's row and the row
  * cache (or, without caches, in `scratch`); NULL when there is none. */
 static inline const cached_row *row_find(uintptr_t pc, uint32_t depth, unwind_modules *modules,
                                          unwind_cache *cache, cached_row *scratch) {
     if (rallo_unlikely(cache == NULL))
         return row_lookup(pc, modules, scratch) ? scratch : NULL;
-    cached_row *memo = &cache->memo[depth];
-    if (rallo_likely(cached_row_holds(memo, pc, modules)))
-        return memo;
+    cached_row *previous = &cache->previous[depth];
+    if (rallo_likely(cached_row_holds(previous, pc, modules)))
+        return previous;
     cached_row *entry = &cache->rows[row_slot(pc)];
     if (!cached_row_holds(entry, pc, modules) && !row_lookup(pc, modules, entry))
         return NULL;
-    *memo = *entry;
+    *previous = *entry;
     return entry; /* not the copy: a load just after the store would wait on it */
 }
 

@@ -10,7 +10,8 @@
 #ifndef RALLO_UNWIND_FP_H
 #define RALLO_UNWIND_FP_H
 
-#include "tracking.h"
+#include "../tracking.h"
+#include "unwind.h"
 
 /* librallo's own code (learned by _rallo_unwind_init): leading frames inside
  * it are the allocator's, not the program's, and never appear in a stack. */
@@ -58,8 +59,7 @@ static inline bool _rallo_fp_quick_step(uintptr_t *fp, uintptr_t last_record, ui
  * again (up to the memo's trust in 64-bit hashes).
  * Two frames a turn, into two hashes: the loop's count is tested once a pair,
  * and the two multiply chains run side by side, so the walk waits only on its
- * loads (each record's address is the previous record's first word): 8.5
- * instructions a frame. */
+ * loads (each record's address is the previous record's first word). */
 static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record, uint32_t max) {
     uint64_t even_hash = RALLO_STACK_HASH_SEED, odd_hash = 0;
     uint32_t pairs_left = max / 2;
@@ -78,7 +78,7 @@ static inline uint64_t _rallo_fp_walk_quick(uintptr_t fp, uintptr_t last_record,
      * by K^64 to powers of their own. With a power shared, two stacks whose
      * frames differ by +d and -d there (two call sites apart by the same
      * distance in two functions) would collide. Unfinished: the memo needs
-     * no finish (_rallo_site_cache_slot); the depth is in it already. */
+     * no finish (_rallo_memo_entry); the depth is in it already. */
     return even_hash + odd_hash * RALLO_STACK_HASH_K64;
 }
 
@@ -104,10 +104,10 @@ static inline bool _rallo_own_frames_skip(uintptr_t *fp, uintptr_t last_record, 
 /* The memo missed: the full walk from the program's first frame at fp (fp
  * mode: checked frame records; auto: frame records where the code keeps
  * them, call-frame information from the first that does not), the depot, and
- * the memo slot (if any) filled under the quick hash where the stack follows
+ * the memo entry (if any) filled under the quick hash where the stack follows
  * from the return addresses it hashed (unwind.c). */
 rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint32_t keep,
-                                      rallo_site_cache_entry *slot, uint64_t quick_hash) rallo_internal;
+                                      rallo_memo_entry *entry, uint64_t quick_hash) rallo_internal;
 
 /* The call site of the allocation whose rallo frame is at fp: librallo's own
  * records are stepped over, then the program's frames are walked once quickly
@@ -115,17 +115,17 @@ rallo_site_ref _rallo_capture_fp_miss(uintptr_t fp, uintptr_t last_record, uint3
 static inline rallo_site_ref _rallo_capture_fp(uintptr_t fp, uint32_t keep) {
     static const uintptr_t no_frames[1] = {0};
     uintptr_t last_record;
-    rallo_site_ref none = {.site_id = 0, .slot = NULL};
+    rallo_site_ref none = {.site_id = 0, .memo_entry = NULL};
     if (rallo_unlikely(!_rallo_fp_start(fp, &last_record)))
         goto no_stack;
     if (rallo_unlikely(!_rallo_own_frames_skip(&fp, last_record, 8)))
         goto no_stack;
     uint64_t quick_hash = _rallo_fp_walk_quick(fp, last_record, keep);
-    rallo_site_cache_entry *slot = _rallo_site_cache_slot(quick_hash);
-    uint32_t site_id = _rallo_site_cache_hit(slot, quick_hash);
+    rallo_memo_entry *entry = _rallo_memo_entry(quick_hash);
+    uint32_t site_id = _rallo_memo_hit(entry, quick_hash);
     if (rallo_likely(site_id != 0))
-        return (rallo_site_ref){.site_id = site_id, .slot = slot};
-    return _rallo_capture_fp_miss(fp, last_record, keep, slot, quick_hash);
+        return (rallo_site_ref){.site_id = site_id, .memo_entry = entry};
+    return _rallo_capture_fp_miss(fp, last_record, keep, entry, quick_hash);
 no_stack:
     none.site_id = _rallo_site_of_stack(no_frames, 0, _rallo_stack_hash_finish(RALLO_STACK_HASH_SEED, 0));
     return none;
@@ -137,7 +137,7 @@ no_stack:
 static inline __attribute__((always_inline)) rallo_site_ref _rallo_capture_site_here(void) {
     if (rallo_likely(_rallo_options.unwind != RALLO_UNWIND_DWARF))
         return _rallo_capture_fp((uintptr_t)__builtin_frame_address(0), _rallo_options.depth);
-    return (rallo_site_ref){.site_id = _rallo_capture_site(), .slot = NULL};
+    return (rallo_site_ref){.site_id = _rallo_capture_site(), .memo_entry = NULL};
 }
 
 #endif

@@ -7,7 +7,8 @@
 #ifndef RALLO_UNWIND_DWARF_H
 #define RALLO_UNWIND_DWARF_H
 
-#include "tracking.h"
+#include "../tracking.h"
+#include "unwind.h"
 
 /* How the CFA of a row is found. */
 enum cfi_cfa_rule {

@@ -1,0 +1,20 @@
+/* fork.h - tracking/'s fork handlers, registered once in allocator/init.c:
+ * each lock a census, snapshot or peak copy may hold is taken before fork and
+ * released (or re-made, in the child) after it. */
+#ifndef RALLO_FORK_H
+#define RALLO_FORK_H
+
+#include "internal/compiler.h"
+
+/* counters.c: the lock the census and snapshots take. */
+void _rallo_counters_atfork_prepare(void) rallo_internal;
+void _rallo_counters_atfork_parent(void) rallo_internal;
+void _rallo_counters_atfork_child(void) rallo_internal;
+/* peak.c: waits for a copy in progress. */
+void _rallo_peak_atfork_prepare(void) rallo_internal;
+void _rallo_peak_atfork_release(void) rallo_internal;
+/* sampler.c: the sampler's setting lock. */
+void _rallo_sampler_atfork_prepare(void) rallo_internal;
+void _rallo_sampler_atfork_release(void) rallo_internal;
+
+#endif
