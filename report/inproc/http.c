@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "pprof.h"
+#include "snapshot.h"
 #include "writers.h"
 
 typedef enum http_page { PAGE_HEAP, PAGE_ALLOCS, PAGE_HTML } http_page;
@@ -69,7 +70,7 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     if (query.seconds > 0 && !request->have_before) {
         /* The first snapshot now, the second when the connection resumes;
          * other clients are served meanwhile. */
-        if (rallo_profile_capture(&request->before) != 0)
+        if (_rallo_profile_snapshot(&request->before) != 0)
             return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
         request->have_before = true;
         _rallo_http_request_started(connection, query.seconds);
@@ -77,15 +78,18 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
             return MHD_YES;
         return http_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "rallo: too many profiles in progress\n");
     }
+    /* Snapshots are addresses (a delta is matched by them); names are looked
+     * up once, in the answer, and only when asked for: ?symbolize=0 builds no
+     * symbolizer in this process. */
     rallo_profile profile;
-    if (rallo_profile_capture(&profile) != 0)
+    if (_rallo_profile_snapshot(&profile) != 0)
         return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
     rallo_buf out;
     rallo_buf_init(&out);
     if (request->have_before && _rallo_http_subtract(&profile, &request->before) != 0)
         out.failed = true;
-    if (page != PAGE_HTML && !query.symbolize)
-        _rallo_http_strip_symbols(&profile);
+    if (!out.failed && (page == PAGE_HTML || query.symbolize))
+        _rallo_symbolize_self(&profile);
     const char *type = "application/octet-stream";
     if (!out.failed && page == PAGE_HTML) {
         rallo_write_html(&profile, &out);

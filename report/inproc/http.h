@@ -49,10 +49,6 @@ bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *quer
 /* `now` less `before` (cumulative values; in-use ones stay now's), sites
  * matched by their addresses. 0, or -1 when memory ran out. */
 int _rallo_http_subtract(rallo_profile *now, const rallo_profile *before) rallo_internal;
-/* Drops every location's source lines: what a server that symbolizes from
- * build IDs wants. (The host still pays for symbolizing until the snapshot
- * can be taken without it.) */
-void _rallo_http_strip_symbols(rallo_profile *profile) rallo_internal;
 /* The /debug/pprof/ page. */
 const char *_rallo_http_index(void) rallo_internal;
 
