@@ -165,7 +165,8 @@ int cli_convert_parse_formats(const char *text, unsigned *formats) {
     char list[256];
     snprintf(list, sizeof list, "%s", text);
     *formats = 0;
-    for (char *save = NULL, *name = strtok_r(list, ",", &save); name != NULL; name = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name != NULL;
+         name = strtok_r(NULL, ",", &save)) {
         rallo_format format;
         if (!rallo_format_from_name(name, &format)) {
             cli_error("_convert: unknown format '%s'", name);

@@ -277,7 +277,8 @@ int cli_convert_batched(const char *raw_path, const char *formats, bool quiet) {
     int dir_fd = open(dir[0] != '\0' ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char lock_name[64];
     snprintf(lock_name, sizeof lock_name, REQUEST_PREFIX "%ld.lock", (long)geteuid());
-    int lock_fd = dir_fd >= 0 ? openat(dir_fd, lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+    int lock_fd =
+        dir_fd >= 0 ? openat(dir_fd, lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
     struct stat info;
     /* Without a lock of this user's own (someone else's file planted there),
      * or without a place for the request, this helper converts its dump alone. */
