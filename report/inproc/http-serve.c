@@ -33,10 +33,11 @@
 
 #include "http.h"
 
-#define HTTP_CONNECTION_MEMORY (32 * 1024)   /* bounds the request line and headers */
-#define HTTP_IDLE_SECONDS 10                 /* libmicrohttpd's own: no progress at all */
-#define HTTP_RETRY_NS (250 * 1000 * 1000ull) /* how often a waiting process tries the port */
-#define HTTP_SOCKET_NAME "rallo/%ld"         /* abstract: "@rallo/<pid>" */
+#define HTTP_CONNECTION_MEMORY (32 * 1024)     /* bounds the request line and headers */
+#define HTTP_IDLE_SECONDS 10                   /* libmicrohttpd's own: no progress at all */
+#define HTTP_RETRY_NS (250 * 1000 * 1000ull)   /* how often a waiting process tries the port */
+#define HTTP_COLLECT_NS (500 * 1000 * 1000ull) /* past mimalloc's delays before freed pages go back */
+#define HTTP_SOCKET_NAME "rallo/%ld"           /* abstract: "@rallo/<pid>" */
 
 static struct {
     bool configured; /* RALLO_HTTP accepted: this process and its children serve */
@@ -50,6 +51,7 @@ static struct {
     bool gave_up_port;  /* a bind error other than "in use": said once, not retried */
     bool no_symbols;    /* RALLO_HTTP_SYMBOLIZE=0 */
     uint64_t next_try_ns;
+    uint64_t collect_ns; /* when to give back a scrape's memory; 0: nothing to */
     int epoll_fd;
     struct MHD_Daemon *daemon;
 } server = {.tcp_fd = -1, .unix_fd = -1, .epoll_fd = -1};
@@ -114,6 +116,16 @@ static void open_unix_socket(void) {
     server.unix_uid = geteuid();
 }
 
+/* What a scrape built (the snapshot, the symbolizer, the encoded profile:
+ * tens of MiB for 50,000 sites) is freed when its answer has been sent, but
+ * mimalloc keeps freed pages for reuse until a delay has passed and it is
+ * asked to collect again: so it is asked once now and once after the delay,
+ * and the host keeps nothing for a scrape that may never come again. */
+void _rallo_http_collect_soon(void) {
+    mi_collect(true);
+    server.collect_ns = _rallo_http_now_ns() + HTTP_COLLECT_NS;
+}
+
 static void *http_thread(void *arg) {
     (void)arg;
     _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
@@ -150,6 +162,14 @@ static void *http_thread(void *arg) {
             timeout = next_resume;
         if (waiting && timeout > HTTP_RETRY_NS / 1000000)
             timeout = HTTP_RETRY_NS / 1000000;
+        if (server.collect_ns != 0) {
+            if (now >= server.collect_ns) {
+                mi_collect(true);
+                server.collect_ns = 0;
+            } else if (timeout > (server.collect_ns - now) / 1000000 + 1) {
+                timeout = (server.collect_ns - now) / 1000000 + 1;
+            }
+        }
         if (poll(ready, 3, (int)timeout) < 0 && errno != EINTR)
             break;
         if (ready[1].revents & POLLIN)

@@ -22,14 +22,21 @@
 
 typedef enum http_page { PAGE_HEAP, PAGE_ALLOCS, PAGE_HTML } http_page;
 
+/* A profile's answer, freed once sent; what the scrape built is then handed
+ * back to the system (http-serve.c). */
+static void answer_free(void *data) {
+    mi_free(data);
+    _rallo_http_collect_soon();
+}
+
 static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned status, const char *type,
                                   void *data, size_t len, bool owned) {
     struct MHD_Response *response =
-        owned ? MHD_create_response_from_buffer_with_free_callback(len, data, mi_free)
+        owned ? MHD_create_response_from_buffer_with_free_callback(len, data, answer_free)
               : MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_COPY);
     if (response == NULL) {
         if (owned)
-            mi_free(data);
+            answer_free(data);
         return MHD_NO;
     }
     MHD_add_response_header(response, "Content-Type", type);
@@ -56,8 +63,10 @@ void _rallo_http_request_free(void *request_state) {
     http_request *request = request_state;
     if (request == NULL)
         return;
-    if (request->have_before)
+    if (request->have_before) {
         rallo_profile_free(&request->before);
+        _rallo_http_collect_soon();
+    }
     mi_free(request);
 }
 
