@@ -32,12 +32,14 @@
 #include <mimalloc.h>
 
 #include "http.h"
+#include "snapshot.h"
 
 #define HTTP_CONNECTION_MEMORY (32 * 1024)     /* bounds the request line and headers */
 #define HTTP_IDLE_SECONDS 10                   /* libmicrohttpd's own: no progress at all */
 #define HTTP_RETRY_NS (250 * 1000 * 1000ull)   /* how often a waiting process tries the port */
 #define HTTP_COLLECT_NS (500 * 1000 * 1000ull) /* past mimalloc's delays before freed pages go back */
-#define HTTP_SOCKET_NAME "rallo/%ld"           /* abstract: "@rallo/<pid>" */
+#define HTTP_SYMBOLIZER_IDLE_NS (5 * 1000 * 1000 * 1000ull) /* no symbolized scrape for this long */
+#define HTTP_SOCKET_NAME "rallo/%ld"                        /* abstract: "@rallo/<pid>" */
 
 static struct {
     bool configured; /* RALLO_HTTP accepted: this process and its children serve */
@@ -52,6 +54,7 @@ static struct {
     bool no_symbols;    /* RALLO_HTTP_SYMBOLIZE=0 */
     uint64_t next_try_ns;
     uint64_t collect_ns; /* when to give back a scrape's memory; 0: nothing to */
+    uint64_t release_ns; /* when to free the symbolizer scrapes built; 0: none kept */
     int epoll_fd;
     struct MHD_Daemon *daemon;
 } server = {.tcp_fd = -1, .unix_fd = -1, .epoll_fd = -1};
@@ -126,6 +129,33 @@ void _rallo_http_collect_soon(void) {
     server.collect_ns = _rallo_http_now_ns() + HTTP_COLLECT_NS;
 }
 
+/* The symbolizer (libdw's reading of every module's DWARF: 26 MiB in nginx)
+ * serves a burst of symbolized scrapes, and is freed once none has come for
+ * HTTP_SYMBOLIZER_IDLE_NS. */
+void _rallo_http_symbolized(void) {
+    server.release_ns = _rallo_http_now_ns() + HTTP_SYMBOLIZER_IDLE_NS;
+}
+
+/* Frees the symbolizer with mimalloc's decommit delay at 0 for the moment:
+ * the spans libdw's memory leaves free inside segments still in use go back
+ * to the system at once (with the delay, they would wait for a later
+ * allocation in those segments, which may never come). Freed pages the
+ * program's threads give back meanwhile are decommitted at once too, which
+ * only costs them a fault when reused. */
+static void release_symbolizer(void) {
+    long delay = mi_option_get(mi_option_decommit_delay);
+    mi_option_set(mi_option_decommit_delay, 0);
+    if (_rallo_symbolize_self_release())
+        mi_collect(true);
+    mi_option_set(mi_option_decommit_delay, delay);
+}
+
+/* The next moment something is due in `timeout` ms from now, at the latest. */
+static void due_at(uint64_t when_ns, uint64_t now, MHD_UNSIGNED_LONG_LONG *timeout) {
+    if (when_ns != 0 && when_ns > now && *timeout > (when_ns - now) / 1000000 + 1)
+        *timeout = (when_ns - now) / 1000000 + 1;
+}
+
 static void *http_thread(void *arg) {
     (void)arg;
     _rallo_guard_enter(); /* for the thread's life: the server's memory is rallo's own */
@@ -162,14 +192,16 @@ static void *http_thread(void *arg) {
             timeout = next_resume;
         if (waiting && timeout > HTTP_RETRY_NS / 1000000)
             timeout = HTTP_RETRY_NS / 1000000;
-        if (server.collect_ns != 0) {
-            if (now >= server.collect_ns) {
-                mi_collect(true);
-                server.collect_ns = 0;
-            } else if (timeout > (server.collect_ns - now) / 1000000 + 1) {
-                timeout = (server.collect_ns - now) / 1000000 + 1;
-            }
+        if (server.release_ns != 0 && now >= server.release_ns) {
+            server.release_ns = 0;
+            release_symbolizer();
         }
+        if (server.collect_ns != 0 && now >= server.collect_ns) {
+            mi_collect(true);
+            server.collect_ns = 0;
+        }
+        due_at(server.release_ns, now, &timeout);
+        due_at(server.collect_ns, now, &timeout);
         if (poll(ready, 3, (int)timeout) < 0 && errno != EINTR)
             break;
         if (ready[1].revents & POLLIN)

@@ -97,8 +97,10 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     rallo_buf_init(&out);
     if (request->have_before && _rallo_http_subtract(&profile, &request->before) != 0)
         out.failed = true;
-    if (!out.failed && (page == PAGE_HTML || query.symbolize))
+    if (!out.failed && (page == PAGE_HTML || query.symbolize)) {
         _rallo_symbolize_self(&profile);
+        _rallo_http_symbolized();
+    }
     const char *type = "application/octet-stream";
     if (!out.failed && page == PAGE_HTML) {
         rallo_write_html(&profile, &out);

@@ -53,6 +53,9 @@ int _rallo_http_subtract(rallo_profile *now, const rallo_profile *before) rallo_
  * pages back to the system shortly (mimalloc returns freed pages only after
  * a delay, and only when asked again once it has passed). */
 void _rallo_http_collect_soon(void) rallo_internal;
+/* (http-serve.c) A scrape was symbolized: the symbolizer is kept for the
+ * next one, and freed once none has come for a few seconds. */
+void _rallo_http_symbolized(void) rallo_internal;
 /* The /debug/pprof/ page. */
 const char *_rallo_http_index(void) rallo_internal;
 

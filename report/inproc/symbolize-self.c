@@ -5,13 +5,17 @@
  * and librallo-http.so, never in librallo-report.so, so that a process that
  * only dumps never maps libdw. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
-#include <mimalloc.h>
-
 #include "snapshot.h"
 #include "symbolize.h"
+
+/* One symbolizer (and its address cache), kept until released: the HTTP
+ * server releases it once scrapes have stopped for a while. */
+static pthread_mutex_t symbolizer_lock = PTHREAD_MUTEX_INITIALIZER;
+static rallo_symbolizer *symbolizer_shared;
 
 /* libdw does not survive running out of memory mid-lookup (it crashed the host
  * under a tight RLIMIT_AS), so symbols are only looked up with headroom left:
@@ -36,20 +40,37 @@ void _rallo_symbolize_self(rallo_profile *profile) {
         if (atomic_exchange(&warned_no_headroom, 1) == 0)
             _rallo_warn(
                 "memory is nearly exhausted: dumps keep addresses only (rallo report symbolizes them)");
+    } else if (pthread_mutex_trylock(&symbolizer_lock) == 0) {
+        /* Report threads only ever meet here. One already busy costs a fresh
+         * symbolizer, never a wait. */
+        if (symbolizer_shared == NULL)
+            symbolizer_shared = rallo_symbolizer_new(true);
+        if (symbolizer_shared != NULL)
+            rallo_symbolize(symbolizer_shared, profile, NULL, NULL, NULL);
+        pthread_mutex_unlock(&symbolizer_lock);
     } else {
-        /* Built for this profile and freed after it: what libdw reads of the
-         * modules' DWARF (tens of MiB for libc's) would otherwise stay in the
-         * host for good, for a scrape that may never come again. The pages
-         * freed are handed back to the system at once, not kept for reuse. */
-        rallo_symbolizer *symbolizer = rallo_symbolizer_new(true);
-        if (symbolizer != NULL) {
-            rallo_symbolize(symbolizer, profile, NULL, NULL, NULL);
-            rallo_symbolizer_free(symbolizer);
+        rallo_symbolizer *own = rallo_symbolizer_new(true);
+        if (own != NULL) {
+            rallo_symbolize(own, profile, NULL, NULL, NULL);
+            rallo_symbolizer_free(own);
         }
-        mi_collect(true);
     }
     errno = saved_errno;
     _rallo_guard_leave();
+}
+
+bool _rallo_symbolize_self_release(void) {
+    if (pthread_mutex_trylock(&symbolizer_lock) != 0)
+        return false;
+    bool released = symbolizer_shared != NULL;
+    if (released) {
+        _rallo_guard_enter();
+        rallo_symbolizer_free(symbolizer_shared);
+        symbolizer_shared = NULL;
+        _rallo_guard_leave();
+    }
+    pthread_mutex_unlock(&symbolizer_lock);
+    return released;
 }
 
 int rallo_profile_capture(rallo_profile *out) {
@@ -57,4 +78,21 @@ int rallo_profile_capture(rallo_profile *out) {
         return -1;
     _rallo_symbolize_self(out);
     return 0;
+}
+
+/* A fork while another thread was symbolizing (its lock held): that thread is
+ * gone, and the shared symbolizer may be half updated. The child then starts
+ * without one (that copy is left alone: freeing it could meet the half-done
+ * state). A symbolizer at rest is kept. */
+static void symbolize_self_atfork_child(void) {
+    if (pthread_mutex_trylock(&symbolizer_lock) == 0) {
+        pthread_mutex_unlock(&symbolizer_lock);
+        return;
+    }
+    pthread_mutex_init(&symbolizer_lock, NULL);
+    symbolizer_shared = NULL;
+}
+
+__attribute__((constructor)) static void symbolize_self_load(void) {
+    pthread_atfork(NULL, NULL, symbolize_self_atfork_child);
 }
