@@ -12,7 +12,7 @@ would, and measures:
     a run of the same length without scrapes (the machine's own noise).
 Three runs, interleaved: no scrapes, ?symbolize=0, symbolized (the default).
 
-usage: scrape_cost.py [--sites N] [--interval S] [--scrapes K] [--rounds R] BUILD_DIR
+usage: scrape_cost.py [--sites N] [--interval S] [--scrapes K] [--rounds R] [--lib-dir DIR] BUILD_DIR
 """
 import argparse
 import os
@@ -57,9 +57,11 @@ def rallo_cpu_s(pid):
     return total / TICK
 
 
-def run(bench, sites, mode, interval, scrapes):
+def run(bench, sites, mode, interval, scrapes, lib_dir):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
+    if lib_dir:  # another build's librallo.so and librallo-http.so (the bench's RUNPATH gives way)
+        env["LD_LIBRARY_PATH"] = os.path.abspath(lib_dir)
     env["RALLO_HTTP"] = "127.0.0.1:%d" % port
     p = subprocess.Popen([bench, str(sites)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().startswith("ready")
@@ -93,6 +95,7 @@ def main():
     parser.add_argument("--interval", type=float, default=10)
     parser.add_argument("--scrapes", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--lib-dir", help="run against the librallo in this directory (e.g. another build)")
     parser.add_argument("build")
     args = parser.parse_args()
     bench = os.path.join(args.build, "benchmarks", "scrape_bench")
@@ -100,7 +103,7 @@ def main():
     results = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode in modes:
-            results[mode].append(run(bench, args.sites, mode, args.interval, args.scrapes))
+            results[mode].append(run(bench, args.sites, mode, args.interval, args.scrapes, args.lib_dir))
     print("%d sites, a scrape of /debug/pprof/allocs every %.0f s, %d scrapes, %d round(s)" %
           (args.sites, args.interval, args.scrapes, args.rounds))
     print("| scrapes | rallo CPU per scrape | share of one CPU | answer s (median) | private KiB before -> "
