@@ -5,8 +5,8 @@
  * hundred milliseconds of CPU each time. So each helper leaves a request
  * beside the raw profile and only the one holding the directory's lock
  * (flock on .rallo-convert.<uid>.lock) converts: every request it finds, then
- * whatever arrives while it lingers a moment, and exits. The others exit at
- * once.
+ * whatever arrives while it lingers a moment, and exits. The others wait for
+ * their request to be done, asleep.
  *
  * The symbolizer answers from its cache only for the very same module layout,
  * and each process of a program has its own (ASLR). Before naming, a profile
@@ -32,6 +32,8 @@
 
 /* How long the converting helper waits for more work once it has none. */
 #define LINGER_MS 500
+/* How long a helper waits for another to convert its dump. */
+#define WAIT_OTHER_MS (60 * 1000)
 #define REQUEST_PREFIX ".rallo-convert."
 #define REQUEST_SUFFIX ".req"
 
@@ -147,8 +149,10 @@ static int request_leave(int dir_fd, const char *raw_name, const char *formats, 
     return rc;
 }
 
-/* Reads and removes one request (a regular file of this user's only: others
- * in a shared sticky directory are left alone). true when it was one. */
+/* Reads one request (a regular file of this user's only: others in a shared
+ * sticky directory are left alone); one that cannot be read is removed.
+ * true when it was one: the caller removes it once converted (its helper
+ * waits for that). */
 static bool request_take(int dir_fd, const char *name, char *formats, size_t size, bool *quiet) {
     int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -160,14 +164,14 @@ static bool request_take(int dir_fd, const char *name, char *formats, size_t siz
     close(fd);
     if (!own)
         return false;
-    unlinkat(dir_fd, name, 0); /* whatever it holds: never looked at twice */
-    if (n <= 0)
-        return false;
-    text[n] = '\0';
     int q = 0;
     char list[256];
-    if (sscanf(text, "%255s %d", list, &q) != 2)
+    if (n > 0)
+        text[n] = '\0';
+    if (n <= 0 || sscanf(text, "%255s %d", list, &q) != 2) {
+        unlinkat(dir_fd, name, 0); /* never looked at twice */
         return false;
+    }
     snprintf(formats, size, "%s", list);
     *quiet = q != 0;
     return true;
@@ -197,11 +201,13 @@ static int requests_serve(cli_namer *namer, int dir_fd, const char *dir) {
             if (strchr(raw_name, '/') != NULL || !request_take(dir_fd, name, formats, sizeof formats, &quiet))
                 continue;
             unsigned set = 0;
-            if (cli_convert_parse_formats(formats, &set) != 0 || set == 0)
-                continue;
-            char path[4800];
-            snprintf(path, sizeof path, "%s%s", dir, raw_name);
-            int rc = cli_convert_dump(path, set, quiet, namer);
+            int rc = -1;
+            if (cli_convert_parse_formats(formats, &set) == 0 && set != 0) {
+                char path[4800];
+                snprintf(path, sizeof path, "%s%s", dir, raw_name);
+                rc = cli_convert_dump(path, set, quiet, namer);
+            }
+            unlinkat(dir_fd, name, 0);
             if (strcmp(raw_name, namer->own_name) == 0)
                 namer->own_result = rc;
             served++;
@@ -310,6 +316,15 @@ int cli_convert_batched(const char *raw_path, const char *formats, bool quiet) {
         if (!request_pending(dir_fd))
             break;
     }
+    /* Converted by another: this helper waits for it, so that a program's
+     * periodic dumps still wait when their helpers fall behind (dump-convert.c)
+     * and `rallo run` sees every file its programs' dumps make. */
+    char request[600];
+    snprintf(request, sizeof request, REQUEST_PREFIX "%s" REQUEST_SUFFIX, raw_name);
+    for (int waited_ms = 0;
+         waited_ms < WAIT_OTHER_MS && faccessat(dir_fd, request, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+         waited_ms += 20)
+        usleep(20 * 1000);
     if (notify_fd >= 0)
         close(notify_fd);
     if (namer.symbolizer != NULL)

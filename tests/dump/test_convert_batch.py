@@ -8,7 +8,7 @@ converting helper per dump directory and user (report/cli/convert_batch.c).
            and nothing is converted. Once the lock is let go, one `rallo
            _convert` names all 4: each json holds the 1000 blocks of 1000 bytes
            at hold_known_blocks, by name, although the program was loaded at a
-           different address in each (the profiles are moved onto one layout
+           different address in each (the waiting helpers exit once it is done) (the profiles are moved onto one layout
            for naming and back: each json keeps its own process's mapping).
   planted  a lock file owned by another user (nobody) is not used: each helper
            converts its own dump, and the dump is named.
@@ -41,10 +41,13 @@ def exit_dumps(dump_dir, n):
                 "RALLO_DUMP_DIR": dump_dir, "RALLO_DUMP_FORMATS": "json,pprof"})
     pids = []
     for _ in range(n):
-        p = subprocess.Popen([TARGET, "run", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-        out, err = p.communicate(timeout=60)
-        check(p.returncode == 0, "target ran (code %d, %r)" % (p.returncode, err[-300:]))
+        # stderr to a file: a helper keeps the program's stderr (for its
+        # messages) while it waits for its dump to be converted.
+        with tempfile.TemporaryFile(mode="w+") as err:
+            p = subprocess.Popen([TARGET, "run", "0"], env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+            p.wait(timeout=60)
+            err.seek(0)
+            check(p.returncode == 0, "target ran (code %d, %r)" % (p.returncode, err.read()[-300:]))
         pids.append(p.pid)
     return pids
 
