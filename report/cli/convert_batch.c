@@ -4,7 +4,7 @@
  * every exit; a helper per dump that reads libc's DWARF afresh costs a few
  * hundred milliseconds of CPU each time. So each helper leaves a request
  * beside the raw profile and only the one holding the directory's lock
- * (flock on .rallo-convert.<uid>.lock) converts: every request it finds, then
+ * (flock on the directory, one its user alone can open) converts: every request it finds, then
  * whatever arrives while it lingers a moment, and exits. The others wait for
  * their request to be done, asleep.
  *
@@ -281,21 +281,18 @@ int cli_convert_batched(const char *raw_path, const char *formats, bool quiet) {
         stat(raw_path, &raw) != 0 || !S_ISREG(raw.st_mode))
         return cli_convert_dump(raw_path, set, quiet, NULL);
     int dir_fd = open(dir[0] != '\0' ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    char lock_name[64];
-    snprintf(lock_name, sizeof lock_name, REQUEST_PREFIX "%ld.lock", (long)geteuid());
-    int lock_fd =
-        dir_fd >= 0 ? openat(dir_fd, lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
-    struct stat info;
-    /* Without a lock of this user's own (someone else's file planted there),
+    /* The lock is flock on the directory itself, so nothing is added to it;
+     * only where no other user can open the directory to hold that lock (its
+     * owner's, not readable by group or others: as rallo makes it). Elsewhere,
      * or without a place for the request, this helper converts its dump alone. */
-    if (lock_fd < 0 || fstat(lock_fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid() ||
-        request_leave(dir_fd, raw_name, formats, quiet) != 0) {
-        if (lock_fd >= 0)
-            close(lock_fd);
+    struct stat info;
+    if (dir_fd < 0 || fstat(dir_fd, &info) != 0 || info.st_uid != geteuid() ||
+        (info.st_mode & (S_IRGRP | S_IROTH)) != 0 || request_leave(dir_fd, raw_name, formats, quiet) != 0) {
         if (dir_fd >= 0)
             close(dir_fd);
         return cli_convert_dump(raw_path, set, quiet, NULL);
     }
+    int lock_fd = dir_fd;
     cli_namer namer = {.symbolizer = rallo_symbolizer_new(false), .own_name = raw_name};
     int notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (notify_fd >= 0 && inotify_add_watch(notify_fd, dir[0] != '\0' ? dir : ".", IN_MOVED_TO) < 0) {
@@ -330,7 +327,6 @@ int cli_convert_batched(const char *raw_path, const char *formats, bool quiet) {
     if (namer.symbolizer != NULL)
         rallo_symbolizer_free(namer.symbolizer);
     layout_clear(&namer);
-    close(lock_fd);
     close(dir_fd);
     return namer.own_result;
 }

@@ -2,22 +2,23 @@
 """test_convert_batch.py - exit dumps of many processes are named by one
 converting helper per dump directory and user (report/cli/convert_batch.c).
 
-  batch    while this test holds the directory's lock (as a converting helper
-           would), 4 dump_target processes, each exec'd with its own address
+  batch    while this test holds the directory's lock (flock on the directory,
+           as a converting helper does), 4 dump_target processes, each exec'd with its own address
            layout, dump at exit: their helpers leave a request each and exit,
            and nothing is converted. Once the lock is let go, one `rallo
            _convert` names all 4: each json holds the 1000 blocks of 1000 bytes
            at hold_known_blocks, by name, although the program was loaded at a
            different address in each (the waiting helpers exit once it is done) (the profiles are moved onto one layout
            for naming and back: each json keeps its own process's mapping).
-  planted  a lock file owned by another user (nobody) is not used: each helper
-           converts its own dump, and the dump is named.
+  readable in a directory others can read (0755), where another user could
+           hold that lock, no lock is used: each helper converts its own dump,
+           and the dump is named.
 
 Usage: test_convert_batch.py CHECK LIBRALLO DUMP_TARGET RALLO_CLI"""
 import fcntl
 import json
+import re
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -74,8 +75,7 @@ def known_blocks_named(path):
 def check_batch(base):
     dump_dir = os.path.join(base, "dumps")
     os.mkdir(dump_dir, 0o700)
-    lock_path = os.path.join(dump_dir, ".rallo-convert.%d.lock" % os.geteuid())
-    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(dump_dir, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(lock, fcntl.LOCK_EX)
     pids = exit_dumps(dump_dir, 4)
     jsons = ["%s/rallo.%d.final.json" % (dump_dir, pid) for pid in pids]
@@ -99,30 +99,33 @@ def check_batch(base):
         starts.add(start)
     check(None not in starts and len(starts) == 4,
           "each json keeps its own process's load address of the target: %s" % sorted(map(str, starts)))
-    left = [n for n in os.listdir(dump_dir) if n.endswith(".req") or ".tmp-" in n]
-    check(left == [], "no request or temporary left: %s" % left)
+    left = [n for n in os.listdir(dump_dir) if not re.fullmatch(r"rallo\.\d+\.final\.(json|pb\.gz)", n)]
+    check(left == [], "nothing but the dumps left: %s" % left)
 
 
-def check_planted(base):
-    dump_dir = os.path.join(base, "planted")
-    os.mkdir(dump_dir, 0o700)
-    lock_path = os.path.join(dump_dir, ".rallo-convert.%d.lock" % os.geteuid())
-    open(lock_path, "w").close()
-    nobody = pwd.getpwnam("nobody")
-    os.chown(lock_path, nobody.pw_uid, nobody.pw_gid)
+def check_readable(base):
+    dump_dir = os.path.join(base, "readable")
+    os.mkdir(dump_dir)
+    os.chmod(dump_dir, 0o755)
+    # Were the lock used here, this would hold every helper back.
+    lock = os.open(dump_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     pids = exit_dumps(dump_dir, 2)
     jsons = ["%s/rallo.%d.final.json" % (dump_dir, pid) for pid in pids]
-    check(wait_for(jsons, 60), "both dumps converted beside another user's lock file")
+    check(wait_for(jsons, 60), "both dumps converted, each by its own helper")
+    os.close(lock)
     for path in jsons:
         held = known_blocks_named(path)[0] if os.path.exists(path) else False
         check(held, "%s named" % os.path.basename(path))
-    check(not any(n.endswith(".req") for n in os.listdir(dump_dir)), "no request left")
+    check(sorted(os.listdir(dump_dir)) == sorted(["rallo.%d.final.%s" % (pid, ext) for pid in pids
+                                                  for ext in ("json", "pb.gz")]),
+          "nothing but the dumps there: %s" % sorted(os.listdir(dump_dir)))
 
 
 def main():
     base = tempfile.mkdtemp(prefix="rallo-convert-batch-")
     try:
-        {"batch": check_batch, "planted": check_planted}[CHECK](base)
+        {"batch": check_batch, "readable": check_readable}[CHECK](base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     if failures:
