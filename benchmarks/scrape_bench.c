@@ -83,7 +83,8 @@ int main(int argc, char **argv) {
     }
     atomic_store(&stop, true);
     pthread_join(thread, NULL);
-    printf("pairs %llu slowest %.3f ms over_1ms %llu over_10ms %llu\n", pairs, slowest_ms, over_1ms, over_10ms);
+    printf("pairs %llu slowest %.3f ms over_1ms %llu over_10ms %llu\n", pairs, slowest_ms, over_1ms,
+           over_10ms);
     for (unsigned code = 0; code < sites; code++)
         free(blocks[code]);
     return 0;
