@@ -21,8 +21,18 @@ int cli_convert(int argc, char **argv);
  * pprof is among them, else removed once the others are written; only into
  * the directory the raw file was read from. 0, or -1 after one error line
  * (none when quiet: a periodic dump, whose program reports its directory's
- * troubles once per outage). */
-int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet);
+ * troubles once per outage). namer: NULL, or the batch's (convert_batch.c). */
+typedef struct cli_namer cli_namer;
+int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet, cli_namer *namer);
+/* "html,pprof,..." as a set of formats; -1 after one error line. */
+int cli_convert_parse_formats(const char *text, unsigned *formats);
+/* (convert_batch.c) Hands the dump to the directory's converting helper, or
+ * becomes it: converts every dump handed to it, naming frames with one
+ * symbolizer whose cache serves every process of a program (namer), until
+ * none has come for a moment. 0, or -1 when this dump was not converted. */
+int cli_convert_batched(const char *raw_path, const char *formats, bool quiet);
+/* Names the profile's frames with the namer's symbolizer (NULL: a one-shot one). */
+int cli_namer_name(cli_namer *namer, rallo_profile *profile);
 /* `rallo report DIR`: the timeline page of one process's dumps (pid 0: the one
  * with most dumps) to out_path (NULL: DIR/rallo.<pid>.timeline.html). */
 int cli_timeline(const char *dir, int pid, const char *out_path);

@@ -71,7 +71,7 @@ static int write_replacing(int dir_fd, const char *name, const void *data, size_
     return rc;
 }
 
-int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet) {
+int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet, cli_namer *namer) {
     static const char suffix[] = ".pb.gz";
     size_t len = strlen(raw_path);
     if (len <= sizeof suffix - 1 || strcmp(raw_path + len - (sizeof suffix - 1), suffix) != 0 ||
@@ -116,7 +116,7 @@ int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet) {
         return -1;
     }
     /* Quietly: what cannot be named stays module+offset, as in-process. */
-    rallo_symbolize_offline(&profile, NULL, NULL, NULL);
+    cli_namer_name(namer, &profile);
     int result = 0, first_error = 0;
     bool said_replaced = false; /* one line for the set, as the program says one */
     char first_failed[8400] = "";
@@ -161,6 +161,22 @@ int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet) {
     return result;
 }
 
+int cli_convert_parse_formats(const char *text, unsigned *formats) {
+    char list[256];
+    snprintf(list, sizeof list, "%s", text);
+    *formats = 0;
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name != NULL;
+         name = strtok_r(NULL, ",", &save)) {
+        rallo_format format;
+        if (!rallo_format_from_name(name, &format)) {
+            cli_error("_convert: unknown format '%s'", name);
+            return -1;
+        }
+        *formats |= 1u << format;
+    }
+    return 0;
+}
+
 int cli_convert(int argc, char **argv) {
     /* Started with every signal blocked (see dump-convert.c). */
     sigset_t none;
@@ -172,7 +188,7 @@ int cli_convert(int argc, char **argv) {
         /* left at the program's priority */
     }
     unsigned formats = 0;
-    const char *path = NULL;
+    const char *path = NULL, *list = NULL;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quiet") == 0) {
@@ -180,17 +196,9 @@ int cli_convert(int argc, char **argv) {
             continue;
         }
         if (strcmp(argv[i], "--formats") == 0 && i + 1 < argc) {
-            char list[256];
-            snprintf(list, sizeof list, "%s", argv[++i]);
-            for (char *save = NULL, *name = strtok_r(list, ",", &save); name != NULL;
-                 name = strtok_r(NULL, ",", &save)) {
-                rallo_format format;
-                if (!rallo_format_from_name(name, &format)) {
-                    cli_error("_convert: unknown format '%s'", name);
-                    return 2;
-                }
-                formats |= 1u << format;
-            }
+            list = argv[++i];
+            if (cli_convert_parse_formats(list, &formats) != 0)
+                return 2;
         } else if (path == NULL && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -203,5 +211,5 @@ int cli_convert(int argc, char **argv) {
         cli_error("usage: rallo _convert [--quiet] --formats LIST DUMP.pb.gz (started by a dumping program)");
         return 2;
     }
-    return cli_convert_dump(path, formats, quiet) == 0 ? 0 : 1;
+    return cli_convert_batched(path, list, quiet) == 0 ? 0 : 1;
 }

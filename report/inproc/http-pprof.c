@@ -58,13 +58,6 @@ bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *quer
     return true; /* gc=1 (Go runs a collection first) has nothing to do here */
 }
 
-void _rallo_http_strip_symbols(rallo_profile *profile) {
-    for (size_t i = 0; i < profile->nlocations; i++) {
-        profile->locations[i].nlines = 0; /* the lines stay in the profile's arena, freed with it */
-        profile->locations[i].lines = NULL;
-    }
-}
-
 /* A site's stack as a hash of its addresses (two captures have their own
  * location tables, so sites are matched by what they hold). */
 static uint64_t stack_hash(const rallo_profile *profile, const rallo_prof_site *site) {

@@ -32,11 +32,14 @@
 #include <mimalloc.h>
 
 #include "http.h"
+#include "snapshot.h"
 
-#define HTTP_CONNECTION_MEMORY (32 * 1024)   /* bounds the request line and headers */
-#define HTTP_IDLE_SECONDS 10                 /* libmicrohttpd's own: no progress at all */
-#define HTTP_RETRY_NS (250 * 1000 * 1000ull) /* how often a waiting process tries the port */
-#define HTTP_SOCKET_NAME "rallo/%ld"         /* abstract: "@rallo/<pid>" */
+#define HTTP_CONNECTION_MEMORY (32 * 1024)     /* bounds the request line and headers */
+#define HTTP_IDLE_SECONDS 10                   /* libmicrohttpd's own: no progress at all */
+#define HTTP_RETRY_NS (250 * 1000 * 1000ull)   /* how often a waiting process tries the port */
+#define HTTP_COLLECT_NS (500 * 1000 * 1000ull) /* past mimalloc's delays before freed pages go back */
+#define HTTP_SYMBOLIZER_IDLE_NS (5 * 1000 * 1000 * 1000ull) /* no symbolized scrape for this long */
+#define HTTP_SOCKET_NAME "rallo/%ld"                        /* abstract: "@rallo/<pid>" */
 
 static struct {
     bool configured; /* RALLO_HTTP accepted: this process and its children serve */
@@ -50,6 +53,8 @@ static struct {
     bool gave_up_port;  /* a bind error other than "in use": said once, not retried */
     bool no_symbols;    /* RALLO_HTTP_SYMBOLIZE=0 */
     uint64_t next_try_ns;
+    uint64_t collect_ns; /* when to give back a scrape's memory; 0: nothing to */
+    uint64_t release_ns; /* when to free the symbolizer scrapes built; 0: none kept */
     int epoll_fd;
     struct MHD_Daemon *daemon;
 } server = {.tcp_fd = -1, .unix_fd = -1, .epoll_fd = -1};
@@ -114,6 +119,43 @@ static void open_unix_socket(void) {
     server.unix_uid = geteuid();
 }
 
+/* What a scrape built (the snapshot, the symbolizer, the encoded profile:
+ * tens of MiB for 50,000 sites) is freed when its answer has been sent, but
+ * mimalloc keeps freed pages for reuse until a delay has passed and it is
+ * asked to collect again: so it is asked once now and once after the delay,
+ * and the host keeps nothing for a scrape that may never come again. */
+void _rallo_http_collect_soon(void) {
+    mi_collect(true);
+    server.collect_ns = _rallo_http_now_ns() + HTTP_COLLECT_NS;
+}
+
+/* The symbolizer (libdw's reading of every module's DWARF: 26 MiB in nginx)
+ * serves a burst of symbolized scrapes, and is freed once none has come for
+ * HTTP_SYMBOLIZER_IDLE_NS. */
+void _rallo_http_symbolized(void) {
+    server.release_ns = _rallo_http_now_ns() + HTTP_SYMBOLIZER_IDLE_NS;
+}
+
+/* Frees the symbolizer with mimalloc's decommit delay at 0 for the moment:
+ * the spans libdw's memory leaves free inside segments still in use go back
+ * to the system at once (with the delay, they would wait for a later
+ * allocation in those segments, which may never come). Freed pages the
+ * program's threads give back meanwhile are decommitted at once too, which
+ * only costs them a fault when reused. */
+static void release_symbolizer(void) {
+    long delay = mi_option_get(mi_option_decommit_delay);
+    mi_option_set(mi_option_decommit_delay, 0);
+    if (_rallo_symbolize_self_release())
+        mi_collect(true);
+    mi_option_set(mi_option_decommit_delay, delay);
+}
+
+/* The next moment something is due in `timeout` ms from now, at the latest. */
+static void due_at(uint64_t when_ns, uint64_t now, MHD_UNSIGNED_LONG_LONG *timeout) {
+    if (when_ns != 0 && when_ns > now && *timeout > (when_ns - now) / 1000000 + 1)
+        *timeout = (when_ns - now) / 1000000 + 1;
+}
+
 static void *http_thread(void *arg) {
     (void)arg;
     _rallo_door->guard_enter(); /* for the thread's life: the server's memory is rallo's own */
@@ -150,6 +192,16 @@ static void *http_thread(void *arg) {
             timeout = next_resume;
         if (waiting && timeout > HTTP_RETRY_NS / 1000000)
             timeout = HTTP_RETRY_NS / 1000000;
+        if (server.release_ns != 0 && now >= server.release_ns) {
+            server.release_ns = 0;
+            release_symbolizer();
+        }
+        if (server.collect_ns != 0 && now >= server.collect_ns) {
+            mi_collect(true);
+            server.collect_ns = 0;
+        }
+        due_at(server.release_ns, now, &timeout);
+        due_at(server.collect_ns, now, &timeout);
         if (poll(ready, 3, (int)timeout) < 0 && errno != EINTR)
             break;
         if (ready[1].revents & POLLIN)

@@ -17,18 +17,26 @@
 
 #include "http.h"
 #include "pprof.h"
+#include "snapshot.h"
 #include "writers.h"
 
 typedef enum http_page { PAGE_HEAP, PAGE_ALLOCS, PAGE_HTML } http_page;
 
+/* A profile's answer, freed once sent; what the scrape built is then handed
+ * back to the system (http-serve.c). */
+static void answer_free(void *data) {
+    mi_free(data);
+    _rallo_http_collect_soon();
+}
+
 static enum MHD_Result http_reply(struct MHD_Connection *connection, unsigned status, const char *type,
                                   void *data, size_t len, bool owned) {
     struct MHD_Response *response =
-        owned ? MHD_create_response_from_buffer_with_free_callback(len, data, mi_free)
+        owned ? MHD_create_response_from_buffer_with_free_callback(len, data, answer_free)
               : MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_COPY);
     if (response == NULL) {
         if (owned)
-            mi_free(data);
+            answer_free(data);
         return MHD_NO;
     }
     MHD_add_response_header(response, "Content-Type", type);
@@ -55,8 +63,10 @@ void _rallo_http_request_free(void *request_state) {
     http_request *request = request_state;
     if (request == NULL)
         return;
-    if (request->have_before)
+    if (request->have_before) {
         rallo_profile_free(&request->before);
+        _rallo_http_collect_soon();
+    }
     mi_free(request);
 }
 
@@ -69,7 +79,7 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
     if (query.seconds > 0 && !request->have_before) {
         /* The first snapshot now, the second when the connection resumes;
          * other clients are served meanwhile. */
-        if (rallo_profile_capture(&request->before) != 0)
+        if (_rallo_profile_snapshot(&request->before) != 0)
             return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
         request->have_before = true;
         _rallo_http_request_started(connection, query.seconds);
@@ -77,15 +87,20 @@ static enum MHD_Result http_profile(struct MHD_Connection *connection, http_page
             return MHD_YES;
         return http_text(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "rallo: too many profiles in progress\n");
     }
+    /* Snapshots are addresses (a delta is matched by them); names are looked
+     * up once, in the answer, and only when asked for: ?symbolize=0 builds no
+     * symbolizer in this process. */
     rallo_profile profile;
-    if (rallo_profile_capture(&profile) != 0)
+    if (_rallo_profile_snapshot(&profile) != 0)
         return http_text(connection, 500, "rallo: cannot take a snapshot now\n");
     rallo_buf out;
     rallo_buf_init(&out);
     if (request->have_before && _rallo_http_subtract(&profile, &request->before) != 0)
         out.failed = true;
-    if (page != PAGE_HTML && !query.symbolize)
-        _rallo_http_strip_symbols(&profile);
+    if (!out.failed && (page == PAGE_HTML || query.symbolize)) {
+        _rallo_symbolize_self(&profile);
+        _rallo_http_symbolized();
+    }
     const char *type = "application/octet-stream";
     if (!out.failed && page == PAGE_HTML) {
         rallo_write_html(&profile, &out);

@@ -49,10 +49,13 @@ bool _rallo_http_parse_query(struct MHD_Connection *connection, http_query *quer
 /* `now` less `before` (cumulative values; in-use ones stay now's), sites
  * matched by their addresses. 0, or -1 when memory ran out. */
 int _rallo_http_subtract(rallo_profile *now, const rallo_profile *before) rallo_internal;
-/* Drops every location's source lines: what a server that symbolizes from
- * build IDs wants. (The host still pays for symbolizing until the snapshot
- * can be taken without it.) */
-void _rallo_http_strip_symbols(rallo_profile *profile) rallo_internal;
+/* (http-serve.c) A scrape's memory was freed: the server thread hands the
+ * pages back to the system shortly (mimalloc returns freed pages only after
+ * a delay, and only when asked again once it has passed). */
+void _rallo_http_collect_soon(void) rallo_internal;
+/* (http-serve.c) A scrape was symbolized: the symbolizer is kept for the
+ * next one, and freed once none has come for a few seconds. */
+void _rallo_http_symbolized(void) rallo_internal;
 /* The /debug/pprof/ page. */
 const char *_rallo_http_index(void) rallo_internal;
 

@@ -32,9 +32,12 @@ int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) r
 void _rallo_snapshot_copy_drop(rallo_profile *out, rallo_snapshot_copy *copy) rallo_internal;
 
 /* Names the frames of a snapshot of this process with libdw, keeping one
- * symbolizer (and its cache) for the process's life. Only where memory has
+ * symbolizer (and its cache) until _rallo_symbolize_self_release. Only where memory has
  * headroom; otherwise the profile keeps its addresses. Exported from
  * librallo-symbolize.so under this name for librallo-report.so's dlsym. */
 void _rallo_symbolize_self(rallo_profile *profile) __attribute__((visibility("default")));
+/* Frees the symbolizer _rallo_symbolize_self keeps, unless one is in use
+ * (then nothing happens); whether there was one to free. */
+bool _rallo_symbolize_self_release(void) rallo_internal;
 
 #endif

@@ -12,7 +12,8 @@
 #include "snapshot.h"
 #include "symbolize.h"
 
-/* One symbolizer (and its address cache) for the process's life. */
+/* One symbolizer (and its address cache), kept until released: the HTTP
+ * server releases it once scrapes have stopped for a while. */
 static pthread_mutex_t symbolizer_lock = PTHREAD_MUTEX_INITIALIZER;
 static rallo_symbolizer *symbolizer_shared;
 
@@ -56,6 +57,20 @@ void _rallo_symbolize_self(rallo_profile *profile) {
     }
     errno = saved_errno;
     _rallo_door->guard_leave();
+}
+
+bool _rallo_symbolize_self_release(void) {
+    if (pthread_mutex_trylock(&symbolizer_lock) != 0)
+        return false;
+    bool released = symbolizer_shared != NULL;
+    if (released) {
+        _rallo_guard_enter();
+        rallo_symbolizer_free(symbolizer_shared);
+        symbolizer_shared = NULL;
+        _rallo_guard_leave();
+    }
+    pthread_mutex_unlock(&symbolizer_lock);
+    return released;
 }
 
 int rallo_profile_capture(rallo_profile *out) {
