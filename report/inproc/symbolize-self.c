@@ -64,10 +64,10 @@ bool _rallo_symbolize_self_release(void) {
         return false;
     bool released = symbolizer_shared != NULL;
     if (released) {
-        _rallo_guard_enter();
+        _rallo_door->guard_enter();
         rallo_symbolizer_free(symbolizer_shared);
         symbolizer_shared = NULL;
-        _rallo_guard_leave();
+        _rallo_door->guard_leave();
     }
     pthread_mutex_unlock(&symbolizer_lock);
     return released;
