@@ -40,7 +40,6 @@
 
 #include "dump.h"
 
-extern char **environ;
 
 /* The `rallo` command, found at load beside librallo-report.so (the build
  * tree) or in the installation's bin directory; empty when neither has it. */

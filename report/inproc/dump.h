@@ -14,6 +14,11 @@
 
 #define rallo_export __attribute__((visibility("default")))
 
+/* ---- what librallo's loader (report/loader/loader.c) finds by name ----
+ * rallo_dump and rallo_dump_every (include/rallo.h), once the door is open. */
+int _rallo_report_dump(const char *path, const char *format_name) rallo_export;
+int _rallo_report_dump_every(double seconds, const char *dir, const char *formats) rallo_export;
+
 /* A set of formats: bit (1u << format). */
 typedef uint32_t rallo_format_set;
 #define RALLO_FORMATS_DEFAULT ((1u << RALLO_FORMAT_HTML) | (1u << RALLO_FORMAT_PPROF))

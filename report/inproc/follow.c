@@ -10,8 +10,6 @@
 
 #include "../../tracking/door.h"
 
-extern char **environ;
-
 /* Whether one LD_PRELOAD entry names the file this library was loaded from. */
 static bool entry_is_us(const char *entry, size_t len, const struct stat *us) {
     char path[4096];
