@@ -1,5 +1,5 @@
 /* tracking.h - what allocator/ and report/ may use of tracking/: the on/off
- * flag, the per-thread guard, the sampler, call-site capture, per-site counters
+ * flag, the per-thread guard, sample weights, call-site capture, per-site counters
  * and the read side (totals, site iteration). tracking/ never calls the
  * allocation entry points; its own memory comes from mimalloc directly. */
 #ifndef RALLO_TRACKING_H
@@ -79,8 +79,8 @@ typedef struct rallo_thread_state {
     uint32_t exited;            /* past this thread's exit cleanup */
     uintptr_t stack_hi;         /* one past the highest address of this thread's stack */
     uintptr_t stack_lo;         /* lowest address of this thread's stack */
-    int64_t sample_countdown;   /* (generation tag << 40) + bytes left before the next sample */
-    uint32_t sample_generation; /* the sampler setting sample_countdown was drawn for */
+    int64_t sample_countdown; /* bytes to allocate before the sampler is asked (sampler.h) */
+    uint32_t countdown_epoch; /* the epoch whose interval drew sample_countdown; 0: not drawn */
     uint64_t rng;
     struct rallo_shard *shard;                 /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes;                /* not yet added to the process-wide live figure */
@@ -108,44 +108,10 @@ void _rallo_thread_watch(void) rallo_internal;
  * be arranged. Call with the guard held: it may allocate. */
 int _rallo_at_thread_exit(void (*fn)(void *), void *arg) rallo_internal;
 
-/* ---- sampling (sampler.c) ----
+/* ---- sampling (sampler.h, sampler.c) ----
  * An epoch names the sampling interval a block was sampled under, so its weight
  * can be recomputed exactly when it is freed. Epoch 0: every allocation, weight 1. */
 typedef uint8_t rallo_epoch;
-/* Decides whether this allocation of `size` bytes is to be tracked. */
-bool _rallo_sample(size_t size, rallo_epoch *epoch) rallo_internal;
-/* (generation << 8) | epoch in force; the generation counts setting changes. */
-extern _Atomic uint64_t _rallo_sampler_state rallo_internal;
-/* ln(x) for x > 0, and 1 - e^-x for x >= 0 (expmath.c: librallo needs no libm). */
-double _rallo_ln(double x) rallo_internal;
-double _rallo_one_minus_exp_neg(double x) rallo_internal;
-/* _rallo_sample with its common case, sampling off (epoch 0), inline. */
-static inline bool _rallo_sample_now(size_t size, rallo_epoch *epoch) {
-    if (rallo_likely((atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed) & 0xff) == 0)) {
-        *epoch = 0;
-        return true;
-    }
-    return _rallo_sample(size, epoch);
-}
-/* The sampler's common case, inline on the allocation path: while this thread's
- * countdown, drawn for the setting still in force, stays above the size, the
- * allocation is not sampled and only the countdown moves. The countdown
- * carries its setting's generation in its high bits and _rallo_sample_floor
- * is the current generation's tag (INT64_MAX while every allocation is
- * tracked), so "still in force and above the size" is one compare: a
- * countdown from an older setting is below the floor. Every other case goes
- * to _rallo_sample. Callers pass sizes up to PTRDIFF_MAX. */
-#define RALLO_SAMPLE_TAG_SHIFT 40
-extern _Atomic int64_t _rallo_sample_floor rallo_internal;
-static inline bool _rallo_sample_skips(size_t size) {
-    rallo_thread_state *thread = &_rallo_thread;
-    int64_t left = thread->sample_countdown - (int64_t)size;
-    if (rallo_likely(left > atomic_load_explicit(&_rallo_sample_floor, memory_order_relaxed))) {
-        thread->sample_countdown = left;
-        return true;
-    }
-    return false;
-}
 /* The weight of a block of `size` bytes sampled in `epoch`, as a count in
  * 1/65536ths and as bytes. Deterministic: alloc and free compute the same. */
 void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_t *bytes) rallo_internal;
