@@ -26,7 +26,7 @@
  * thread that makes the change sees it from its next allocation
  * (_rallo_sampler_restart), and so does every thread started after it (a
  * thread's countdown starts at -1, state.c). */
-#define RALLO_COUNTDOWN_OFF ((int64_t)128 << 10)
+#define RALLO_COUNTDOWN_OFF ((int64_t)512 << 10)
 #define RALLO_COUNTDOWN_ASK ((int64_t)-1)
 
 /* Subtracts size from this thread's countdown; true when it ran out (below

@@ -3,7 +3,7 @@
  * (tracking/sampler.h): the thread that turns tracking on or off, or sets the
  * interval, sees it from its next allocation; a thread started later, from its
  * first (malloc(0) too); a thread that allocated before another turned tracking
- * on with every allocation tracked, within its next 128 KiB (the off
+ * on with every allocation tracked, within its next 512 KiB (the off
  * countdown), and exactly from then on; turning tracking off stops every
  * thread's tracking at once; a forked child tracks every allocation it makes.
  * Every figure is a difference of rallo_get_totals around allocations the test
@@ -20,7 +20,7 @@
 
 #include "rallo.h"
 
-#define OFF_COUNTDOWN_BYTES (128u << 10) /* RALLO_COUNTDOWN_OFF */
+#define OFF_COUNTDOWN_BYTES (512u << 10) /* RALLO_COUNTDOWN_OFF */
 #define BLOCK 1024u
 
 /* Every block passes through here: the compiler may not elide a malloc whose
@@ -123,7 +123,7 @@ static void test_new_thread_tracks_its_first_allocation(void **state) {
 static pthread_barrier_t step;
 static uint64_t first_phase_counted, second_phase_counted;
 
-#define FIRST_PHASE_BLOCKS 200 /* 200 KiB: more than the off countdown */
+#define FIRST_PHASE_BLOCKS 600 /* 600 KiB: more than the off countdown */
 #define SECOND_PHASE_BLOCKS 100
 
 static void *early_thread(void *arg) {
@@ -156,8 +156,8 @@ static void test_early_thread_learns_within_the_off_countdown(void **state) {
     rallo_disable();
     pthread_barrier_destroy(&step);
     /* The blocks array (one allocation) and the blocks the off countdown
-     * still covered: at most 128 KiB of them untracked, so at least 200 -
-     * 128 - 1 of the 201 allocations counted; then every one. */
+     * still covered: at most 512 KiB of them untracked, so at least 600 -
+     * 512 - 1 of the 601 allocations counted; then every one. */
     unsigned least = FIRST_PHASE_BLOCKS + 1 - OFF_COUNTDOWN_BYTES / BLOCK - 1;
     print_message("first phase: %llu of %d allocations counted (at least %u); second: %llu of %d\n",
                   (unsigned long long)first_phase_counted, FIRST_PHASE_BLOCKS + 1, least,
