@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """sampling_accuracy.py - how far a sampled total strays from the truth, as a
 function of the number of samples it rests on.
-    sampling_accuracy.py LIBRALLO PROGRAM [RUNS]
+    sampling_accuracy.py LIBRALLO PROGRAM [RUNS [RALLO_SAMPLE,...]]
 PROGRAM is sampling_accuracy.c built -O1 -fno-omit-frame-pointer: known_site
 allocates COUNT blocks of SIZE bytes and keeps every other one (500,000 x 128 B,
-61.0 MiB, for the four small intervals; 10,000,000 x 256 B, 2.4 GiB, for
+61.0 MiB, for the four small intervals; 2,500,000 x 1 KiB, 2.4 GiB, for
 512 KiB, so that its mean over the runs can be told to within 1%). For each
 RALLO_SAMPLE it runs the program RUNS times under LD_PRELOAD with an exit dump
 in json, and reports for known_site's allocated and live bytes the mean error
@@ -12,7 +12,7 @@ with its standard error (sd / sqrt(RUNS)), and the spread (standard deviation,
 and the worst run) of the relative error beside the sd the estimator's own
 variance predicts, sqrt((1 - p) / (n p)) for n blocks each sampled with
 p = 1 - exp(-SIZE / RALLO_SAMPLE) (about 1/sqrt(expected samples)). Prints a
-markdown table."""
+markdown table; a comma list of RALLO_SAMPLE values runs only those rows."""
 import glob
 import json
 import math
@@ -25,13 +25,14 @@ import time
 
 LIB, PROGRAM = sys.argv[1:3]
 RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+ONLY = {int(x) for x in sys.argv[4].split(",")} if len(sys.argv) > 4 else None
 ROWS = ((6553600, 500000, 128), (655360, 500000, 128), (65536, 500000, 128), (6553, 500000, 128),
-        (524288, 10000000, 256))
+        (524288, 2500000, 1024))
 
 
 def final_json(directory):
     """The exit dump's json, written a moment after the exit by rallo's helper."""
-    deadline = time.time() + 60
+    deadline = time.time() + 600
     while time.time() < deadline:
         found = glob.glob(os.path.join(directory, "rallo.*.final.json"))
         if found:
@@ -80,6 +81,8 @@ def main():
           "live: mean +- se, sd (predicted), worst |")
     print("| --- | --- | --- | --- | --- |")
     for sample, count, size in ROWS:
+        if ONLY is not None and sample not in ONLY:
+            continue
         runs = [one_run(sample, count, size, directory) for _ in range(RUNS)]
         print("| %d | %d x %d | %.0f / %.0f | %s | %s |" % (
             sample, count, size, count * size / sample, count // 2 * size / sample,
