@@ -1,7 +1,7 @@
 /* fastpath.h - the inline fast paths every entry point shares (alloc.c for C,
- * alloc-new.c for C++): decide untracked or tracked with the sampler's
- * per-thread countdown (tracking/sampler.h), and call mimalloc directly on
- * the untracked side. */
+ * alloc-new.c for C++): decide untracked or tracked with the tracking flag
+ * and the sampler's per-thread countdown (tracking/sampler.h), and call
+ * mimalloc directly on the untracked side. */
 #ifndef RALLO_FASTPATH_H
 #define RALLO_FASTPATH_H
 
@@ -11,6 +11,12 @@
 
 #include "../tracking/sampler.h"
 #include "alloc-internal.h"
+
+/* Tracking off is one load of the flag, so that turning tracking on reaches
+ * every thread at once; on, the sampler's countdown (tracking/sampler.h). */
+static inline bool tracking_on(void) {
+    return rallo_unlikely(atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0);
+}
 
 /* mimalloc's smallest size class is 8 bytes and only 8-aligned; glibc promises
  * 16 (alignof(max_align_t)) for every block, programs built for glibc rely on
@@ -31,10 +37,10 @@ static inline bool beyond_any_block(size_t size) {
     return rallo_unlikely(size > (size_t)PTRDIFF_MAX);
 }
 
-/* Tracking off, sampling, and every allocation alike: the countdown, and the
- * tracked path (which asks the sampler) when it runs out. */
+/* Sampling and every allocation alike: the countdown, and the tracked path
+ * (which asks the sampler) when it runs out. */
 static inline void *rallo_malloc_sized(size_t size, size_t mimalloc_size) {
-    if (_rallo_countdown_runs_out(size))
+    if (tracking_on() && _rallo_countdown_runs_out(size))
         return _rallo_tracked_malloc(size);
     return mi_malloc(mimalloc_size);
 }
@@ -60,7 +66,7 @@ static inline void rallo_free(void *p) {
 }
 
 static inline void *rallo_calloc_sized(size_t total, size_t mimalloc_size) {
-    if (_rallo_countdown_runs_out(total))
+    if (tracking_on() && _rallo_countdown_runs_out(total))
         return _rallo_tracked_alloc(total, 16, true);
     return mi_zalloc(mimalloc_size);
 }
@@ -80,7 +86,7 @@ static inline void *rallo_calloc(size_t count, size_t size) {
 /* An untracked block stays untracked, resized in place where mimalloc can,
  * unless the countdown runs out (the tracked path asks the sampler). */
 static inline void *rallo_realloc_sized(void *p, size_t size, size_t mimalloc_size) {
-    if (!_rallo_countdown_runs_out(size) && rallo_likely(!rallo_in_arena(p)))
+    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || !_rallo_countdown_runs_out(size)))
         return mi_realloc(p, mimalloc_size);
     return _rallo_tracked_realloc(p, size);
 }

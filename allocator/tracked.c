@@ -189,14 +189,16 @@ static rallo_noinline void *misused_realloc(void *p, size_t size, bool want_trac
     return fresh;
 }
 
-/* The fast path subtracted size from the countdown before it knew p was in
- * the arena: the sampler is asked only if that ran it out. */
+/* p is in the arena (the fast path ran no countdown), or the countdown ran
+ * out on this reallocation. */
 void *_rallo_tracked_realloc(void *p, size_t size) {
     rallo_block old;
-    int taken = _rallo_countdown_expired() ? _rallo_sampler_take_expired(size) : RALLO_SAMPLE_NOT_TAKEN;
+    bool in_arena = rallo_in_arena(p);
+    bool ran_out = !in_arena || (atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0 &&
+                                 _rallo_countdown_runs_out(size));
+    int taken = ran_out ? _rallo_sampler_take_expired(size) : RALLO_SAMPLE_NOT_TAKEN;
     bool want_tracked = taken != RALLO_SAMPLE_NOT_TAKEN && _rallo_thread.guard == 0;
     rallo_epoch epoch = want_tracked ? (rallo_epoch)taken : 0;
-    bool in_arena = rallo_in_arena(p);
     bool old_tracked = in_arena && _rallo_block_of(p, &old);
     if (in_arena && !old_tracked) {
         rallo_extent extent;

@@ -49,11 +49,9 @@ void _rallo_sampler_restart(void) {
  * weight, _rallo_weight). A countdown drawn under an epoch that ran out (it
  * was 0 or more before this allocation) is such a point, whatever the setting
  * in force now: the sample is weighted by the epoch that drew it. A countdown
- * that was not drawn (-1 after a restart or every allocation, or tracking
- * off's fixed count) is no point: a gap is drawn here and this allocation is
- * sampled if it ends inside it. Either way the next gap is drawn fresh under
- * the epoch in force: the gap is memoryless, so nothing is lost by dropping
- * the remainder. */
+ * that was not drawn (-1 after a restart or every allocation) is no point: a gap is drawn here and this
+ * allocation is sampled if it ends inside it. Either way the next gap is drawn fresh under the epoch in
+ * force: the gap is memoryless, so nothing is lost by dropping the remainder. */
 int _rallo_sampler_decide(size_t size) {
     rallo_thread_state *thread = &_rallo_thread;
     /* Acquire: a thread that sees the epoch sees its interval. */
@@ -61,7 +59,7 @@ int _rallo_sampler_decide(size_t size) {
     rallo_epoch current = (rallo_epoch)(mode & RALLO_SAMPLER_EPOCH_MASK);
     bool on = (mode & RALLO_SAMPLER_OFF) == 0;
     if (current == 0) {
-        thread->sample_countdown = on ? RALLO_COUNTDOWN_ASK : RALLO_COUNTDOWN_OFF;
+        thread->sample_countdown = RALLO_COUNTDOWN_ASK;
         thread->countdown_epoch = 0;
         return on ? 0 : RALLO_SAMPLE_NOT_TAKEN;
     }

@@ -7,26 +7,18 @@
 
 #include "tracking.h"
 
-/* Each thread counts down the bytes it allocates (rallo_thread_state's
- * sample_countdown). An allocation that takes the countdown below 0 asks the
- * sampler, which decides whether it is tracked and sets the countdown again,
- * by the setting in force:
- *  - every allocation tracked: -1, so every allocation asks (malloc(0) too);
- *  - sampling: an exponential gap with the interval as its mean, drawn the
- *    same while tracking is off, so that turning tracking on finds every
- *    thread's countdown already a gap of the right law (the gap is memoryless);
- *  - tracking off with no interval set: RALLO_COUNTDOWN_OFF bytes, after
- *    which the thread looks again.
- * So tracking off and sampling cost the same inline: one subtraction from
- * thread-local storage and a branch on its sign, and no shared word is read.
- * The price: a thread learns of a change another thread made (tracking
- * turned on, a new interval) when its countdown next runs out: for a thread
- * that allocated before another turned tracking on with every allocation
- * tracked, within RALLO_COUNTDOWN_OFF bytes of its own allocations. The
- * thread that makes the change sees it from its next allocation
- * (_rallo_sampler_restart), and so does every thread started after it (a
+/* While tracking is on, each thread counts down the bytes it allocates
+ * (rallo_thread_state's sample_countdown; tracking off is the flag alone,
+ * allocator/fastpath.h). An allocation that takes the countdown below 0 asks
+ * the sampler, which decides whether it is tracked and sets the countdown
+ * again, by the setting in force: -1 when every allocation is tracked, so
+ * every allocation asks (malloc(0) too); when sampling, an exponential gap
+ * with the interval as its mean. A countdown left from before tracking was
+ * turned off is one of these, still valid when it is turned on again (the
+ * gap is memoryless). A new interval set by another thread is seen when the
+ * countdown next runs out; the thread that sets it sees it from its next
+ * allocation (_rallo_sampler_restart), as does a thread started after it (a
  * thread's countdown starts at -1, state.c). */
-#define RALLO_COUNTDOWN_OFF ((int64_t)512 << 10)
 #define RALLO_COUNTDOWN_ASK ((int64_t)-1)
 
 /* Subtracts size from this thread's countdown; true when it ran out (below

@@ -3,9 +3,8 @@
  * (tracking/sampler.h): the thread that turns tracking on or off, or sets the
  * interval, sees it from its next allocation; a thread started later, from its
  * first (malloc(0) too); a thread that allocated before another turned tracking
- * on with every allocation tracked, within its next 512 KiB (the off
- * countdown), and exactly from then on; turning tracking off stops every
- * thread's tracking at once; a forked child tracks every allocation it makes.
+ * on, from its next allocation; turning tracking off stops every thread's
+ * tracking at once; a forked child tracks every allocation it makes.
  * Every figure is a difference of rallo_get_totals around allocations the test
  * makes itself while the other threads wait. */
 #include <pthread.h>
@@ -20,7 +19,6 @@
 
 #include "rallo.h"
 
-#define OFF_COUNTDOWN_BYTES (512u << 10) /* RALLO_COUNTDOWN_OFF */
 #define BLOCK 1024u
 
 /* Every block passes through here: the compiler may not elide a malloc whose
@@ -123,7 +121,7 @@ static void test_new_thread_tracks_its_first_allocation(void **state) {
 static pthread_barrier_t step;
 static uint64_t first_phase_counted, second_phase_counted;
 
-#define FIRST_PHASE_BLOCKS 600 /* 600 KiB: more than the off countdown */
+#define FIRST_PHASE_BLOCKS 600
 #define SECOND_PHASE_BLOCKS 100
 
 static void *early_thread(void *arg) {
@@ -142,7 +140,7 @@ static void *early_thread(void *arg) {
     return NULL;
 }
 
-static void test_early_thread_learns_within_the_off_countdown(void **state) {
+static void test_early_thread_tracks_at_once(void **state) {
     (void)state;
     assert_int_equal(rallo_set_sample_interval(0), 0);
     rallo_disable();
@@ -155,15 +153,11 @@ static void test_early_thread_learns_within_the_off_countdown(void **state) {
     assert_int_equal(pthread_join(thread, NULL), 0);
     rallo_disable();
     pthread_barrier_destroy(&step);
-    /* The blocks array (one allocation) and the blocks the off countdown
-     * still covered: at most 512 KiB of them untracked, so at least 600 -
-     * 512 - 1 of the 601 allocations counted; then every one. */
-    unsigned least = FIRST_PHASE_BLOCKS + 1 - OFF_COUNTDOWN_BYTES / BLOCK - 1;
-    print_message("first phase: %llu of %d allocations counted (at least %u); second: %llu of %d\n",
-                  (unsigned long long)first_phase_counted, FIRST_PHASE_BLOCKS + 1, least,
+    /* The blocks array and every block, in both phases. */
+    print_message("first phase: %llu of %d allocations counted; second: %llu of %d\n",
+                  (unsigned long long)first_phase_counted, FIRST_PHASE_BLOCKS + 1,
                   (unsigned long long)second_phase_counted, SECOND_PHASE_BLOCKS + 1);
-    assert_true(first_phase_counted >= least);
-    assert_true(first_phase_counted <= FIRST_PHASE_BLOCKS + 1);
+    assert_int_equal(first_phase_counted, FIRST_PHASE_BLOCKS + 1);
     assert_int_equal(second_phase_counted, SECOND_PHASE_BLOCKS + 1);
 }
 
@@ -236,7 +230,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_thread_sees_its_change),
         cmocka_unit_test(test_new_thread_tracks_its_first_allocation),
-        cmocka_unit_test(test_early_thread_learns_within_the_off_countdown),
+        cmocka_unit_test(test_early_thread_tracks_at_once),
         cmocka_unit_test(test_disable_stops_every_thread),
         cmocka_unit_test(test_forked_child_tracks_every_allocation),
     };
