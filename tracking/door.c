@@ -1,6 +1,7 @@
 /* door.c - librallo's side of the door (door.h): the table of what the
  * report libraries may do, filled at build time. */
 #include "door.h"
+#include "fork.h"
 #include "options.h"
 #include "thread.h"
 #include "tracking.h"
@@ -32,6 +33,7 @@ static const rallo_door door = {
     .peak_live_bytes = _rallo_peak_live_bytes,
     .peak_sites = _rallo_peak_sites,
     .stacks_cut_short = _rallo_stacks_cut_short,
+    .fork_handlers_add = _rallo_fork_forward_add,
 };
 
 const rallo_door *_rallo_door_get(void) {

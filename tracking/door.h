@@ -15,7 +15,7 @@
 #include "read_side.h" /* rallo_site_sums, _rallo_site_figures */
 
 /* Raised whenever a field is added, removed or changes meaning. */
-#define RALLO_DOOR_VERSION 1u
+#define RALLO_DOOR_VERSION 2u
 
 typedef struct rallo_door {
     /* version and size come first in every version, so that any two
@@ -41,6 +41,9 @@ typedef struct rallo_door {
     uint64_t (*peak_live_bytes)(void);
     uint32_t (*peak_sites)(uint64_t *out, uint32_t n, uint64_t *at_peak);
     uint64_t (*stacks_cut_short)(void);
+    /* fork handlers, run around fork() with librallo's load lock held
+     * (fork.h): what a report library registers instead of pthread_atfork. */
+    int (*fork_handlers_add)(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 } rallo_door;
 
 /* ---- librallo's side (tracking/door.c) ---- */

@@ -13,6 +13,13 @@ void _rallo_counters_atfork_child(void) rallo_internal;
 /* peak.c: waits for a copy in progress. */
 void _rallo_peak_atfork_prepare(void) rallo_internal;
 void _rallo_peak_atfork_release(void) rallo_internal;
+/* fork_forward.c: the report libraries' handlers, which they register
+ * through the door (never with pthread_atfork while being loaded) and which
+ * report/loader/loader.c's handlers run, its load lock held. -1 when full. */
+int _rallo_fork_forward_add(void (*prepare)(void), void (*parent)(void), void (*child)(void)) rallo_internal;
+void _rallo_fork_forward_prepare(void) rallo_internal;
+void _rallo_fork_forward_parent(void) rallo_internal;
+void _rallo_fork_forward_child(void) rallo_internal;
 /* sampler.c's handlers (the sampler's setting lock) are declared with the
  * sampler, in sampler.h. */
 #include "sampler.h"

@@ -166,6 +166,15 @@ static symbolize_self_fn symbolizer_get(void) {
     return fn;
 }
 
+/* fork() waits for librallo-symbolize.so's load in progress, if any (see
+ * tracking/fork_forward.c): the child may then load it, or anything else. */
+void _rallo_dump_symbolizer_fork_prepare(void) {
+    pthread_mutex_lock(&symbolizer_load_lock);
+}
+void _rallo_dump_symbolizer_fork_parent(void) {
+    pthread_mutex_unlock(&symbolizer_load_lock);
+}
+
 void _rallo_dump_symbolizer_reinit(void) {
     pthread_mutex_init(&symbolizer_load_lock, NULL);
 }

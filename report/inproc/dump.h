@@ -77,6 +77,9 @@ void _rallo_dump_snapshot_failed(const char *dir, const char *seq, bool quiet_re
 void _rallo_dump_forget_warnings(void) rallo_internal;
 /* A forked child: the loading of librallo-symbolize.so may have been under way. */
 void _rallo_dump_symbolizer_reinit(void) rallo_internal;
+/* Around fork (dumper.c's handlers): wait for the symbolizer's load. */
+void _rallo_dump_symbolizer_fork_prepare(void) rallo_internal;
+void _rallo_dump_symbolizer_fork_parent(void) rallo_internal;
 
 /* ---- dump-convert.c ----
  * Starts `rallo _convert --formats LIST RAW` on a raw profile just written, as

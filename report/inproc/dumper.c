@@ -254,8 +254,10 @@ static void fork_prepare(void) {
     _rallo_dump_lock();
     pthread_mutex_lock(&config_lock);
     _rallo_dump_convert_fork_prepare();
+    _rallo_dump_symbolizer_fork_prepare();
 }
 static void fork_parent(void) {
+    _rallo_dump_symbolizer_fork_parent();
     _rallo_dump_convert_fork_parent();
     pthread_mutex_unlock(&config_lock);
     _rallo_dump_unlock();
@@ -289,7 +291,8 @@ __attribute__((constructor(200))) static void dumper_load(void) {
     config.formats = env.formats;
     config.interval = env.interval;
     sem_init(&wake, 0, 0);
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    /* Not pthread_atfork: this runs inside dlopen (tracking/fork_forward.c). */
+    _rallo_door->fork_handlers_add(fork_prepare, fork_parent, fork_child);
     atexit(dump_at_exit);
     if (env.signal != 0 &&
         _rallo_door->signal_take(env.signal, dump_signal_handler, "RALLO_DUMP_SIGNAL") != 0)

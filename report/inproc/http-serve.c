@@ -288,7 +288,8 @@ int _rallo_http_start(const char *spec) {
     server.may_take_port = true; /* started at exec: a candidate from the start */
     try_port();
     open_unix_socket();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    /* Not pthread_atfork: this runs inside dlopen (tracking/fork_forward.c). */
+    _rallo_door->fork_handlers_add(fork_prepare, fork_parent, fork_child);
     start_thread();
     result = 0;
 done:

@@ -94,5 +94,7 @@ static void symbolize_self_atfork_child(void) {
 }
 
 __attribute__((constructor)) static void symbolize_self_load(void) {
-    pthread_atfork(NULL, NULL, symbolize_self_atfork_child);
+    /* Not pthread_atfork: this runs inside dlopen (tracking/fork_forward.c). */
+    if (_rallo_door_open())
+        _rallo_door->fork_handlers_add(NULL, NULL, symbolize_self_atfork_child);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../tracking/door.h"
+#include "../../tracking/fork.h"
 #include "../../tracking/options.h"
 #include "../../tracking/thread.h"
 #include "loader.h"
@@ -94,8 +95,18 @@ static bool report_ready(void) {
     return atomic_load_explicit(&report_loaded, memory_order_acquire);
 }
 
+/* fork() waits for a load in progress (fork_forward.c says why), then runs
+ * the loaded libraries' handlers, which they registered through the door. */
+static void report_loader_atfork_prepare(void) {
+    pthread_mutex_lock(&report_load_lock);
+    _rallo_fork_forward_prepare();
+}
+static void report_loader_atfork_parent(void) {
+    _rallo_fork_forward_parent();
+    pthread_mutex_unlock(&report_load_lock);
+}
 static void report_loader_atfork_child(void) {
-    /* A fork while another thread was loading: that thread is gone. */
+    _rallo_fork_forward_child();
     pthread_mutex_init(&report_load_lock, NULL);
 }
 
@@ -118,8 +129,10 @@ static void http_load(void) {
     memcpy(path, report_library_path, dir_len);
     memcpy(path + dir_len, HTTP_LIBRARY, sizeof HTTP_LIBRARY);
     _rallo_guard_enter();
+    pthread_mutex_lock(&report_load_lock); /* fork() waits for it, as for the report library */
     if (dlopen(path, RTLD_NOW | RTLD_LOCAL) == NULL)
         _rallo_warn("cannot load %s: no RALLO_HTTP endpoint", dlerror());
+    pthread_mutex_unlock(&report_load_lock);
     _rallo_guard_leave();
 }
 
@@ -131,7 +144,7 @@ static bool variable_set(const char *name) {
 /* After init.c's (101): the tracking options are read and tracking may be on. */
 __attribute__((constructor(150))) static void report_loader_load(void) {
     report_library_locate();
-    pthread_atfork(NULL, NULL, report_loader_atfork_child);
+    pthread_atfork(report_loader_atfork_prepare, report_loader_atfork_parent, report_loader_atfork_child);
     static const char *const wants_report[] = {
         "RALLO_DUMP_INTERVAL", "RALLO_DUMP_ON_EXIT",  "RALLO_DUMP_SIGNAL", "RALLO_DUMP_DIR",
         "RALLO_DUMP_FORMATS",  "RALLO_TOGGLE_SIGNAL", "RALLO_FOLLOW"};
