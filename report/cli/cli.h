@@ -24,6 +24,9 @@ int cli_convert(int argc, char **argv);
  * troubles once per outage). namer: NULL, or the batch's (convert_batch.c). */
 typedef struct cli_namer cli_namer;
 int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet, cli_namer *namer);
+/* Writes len bytes to dir_fd/name through a new temporary beside it
+ * (O_EXCL|O_NOFOLLOW, 0600) renamed over name (convert.c). 0, or -1 with errno. */
+int cli_write_replacing(int dir_fd, const char *name, const void *data, size_t len);
 /* "html,pprof,..." as a set of formats; -1 after one error line. */
 int cli_convert_parse_formats(const char *text, unsigned *formats);
 /* (convert_batch.c) Hands the dump to the directory's converting helper, or

@@ -29,7 +29,7 @@
  * fsync'd: these files are derived from the raw profile, which the program
  * fsync'd, and a sync per format made a periodic dump wait tens of
  * milliseconds a file. 0, or -1 with errno. */
-static int write_replacing(int dir_fd, const char *name, const void *data, size_t len) {
+int cli_write_replacing(int dir_fd, const char *name, const void *data, size_t len) {
     char temp[4096];
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -134,7 +134,9 @@ int cli_convert_dump(const char *raw_path, unsigned formats, bool quiet, cli_nam
          * once a set, as the program itself says it (report/inproc/dump-file.c). */
         struct stat there;
         bool replacing = fstatat(dir_fd, name, &there, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(there.st_mode);
-        int failed = out.failed ? ENOMEM : write_replacing(dir_fd, name, out.data, out.len) != 0 ? errno : 0;
+        int failed = out.failed                                                  ? ENOMEM
+                     : cli_write_replacing(dir_fd, name, out.data, out.len) != 0 ? errno
+                                                                                 : 0;
         if (replacing && failed == 0 && !quiet && !said_replaced) {
             said_replaced = true;
             cli_error("replaced the %s at %s%s with a new dump file (dumps never write into what is there)",

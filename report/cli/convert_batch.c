@@ -126,27 +126,13 @@ int cli_namer_name(cli_namer *namer, rallo_profile *profile) {
  * format list and whether the helper was quiet. Written through a temporary
  * and renamed, so a reader sees all of it or none. 0, or -1 with errno. */
 static int request_leave(int dir_fd, const char *raw_name, const char *formats, bool quiet) {
-    char name[600], temp[640], text[300];
+    char name[600], text[300];
     if (snprintf(name, sizeof name, REQUEST_PREFIX "%s" REQUEST_SUFFIX, raw_name) >= (int)sizeof name) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    snprintf(temp, sizeof temp, ".%s.tmp-%ld", name, (long)getpid());
     int len = snprintf(text, sizeof text, "%s %d\n", formats, quiet ? 1 : 0);
-    int fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    int rc = write(fd, text, (size_t)len) == len ? 0 : -1;
-    int saved = errno;
-    close(fd);
-    if (rc == 0 && renameat(dir_fd, temp, dir_fd, name) != 0) {
-        rc = -1;
-        saved = errno;
-    }
-    if (rc != 0)
-        unlinkat(dir_fd, temp, 0);
-    errno = saved;
-    return rc;
+    return cli_write_replacing(dir_fd, name, text, (size_t)len);
 }
 
 /* Reads one request (a regular file of this user's only: others in a shared

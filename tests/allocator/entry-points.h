@@ -14,22 +14,8 @@
 extern "C" {
 #endif
 
-void *reallocf(void *p, size_t size);
-int reallocarr(void *pp, size_t count, size_t size);
-size_t malloc_size(const void *p);
-size_t malloc_good_size(size_t size);
-void cfree(void *p);
-void vfree(void *p);
-void *_aligned_malloc(size_t size, size_t alignment);
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t count, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void __libc_free(void *p);
-void __libc_cfree(void *p);
-void *__libc_memalign(size_t alignment, size_t size);
-void *__libc_valloc(size_t size);
-void *__libc_pvalloc(size_t size);
-int __posix_memalign(void **out, size_t alignment, size_t size);
+/* The C names, as librallo declares them for itself. */
+#include "../../allocator/entry-points.h"
 
 /* new-forms.cpp: form is one of the NEW_* values; delete_form one of DELETE_*. */
 enum {
