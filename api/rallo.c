@@ -1,12 +1,11 @@
 /* rallo.c - the public API, include/rallo.h, in the header's order: each call
- * delegates to the room that does the work. The sampler's two calls
- * (rallo_set_sample_interval, rallo_get_sample_interval) are the one
- * exception for now: they live in tracking/sampler.c. */
+ * delegates to the room that does the work. */
 #include "rallo.h"
 
 #include "../allocator/alloc-internal.h"
 #include "../report/loader/loader.h"
 #include "../tracking/read_side.h"
+#include "../tracking/sampler.h"
 #include "../tracking/tracking.h"
 
 int rallo_enable(void) {
@@ -22,6 +21,14 @@ void rallo_disable(void) {
 
 int rallo_is_enabled(void) {
     return _rallo_tracking_is_on() ? 1 : 0;
+}
+
+int rallo_set_sample_interval(uint64_t bytes) {
+    return _rallo_sampler_set_interval(bytes);
+}
+
+uint64_t rallo_get_sample_interval(void) {
+    return _rallo_sampler_interval();
 }
 
 int rallo_dump(const char *path, const char *format) {

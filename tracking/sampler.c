@@ -91,7 +91,7 @@ void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_weight, uin
     *bytes = (uint64_t)(weight * (double)size + 0.5);
 }
 
-int rallo_set_sample_interval(uint64_t bytes) {
+int _rallo_sampler_set_interval(uint64_t bytes) {
     if (bytes > (1ull << 40)) {
         errno = EINVAL;
         return -1;
@@ -131,7 +131,7 @@ void _rallo_sampler_atfork_release(void) {
     pthread_mutex_unlock(&sampler_epochs_lock);
 }
 
-uint64_t rallo_get_sample_interval(void) {
+uint64_t _rallo_sampler_interval(void) {
     uint32_t mode = atomic_load_explicit(&_rallo_sampler_mode, memory_order_acquire);
     return sampler_epoch_interval[mode & RALLO_SAMPLER_EPOCH_MASK];
 }

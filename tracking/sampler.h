@@ -85,4 +85,10 @@ double _rallo_one_minus_exp_neg(double x) rallo_internal;
 void _rallo_sampler_atfork_prepare(void) rallo_internal;
 void _rallo_sampler_atfork_release(void) rallo_internal;
 
+/* rallo_set_sample_interval and rallo_get_sample_interval (include/rallo.h,
+ * api/rallo.c): bytes 0 = every allocation; -1 with errno EINVAL past 1 TiB,
+ * ENOSPC when every epoch is taken. */
+int _rallo_sampler_set_interval(uint64_t bytes) rallo_internal;
+uint64_t _rallo_sampler_interval(void) rallo_internal;
+
 #endif

@@ -114,8 +114,8 @@ static void *controller(void *arg) {
     unsigned i = 0;
     while (!atomic_load(&stop_readers)) {
         if (atomic_load(&sampling_phase))
-            assert_int_equal(rallo_set_sample_interval(intervals[i++ % 4]), 0);
-        (void)rallo_get_sample_interval();
+            assert_int_equal(_rallo_sampler_set_interval(intervals[i++ % 4]), 0);
+        (void)_rallo_sampler_interval();
         sched_yield();
     }
     return NULL;
