@@ -85,12 +85,25 @@ static void test_rallo_exports_only_its_interface(void **state) {
     assert_true(symbols_has(&rallo, "rallo_get_totals"));
     /* The one exception: the read side librallo-report.so (loaded on demand)
      * uses, marked rallo_report_api in tracking/tracking.h. Exactly these. */
-    static const char *const report_api[] = {
-        "_rallo_tracking_set",    "_rallo_parse_size", "_rallo_parse_bool",
-        "_rallo_getenv",          "_rallo_warn",       "_rallo_thread",
-        "_rallo_site_frames",     "_rallo_site_count", "_rallo_sites_snapshot",
-        "_rallo_peak_live_bytes", "_rallo_peak_sites", "_rallo_signal_take",
-        "_rallo_stacks_cut_short"};
+    static const char *const report_api[] = {"_rallo_tracking_set",
+                                             "_rallo_parse_size",
+                                             "_rallo_parse_bool",
+                                             "_rallo_getenv",
+                                             "_rallo_warn",
+                                             "_rallo_thread",
+                                             "_rallo_site_frames",
+                                             "_rallo_site_count",
+                                             "_rallo_sites_snapshot",
+                                             "_rallo_peak_live_bytes",
+                                             "_rallo_peak_sites",
+                                             "_rallo_signal_take",
+                                             "_rallo_stacks_cut_short",
+                                             "_rallo_lt_thread_count",
+                                             "_rallo_lt_thread_record",
+                                             "_rallo_lt_thread_site",
+                                             "_rallo_lt_stamp_now",
+                                             "_rallo_lt_ns_of_units",
+                                             "_rallo_lt_thread_name"};
     size_t report_api_seen = 0;
     for (size_t i = 0; i < rallo.count; i++) {
         if (strncmp(rallo.names[i], "_rallo_", 7) != 0)
