@@ -152,4 +152,9 @@ uint64_t _rallo_lt_ns_of_units(uint64_t units) rallo_report_api;
 /* A living thread's name, read now; false if it cannot be. */
 bool _rallo_lt_thread_name(const rallo_lt_thread *record, char *out, size_t room) rallo_report_api;
 
+/* allocator/census-ages.c: adds the ages of the calling thread's live tracked
+ * blocks into ages_fp[site * RALLO_LT_TIME_BUCKETS + bucket] (weighted counts)
+ * for sites below nsites; 1 if the thread has a tracked heap, else 0. */
+int _rallo_census_ages(uint64_t *ages_fp, uint32_t nsites) rallo_report_api;
+
 #endif

@@ -103,7 +103,7 @@ static void test_rallo_exports_only_its_interface(void **state) {
                                              "_rallo_lt_thread_site",
                                              "_rallo_lt_stamp_now",
                                              "_rallo_lt_ns_of_units",
-                                             "_rallo_lt_thread_name"};
+                                             "_rallo_lt_thread_name", "_rallo_census_ages"};
     size_t report_api_seen = 0;
     for (size_t i = 0; i < rallo.count; i++) {
         if (strncmp(rallo.names[i], "_rallo_", 7) != 0)
