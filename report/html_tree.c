@@ -19,7 +19,8 @@
  *    "nodes":{"parent":[],"name":[],"file":[],"line":[],"module":[],"flags":[]},
  *    "sites":{"node":[],"file":[],"line":[],"alloc_count":[],"alloc_bytes":[],
  *             "free_count":[],"free_bytes":[],"live_count":[],"live_bytes":[],
- *             "peak_live_bytes":[]}}
+ *             "peak_live_bytes":[], and with lifetimes known "temp_count":[],
+ *             "temp_bytes":[] (temporary allocations, README)}}
  * Node 0 is the root ("all"); a node's parent always has a smaller index, so
  * one backwards pass sums the sites' values up the tree. A site's node is its
  * leaf frame; its file/line are that frame's exact ones. Node flags: 1 other
@@ -366,6 +367,10 @@ static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32
     PUT_SITE_ARRAY("live_count", put_u64(out, s->live_count));
     PUT_SITE_ARRAY("live_bytes", put_u64(out, s->live_bytes));
     PUT_SITE_ARRAY("peak_live_bytes", put_u64(out, s->peak_live_bytes));
+    if (p->has_lifetimes) {
+        PUT_SITE_ARRAY("temp_count", put_u64(out, s->lt != NULL ? s->lt->temp_count : 0));
+        PUT_SITE_ARRAY("temp_bytes", put_u64(out, s->lt != NULL ? s->lt->temp_bytes : 0));
+    }
     rallo_buf_puts(out, "}}");
 }
 

@@ -17,6 +17,9 @@
         peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked (a copy of the counters taken ' +
             'each time live memory grows 1% past the last one: it can trail the peak by up to ~1%, shown as its own row ' +
             'in the At peak table).',
+        temp_count: 'Temporary allocations: blocks freed by the thread that allocated them before it allocated ' +
+            'anything else (heaptrack\u2019s definition): churn a reused buffer would remove.',
+        temp_bytes: 'Bytes of temporary allocations (blocks freed by their thread before it allocated anything else).',
     };
 
     function el(tag, cls, text) {
