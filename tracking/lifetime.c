@@ -3,7 +3,6 @@
  * lifetimes and temporaries (sampled blocks, frees of another thread's block,
  * threads past the last slot), and the cycle counter's calibration. */
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,12 +16,13 @@
 #include "lifetime.h"
 
 __thread rallo_lt_tls _rallo_lt __attribute__((tls_model("initial-exec")));
-uint64_t _rallo_lt_ns_per_unit_q32 = 0;
+_Atomic uint64_t _rallo_lt_ns_per_unit_q32 = 0;
 
 static _Atomic(rallo_lt_thread *) lt_threads[RALLO_LT_THREADS];
-static _Atomic uint32_t lt_thread_count = 0;
-static pthread_mutex_t lt_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t lt_calibrated = PTHREAD_ONCE_INIT;
+/* Slots handed out so far (may run past RALLO_LT_THREADS: those threads use
+ * slot 0). Lock-free, so a fork while another thread registers leaves the
+ * child nothing to wait for. */
+static _Atomic uint32_t lt_next_slot = 1;
 
 static uint64_t monotonic_ns(void) {
     struct timespec ts;
@@ -43,11 +43,13 @@ static void calibrate_once(void) {
     }
     double ns_per_tick = tsc1 > tsc0 && ns1 > ns0 ? (double)(ns1 - ns0) / (double)(tsc1 - tsc0) : 1.0;
     double q32 = ns_per_tick * (double)(1ull << RALLO_LT_STAMP_SHIFT) * 4294967296.0;
-    _rallo_lt_ns_per_unit_q32 = q32 < 1.0 ? 1 : (uint64_t)q32;
+    atomic_store_explicit(&_rallo_lt_ns_per_unit_q32, q32 < 1.0 ? 1 : (uint64_t)q32, memory_order_relaxed);
 }
 
+/* Threads starting together may each calibrate: any result will do. */
 void _rallo_lt_calibrate(void) {
-    pthread_once(&lt_calibrated, calibrate_once);
+    if (atomic_load_explicit(&_rallo_lt_ns_per_unit_q32, memory_order_relaxed) == 0)
+        calibrate_once();
 }
 
 static rallo_lt_thread *record_new(int32_t tid) {
@@ -68,16 +70,21 @@ static rallo_lt_thread *record_new(int32_t tid) {
 }
 
 /* Slot 0 (threads past the last slot, and any whose record could not be
- * made) is shared: made with the first thread. */
-static void slot_zero_make(void) {
-    if (atomic_load_explicit(&lt_thread_count, memory_order_relaxed) != 0)
-        return;
-    rallo_lt_thread *shared = record_new(0);
-    if (shared == NULL)
-        return;
-    snprintf(shared->name, sizeof shared->name, "(other threads)");
-    atomic_store_explicit(&lt_threads[0], shared, memory_order_release);
-    atomic_store_explicit(&lt_thread_count, 1, memory_order_release);
+ * made) is shared: made by the first thread to need it. */
+static rallo_lt_thread *slot_zero(void) {
+    rallo_lt_thread *shared = atomic_load_explicit(&lt_threads[0], memory_order_acquire);
+    if (shared != NULL)
+        return shared;
+    rallo_lt_thread *fresh = record_new(0);
+    if (fresh == NULL)
+        return NULL;
+    snprintf(fresh->name, sizeof fresh->name, "(other threads)");
+    if (!atomic_compare_exchange_strong(&lt_threads[0], &shared, fresh)) {
+        munmap(fresh->leaves, fresh->leaf_count * sizeof fresh->leaves[0]);
+        mi_free(fresh);
+        return shared;
+    }
+    return fresh;
 }
 
 static void thread_gone(void *arg) {
@@ -95,19 +102,15 @@ uint32_t _rallo_lt_slot_slow(void) {
     _rallo_lt_calibrate();
     rallo_lt_tls *tls = &_rallo_lt;
     int32_t tid = (int32_t)syscall(SYS_gettid);
-    pthread_mutex_lock(&lt_lock);
-    slot_zero_make();
-    uint32_t count = atomic_load_explicit(&lt_thread_count, memory_order_relaxed);
-    rallo_lt_thread *record = count != 0 && count < RALLO_LT_THREADS ? record_new(tid) : NULL;
+    uint32_t slot = atomic_fetch_add_explicit(&lt_next_slot, 1, memory_order_relaxed);
+    rallo_lt_thread *record = slot < RALLO_LT_THREADS ? record_new(tid) : NULL;
     if (record != NULL) {
-        atomic_store_explicit(&lt_threads[count], record, memory_order_release);
-        atomic_store_explicit(&lt_thread_count, count + 1, memory_order_release);
-        tls->slot = count;
+        atomic_store_explicit(&lt_threads[slot], record, memory_order_release);
+        tls->slot = slot;
     } else {
-        record = atomic_load_explicit(&lt_threads[0], memory_order_relaxed);
+        record = slot_zero();
         tls->slot = 0;
     }
-    pthread_mutex_unlock(&lt_lock);
     tls->record = record;
     if (record != NULL && tls->slot != 0) {
         char name[16] = {0};
@@ -147,9 +150,7 @@ static inline void add(bool owned, _Atomic uint64_t *counter, uint64_t value) {
 }
 
 static rallo_lt_thread *record_of_slot(uint32_t slot) {
-    if (slot >= atomic_load_explicit(&lt_thread_count, memory_order_acquire))
-        return NULL;
-    return atomic_load_explicit(&lt_threads[slot], memory_order_acquire);
+    return slot < RALLO_LT_THREADS ? atomic_load_explicit(&lt_threads[slot], memory_order_acquire) : NULL;
 }
 
 void _rallo_lt_alloc_slow(void *user, uint32_t site_id, uint64_t size, rallo_epoch epoch) {
@@ -199,7 +200,8 @@ void _rallo_lt_free_slow(const void *user, uint32_t site_id, uint64_t size, rall
 }
 
 uint32_t _rallo_lt_thread_count(void) {
-    return atomic_load_explicit(&lt_thread_count, memory_order_acquire);
+    uint32_t count = atomic_load_explicit(&lt_next_slot, memory_order_acquire);
+    return count < RALLO_LT_THREADS ? count : RALLO_LT_THREADS;
 }
 
 const rallo_lt_thread *_rallo_lt_thread_record(uint32_t slot) {

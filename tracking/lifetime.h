@@ -63,7 +63,7 @@ typedef struct rallo_lt_tls {
 extern __thread rallo_lt_tls _rallo_lt __attribute__((tls_model("initial-exec"))) rallo_internal;
 
 /* ns per stamp unit, in 1/2^32 ns, once the counter is calibrated. */
-extern uint64_t _rallo_lt_ns_per_unit_q32 rallo_internal;
+extern _Atomic uint64_t _rallo_lt_ns_per_unit_q32 rallo_internal;
 
 static inline uint64_t _rallo_lt_now(void) {
     return (__rdtsc() >> RALLO_LT_STAMP_SHIFT) & RALLO_LT_STAMP_MASK;
@@ -77,7 +77,8 @@ static inline uint32_t _rallo_lt_size_bucket(uint64_t size) {
 }
 /* Stamp units to ns; units below 2^39 and the multiplier below 2^40 fit. */
 static inline uint64_t _rallo_lt_units_ns(uint64_t units) {
-    return (uint64_t)(((unsigned __int128)units * _rallo_lt_ns_per_unit_q32) >> 32);
+    uint64_t per_unit = atomic_load_explicit(&_rallo_lt_ns_per_unit_q32, memory_order_relaxed);
+    return (uint64_t)(((unsigned __int128)units * per_unit) >> 32);
 }
 static inline uint32_t _rallo_lt_time_bucket(uint64_t ns) {
     uint32_t k = _rallo_lt_log2(ns);
@@ -139,7 +140,7 @@ static inline void _rallo_lt_free(const void *user, uint32_t site_id, uint64_t s
 }
 
 /* ---- the read side (lifetime.c) ---- */
-/* Calibrates the cycle counter against CLOCK_MONOTONIC (once; spins ~2 ms). */
+/* Calibrates the cycle counter against CLOCK_MONOTONIC (once; ~0.5 ms of readings). */
 void _rallo_lt_calibrate(void) rallo_internal;
 /* Thread records made so far (slot 0 included); record(i) for i below that. */
 uint32_t _rallo_lt_thread_count(void) rallo_report_api;
