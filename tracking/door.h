@@ -12,10 +12,11 @@
 #include <stdint.h>
 
 #include "depot.h"     /* site ids, RALLO_MAX_DEPTH */
+#include "lifetime.h"  /* rallo_lt_thread, rallo_lt_site */
 #include "read_side.h" /* rallo_site_sums, _rallo_site_figures */
 
 /* Raised whenever a field is added, removed or changes meaning. */
-#define RALLO_DOOR_VERSION 1u
+#define RALLO_DOOR_VERSION 2u
 
 typedef struct rallo_door {
     /* version and size come first in every version, so that any two
@@ -41,6 +42,18 @@ typedef struct rallo_door {
     uint64_t (*peak_live_bytes)(void);
     uint32_t (*peak_sites)(uint64_t *out, uint32_t n, uint64_t *at_peak);
     uint64_t (*stacks_cut_short)(void);
+    /* Sizes, lifetimes, temporaries and threads (lifetime.h), when
+     * RALLO_LIFETIMES is on: the thread records, a site's entry in one, the
+     * clock, a thread's name, and the ages of the calling thread's live blocks
+     * (NULL where tracking/ is linked without allocator/). */
+    bool (*lifetimes_on)(void);
+    uint32_t (*lt_thread_count)(void);
+    const rallo_lt_thread *(*lt_thread_record)(uint32_t slot);
+    const rallo_lt_site *(*lt_thread_site)(const rallo_lt_thread *record, uint32_t site_id);
+    uint64_t (*lt_stamp_now)(void);
+    uint64_t (*lt_ns_of_units)(uint64_t units);
+    bool (*lt_thread_name)(const rallo_lt_thread *record, char *out, size_t room);
+    int (*census_ages)(uint64_t *ages_fp, uint32_t nsites);
 } rallo_door;
 
 /* ---- librallo's side (tracking/door.c) ---- */
