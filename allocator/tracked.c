@@ -94,9 +94,13 @@ static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, si
         return plain_alloc(size, alignment, zero);
     _rallo_guard_enter();
     rallo_site_ref site = _rallo_capture_site_here();
+    /* Two copies of block_alloc: without lifetimes, stamp and slot are the
+     * constant 0 and the header is written as cheaply as before them. */
     bool lifetimes = _rallo_lt_on();
-    void *user = block_alloc(heap, size, alignment, zero, site.site_id, epoch, lifetimes ? _rallo_lt_now() : 0,
-                             lifetimes ? _rallo_lt_slot() : 0);
+    void *user =
+        rallo_unlikely(lifetimes)
+            ? block_alloc(heap, size, alignment, zero, site.site_id, epoch, _rallo_lt_now(), _rallo_lt_slot())
+            : block_alloc(heap, size, alignment, zero, site.site_id, epoch, 0, 0);
     if (rallo_likely(user != NULL)) {
         _rallo_count_alloc_captured(site, size, epoch);
         if (rallo_unlikely(lifetimes))

@@ -77,7 +77,8 @@ static int site_fill(rallo_profile *profile, rallo_prof_site *site, uint32_t nre
     uint64_t temp_fp = 0, size_fp[RALLO_LT_SIZE_BUCKETS] = {0}, life_fp[RALLO_LT_TIME_BUCKETS] = {0};
     uint32_t nthreads = 0;
     for (uint32_t slot = 0; slot < nrecords; slot++) {
-        const rallo_lt_site *e = _rallo_door->lt_thread_site(_rallo_door->lt_thread_record(slot), site->site_id);
+        const rallo_lt_site *e =
+            _rallo_door->lt_thread_site(_rallo_door->lt_thread_record(slot), site->site_id);
         if (e == NULL)
             continue;
         temp_fp += atomic_load_explicit(&e->temp_count_fp, memory_order_relaxed);
