@@ -170,6 +170,18 @@ static rallo_noinline void tracked_free_other(void *p) {
     bad_header_free(p);
 }
 
+/* The end of _rallo_tracked_free with RALLO_LIFETIMES on, out of line (and
+ * reached by a tail call) so that the common free keeps no more registers
+ * than it did: the header, just marked freed, is read again. */
+static rallo_noinline void free_with_lifetime(void *p) {
+    const rallo_header *header = (const rallo_header *)p - 1;
+    uint32_t site_word = header->site_id;
+    uint64_t info = header->info;
+    _rallo_lt_free(p, site_word & RALLO_SITE_ID_MASK, rallo_small_size(info), 0, rallo_small_slot(site_word),
+                   rallo_small_stamp(info));
+    mi_free((rallo_header *)p - 1);
+}
+
 void _rallo_tracked_free(void *p) {
     /* The common case, with no call but the last: a plain (not aligned),
      * unsampled tracked block whose header checks out, counted in this
@@ -194,8 +206,10 @@ void _rallo_tracked_free(void *p) {
     header->magic = 0;
     uint64_t size = rallo_small_size(info);
     _rallo_count_free_own(thread, counters, size);
-    if (rallo_unlikely(_rallo_lt_on()))
-        _rallo_lt_free(p, site_id, size, 0, rallo_small_slot(site_word), rallo_small_stamp(info));
+    if (rallo_unlikely(_rallo_lt_on())) {
+        free_with_lifetime(p);
+        return;
+    }
     mi_free(header);
 }
 
