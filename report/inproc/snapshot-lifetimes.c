@@ -9,8 +9,7 @@
 
 #include <mimalloc.h>
 
-#include "../../tracking/door.h"
-#include "../../tracking/lifetime.h"
+#include "../../tracking/door.h" /* and lifetime.h, its types */
 #include "snapshot.h"
 
 static uint64_t from_fp(uint64_t fp) {
