@@ -1,5 +1,6 @@
 /* fastpath.h - the inline fast paths every entry point shares (alloc.c for C,
- * alloc-new.c for C++): decide untracked or tracked with one load, and call
+ * alloc-new.c for C++): decide untracked or tracked with the tracking flag
+ * and the sampler's per-thread countdown (tracking/sampler.h), and call
  * mimalloc directly on the untracked side. */
 #ifndef RALLO_FASTPATH_H
 #define RALLO_FASTPATH_H
@@ -8,8 +9,11 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "../tracking/sampler.h"
 #include "alloc-internal.h"
 
+/* Tracking off is one load of the flag, so that turning tracking on reaches
+ * every thread at once; on, the sampler's countdown (tracking/sampler.h). */
 static inline bool tracking_on(void) {
     return rallo_unlikely(atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0);
 }
@@ -33,10 +37,10 @@ static inline bool beyond_any_block(size_t size) {
     return rallo_unlikely(size > (size_t)PTRDIFF_MAX);
 }
 
-/* Tracking on: the sampler's countdown is checked inline, so an allocation the
- * sampler skips costs a few instructions more than tracking off. */
+/* Sampling and every allocation alike: the countdown, and the tracked path
+ * (which asks the sampler) when it runs out. */
 static inline void *rallo_malloc_sized(size_t size, size_t mimalloc_size) {
-    if (tracking_on() && !_rallo_sample_skips(size))
+    if (tracking_on() && _rallo_countdown_runs_out(size))
         return _rallo_tracked_malloc(size);
     return mi_malloc(mimalloc_size);
 }
@@ -61,7 +65,7 @@ static inline void rallo_free(void *p) {
 }
 
 static inline void *rallo_calloc_sized(size_t total, size_t mimalloc_size) {
-    if (tracking_on() && !_rallo_sample_skips(total))
+    if (tracking_on() && _rallo_countdown_runs_out(total))
         return _rallo_tracked_alloc(total, 16, true);
     return mi_zalloc(mimalloc_size);
 }
@@ -79,9 +83,9 @@ static inline void *rallo_calloc(size_t count, size_t size) {
 }
 
 /* An untracked block stays untracked, resized in place where mimalloc can,
- * unless this reallocation is one the sampler takes. */
+ * unless the countdown runs out (the tracked path asks the sampler). */
 static inline void *rallo_realloc_sized(void *p, size_t size, size_t mimalloc_size) {
-    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || _rallo_sample_skips(size)))
+    if (rallo_likely(!rallo_in_arena(p)) && (!tracking_on() || !_rallo_countdown_runs_out(size)))
         return mi_realloc(p, mimalloc_size);
     return _rallo_tracked_realloc(p, size);
 }
@@ -140,9 +144,13 @@ static inline void *plain_realloc(void *p, size_t size) {
     return mi_realloc(p, at_least_16(size));
 }
 
+/* No block is past PTRDIFF_MAX: refused before the countdown, which such a
+ * size would wrap. */
 static inline void *rallo_aligned(size_t alignment, size_t size) {
-    void *p =
-        tracking_on() ? _rallo_tracked_alloc(size, alignment, false) : plain_alloc(size, alignment, false);
+    if (beyond_any_block(size))
+        return out_of_memory();
+    void *p = _rallo_countdown_runs_out(size) ? _rallo_tracked_alloc(size, alignment, false)
+                                              : plain_alloc(size, alignment, false);
     return rallo_likely(p != NULL) ? p : out_of_memory();
 }
 

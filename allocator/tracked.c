@@ -75,12 +75,11 @@ static inline __attribute__((always_inline)) void *block_alloc(mi_heap_t *heap, 
     return (char *)start + RALLO_HEADER_SIZE;
 }
 
-/* The tracked allocation, inlined into each entry below so that malloc's own
- * (alignment 16, not zeroed) loses the branches it never takes. */
-static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, size_t alignment, bool zero) {
-    rallo_epoch epoch;
-    if (_rallo_thread.guard != 0 || !_rallo_sample_now(size, &epoch))
-        return plain_alloc(size, alignment, zero);
+/* The tracked allocation once the sampler has taken it, inlined into each
+ * entry below so that malloc's own (alignment 16, not zeroed) loses the
+ * branches it never takes. */
+static inline __attribute__((always_inline)) void *tracked_alloc_as(size_t size, size_t alignment, bool zero,
+                                                                    rallo_epoch epoch) {
     if (rallo_unlikely(size > RALLO_SIZE_MAX)) {
         _rallo_count_untracked(RALLO_UNTRACKED_TOO_LARGE);
         return plain_alloc(size, alignment, zero);
@@ -112,6 +111,15 @@ static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, si
         return plain_alloc(size, alignment, zero);
     }
     return user;
+}
+
+/* The sampler is asked even for rallo's own allocations (the guard held), so
+ * that it sets the countdown again; they stay untracked. */
+static inline __attribute__((always_inline)) void *tracked_alloc(size_t size, size_t alignment, bool zero) {
+    int taken = _rallo_sampler_take_expired(size);
+    if (taken == RALLO_SAMPLE_NOT_TAKEN || _rallo_thread.guard != 0)
+        return plain_alloc(size, alignment, zero);
+    return tracked_alloc_as(size, alignment, zero, (rallo_epoch)taken);
 }
 
 void *_rallo_tracked_alloc(size_t size, size_t alignment, bool zero) {
@@ -230,27 +238,33 @@ size_t _rallo_tracked_usable_size(void *p) {
 /* realloc of p, in the arena, whose header does not validate and which does
  * not start a block: never handed to mimalloc. A fresh block, holding what p
  * still holds of its block (nothing if it was freed), the misuse counted. */
-static rallo_noinline void *misused_realloc(void *p, size_t size, bool want_tracked,
+static rallo_noinline void *misused_realloc(void *p, size_t size, bool want_tracked, rallo_epoch epoch,
                                             const rallo_extent *extent) {
     _rallo_count_untracked(RALLO_UNTRACKED_BAD_HEADER);
     size_t kept = 0;
     if (extent->end != NULL && !freed_tracked_block(p))
         kept = (size_t)((char *)extent->end - (char *)p);
-    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : plain_alloc(size, 16, false);
+    void *fresh = want_tracked ? tracked_alloc_as(size, 16, false, epoch) : plain_alloc(size, 16, false);
     if (fresh != NULL)
         memcpy(fresh, p, kept < size ? kept : size);
     return fresh;
 }
 
+/* p is in the arena (the fast path ran no countdown), or the countdown ran
+ * out on this reallocation. */
 void *_rallo_tracked_realloc(void *p, size_t size) {
     rallo_block old;
     bool in_arena = rallo_in_arena(p);
+    bool ran_out = !in_arena || (atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0 &&
+                                 _rallo_countdown_runs_out(size));
+    int taken = ran_out ? _rallo_sampler_take_expired(size) : RALLO_SAMPLE_NOT_TAKEN;
+    bool want_tracked = taken != RALLO_SAMPLE_NOT_TAKEN && _rallo_thread.guard == 0;
+    rallo_epoch epoch = want_tracked ? (rallo_epoch)taken : 0;
     bool old_tracked = in_arena && _rallo_block_of(p, &old);
-    bool want_tracked = atomic_load_explicit(&_rallo_tracking_on, memory_order_relaxed) != 0;
     if (in_arena && !old_tracked) {
         rallo_extent extent;
         if (_rallo_block_place(p, &extent) != RALLO_PLACE_START)
-            return misused_realloc(p, size, want_tracked, &extent);
+            return misused_realloc(p, size, want_tracked, epoch, &extent);
     }
     /* From here on, p is a tracked block or starts a plain one. */
     if (!old_tracked && !want_tracked)
@@ -259,11 +273,9 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
      * for a small block, 32 for a large one with its link (rallo_header). */
     size_t offset = old_tracked ? (size_t)((char *)p - (char *)old.start) : 0;
     bool small = size < RALLO_SMALL_SIZE_LIMIT;
-    if (old_tracked && want_tracked && offset == (small ? 1 : 2) * RALLO_HEADER_SIZE &&
-        _rallo_thread.guard == 0 && size <= RALLO_SIZE_MAX) {
-        rallo_epoch epoch;
-        mi_heap_t *heap = NULL;
-        if (_rallo_sample_now(size, &epoch) && (heap = _rallo_arena_heap()) != NULL) {
+    if (old_tracked && want_tracked && offset == (small ? 1 : 2) * RALLO_HEADER_SIZE && size <= RALLO_SIZE_MAX) {
+        mi_heap_t *heap = _rallo_arena_heap();
+        if (heap != NULL) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();
@@ -294,12 +306,11 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
             _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
             /* the arena is full: an untracked copy below */
         }
-        /* Not sampled this time: an untracked copy below. */
         want_tracked = false;
     }
     /* Across modes (or an aligned block): a new block, a copy, a free. */
     size_t old_size = old_tracked ? old.size : mi_usable_size(p);
-    void *fresh = want_tracked ? _rallo_tracked_malloc(size) : plain_alloc(size, 16, false);
+    void *fresh = want_tracked ? tracked_alloc_as(size, 16, false, epoch) : plain_alloc(size, 16, false);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, p, old_size < size ? old_size : size);

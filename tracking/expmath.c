@@ -9,7 +9,7 @@
  * them with libm's log and expm1). */
 #include <string.h>
 
-#include "tracking.h"
+#include "sampler.h"
 
 #define LN2 0.69314718055994530942
 

@@ -13,8 +13,8 @@ void _rallo_counters_atfork_child(void) rallo_internal;
 /* peak.c: waits for a copy in progress. */
 void _rallo_peak_atfork_prepare(void) rallo_internal;
 void _rallo_peak_atfork_release(void) rallo_internal;
-/* sampler.c: the sampler's setting lock. */
-void _rallo_sampler_atfork_prepare(void) rallo_internal;
-void _rallo_sampler_atfork_release(void) rallo_internal;
+/* sampler.c's handlers (the sampler's setting lock) are declared with the
+ * sampler, in sampler.h. */
+#include "sampler.h"
 
 #endif

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "tracking.h"
+#include "sampler.h"
 
 #define SAMPLER_EPOCHS 256
 
@@ -15,21 +15,7 @@
 static uint64_t sampler_epoch_interval[SAMPLER_EPOCHS];
 static uint32_t sampler_epochs_used = 1; /* epoch 0: every allocation */
 static pthread_mutex_t sampler_epochs_lock = PTHREAD_MUTEX_INITIALIZER;
-/* (generation << 8) | current epoch: one load tells a thread both the epoch in
- * force and whether its countdown was drawn for an older setting. */
-_Atomic uint64_t _rallo_sampler_state = 0;
-/* The inline check's floor (tracking.h): the tag of the generation in force,
- * or INT64_MAX while every allocation is tracked (nothing is skipped). */
-_Atomic int64_t _rallo_sample_floor = INT64_MAX;
-/* Generations are tagged modulo 2^22, keeping tag + countdown below 2^63: a
- * countdown left over from 4 million settings ago could pass for current and
- * run out its one gap under the old interval. */
-#define SAMPLER_TAG_MASK ((1u << 22) - 1)
-#define SAMPLER_GAP_MAX ((int64_t)1 << RALLO_SAMPLE_TAG_SHIFT)
-
-static int64_t sampler_tag(uint32_t generation) {
-    return (int64_t)(generation & SAMPLER_TAG_MASK) << RALLO_SAMPLE_TAG_SHIFT;
-}
+_Atomic uint32_t _rallo_sampler_mode = RALLO_SAMPLER_OFF;
 
 static uint64_t sampler_next_random(rallo_thread_state *thread) {
     if (thread->rng == 0)
@@ -43,50 +29,55 @@ static uint64_t sampler_next_random(rallo_thread_state *thread) {
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* An exponential gap of mean `interval` bytes, rounded down: an allocation of
+ * s bytes runs it out (countdown - s < 0) exactly when the real gap is below
+ * s. Intervals are at most 2^40 and -ln(U) at most 53 ln 2: below 2^46. */
 static int64_t sampler_draw_gap(rallo_thread_state *thread, uint64_t interval) {
     /* U in (0, 1]; -ln(U) * mean is exponential with that mean. */
     double u = (double)((sampler_next_random(thread) >> 11) + 1) * 0x1.0p-53;
-    double gap = -_rallo_ln(u) * (double)interval;
-    if (gap < 1.0)
-        gap = 1.0;
-    /* Capped below the tag bits. Only intervals near the 2^40 maximum ever
-     * draw that far: the odds are e^-16 at 64 GiB, e^-2^21 at 512 KiB. */
-    if (gap > (double)(SAMPLER_GAP_MAX - 1))
-        return SAMPLER_GAP_MAX - 1;
-    return (int64_t)gap;
+    return (int64_t)(-_rallo_ln(u) * (double)interval);
 }
 
-bool _rallo_sample(size_t size, rallo_epoch *epoch) {
+void _rallo_sampler_restart(void) {
+    _rallo_thread.sample_countdown = RALLO_COUNTDOWN_ASK;
+    _rallo_thread.countdown_epoch = 0;
+}
+
+/* Sampling: every byte allocated is a point of a Poisson process of rate
+ * 1 / interval, and an allocation is sampled when a point falls inside it, so
+ * one of s bytes is sampled with chance exactly 1 - exp(-s / interval) (its
+ * weight, _rallo_weight). A countdown drawn under an epoch that ran out (it
+ * was 0 or more before this allocation) is such a point, whatever the setting
+ * in force now: the sample is weighted by the epoch that drew it. A countdown
+ * that was not drawn (-1 after a restart or every allocation) is no point: a gap is drawn here and this
+ * allocation is sampled if it ends inside it. Either way the next gap is drawn fresh under the epoch in
+ * force: the gap is memoryless, so nothing is lost by dropping the remainder. */
+int _rallo_sampler_decide(size_t size) {
     rallo_thread_state *thread = &_rallo_thread;
-    uint64_t state = atomic_load_explicit(&_rallo_sampler_state, memory_order_acquire);
-    rallo_epoch current = (rallo_epoch)(state & 0xff);
-    if (rallo_likely(current == 0)) {
-        *epoch = 0;
-        return true;
+    /* Acquire: a thread that sees the epoch sees its interval. */
+    uint32_t mode = atomic_load_explicit(&_rallo_sampler_mode, memory_order_acquire);
+    rallo_epoch current = (rallo_epoch)(mode & RALLO_SAMPLER_EPOCH_MASK);
+    bool on = (mode & RALLO_SAMPLER_OFF) == 0;
+    if (current == 0) {
+        thread->sample_countdown = RALLO_COUNTDOWN_ASK;
+        thread->countdown_epoch = 0;
+        return on ? 0 : RALLO_SAMPLE_NOT_TAKEN;
     }
     uint64_t interval = sampler_epoch_interval[current];
-    uint32_t generation = (uint32_t)(state >> 8);
-    int64_t tag = sampler_tag(generation);
-    int64_t left = thread->sample_countdown - tag;
-    if (rallo_unlikely(thread->sample_generation != generation)) {
-        thread->sample_generation = generation;
-        left = sampler_draw_gap(thread, interval);
-    }
-    left -= (int64_t)size;
-    if (rallo_likely(left > 0)) {
-        thread->sample_countdown = tag + left;
-        return false;
-    }
-    /* The gap is memoryless, so the remainder is dropped: the chance that an
-     * allocation of s bytes is sampled is exactly 1 - exp(-s/interval). */
-    thread->sample_countdown = tag + sampler_draw_gap(thread, interval);
-    *epoch = current;
-    return true;
+    /* A drawn gap was 0 or more before this allocation; the countdown of
+     * every allocation tracked (which leaves the epoch alone) was -1. */
+    bool gap_ran_out = thread->countdown_epoch != 0 && thread->sample_countdown + (int64_t)size >= 0;
+    int taken = gap_ran_out ? (int)thread->countdown_epoch : 0;
+    if (taken == 0 && sampler_draw_gap(thread, interval) < (int64_t)size)
+        taken = current;
+    thread->sample_countdown = sampler_draw_gap(thread, interval);
+    thread->countdown_epoch = current;
+    return on && taken != 0 ? taken : RALLO_SAMPLE_NOT_TAKEN;
 }
 
-void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_t *bytes) {
+void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_weight, uint64_t *bytes) {
     if (rallo_likely(epoch == 0)) {
-        *count_fp = RALLO_COUNT_ONE;
+        *count_weight = RALLO_COUNT_ONE;
         *bytes = size;
         return;
     }
@@ -96,7 +87,7 @@ void _rallo_weight(rallo_epoch epoch, uint64_t size, uint64_t *count_fp, uint64_
         chance = 1.0;
     double weight = 1.0 / chance;
     /* Rounded to nearest (both are positive). */
-    *count_fp = (uint64_t)(weight * (double)RALLO_COUNT_ONE + 0.5);
+    *count_weight = (uint64_t)(weight * (double)RALLO_COUNT_ONE + 0.5);
     *bytes = (uint64_t)(weight * (double)size + 0.5);
 }
 
@@ -121,27 +112,34 @@ int rallo_set_sample_interval(uint64_t bytes) {
             sampler_epochs_used++;
         }
     }
-    uint64_t old = atomic_load_explicit(&_rallo_sampler_state, memory_order_relaxed);
-    uint64_t generation = (old >> 8) + 1;
     /* Release: a thread that sees the epoch sees its interval. */
-    atomic_store_explicit(&_rallo_sampler_state, (generation << 8) | epoch, memory_order_release);
-    atomic_store_explicit(&_rallo_sample_floor, epoch == 0 ? INT64_MAX : sampler_tag((uint32_t)generation),
-                          memory_order_release);
+    uint32_t mode = atomic_load_explicit(&_rallo_sampler_mode, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&_rallo_sampler_mode, &mode,
+                                                  (mode & RALLO_SAMPLER_OFF) | epoch, memory_order_release,
+                                                  memory_order_relaxed)) {
+    }
     pthread_mutex_unlock(&sampler_epochs_lock);
+    _rallo_sampler_restart();
     return 0;
 }
 
 /* fork: the child must not inherit the epochs lock held by a thread it lacks. */
-void _rallo_sampler_atfork_prepare(void) rallo_internal;
 void _rallo_sampler_atfork_prepare(void) {
     pthread_mutex_lock(&sampler_epochs_lock);
 }
-void _rallo_sampler_atfork_release(void) rallo_internal;
 void _rallo_sampler_atfork_release(void) {
     pthread_mutex_unlock(&sampler_epochs_lock);
 }
 
 uint64_t rallo_get_sample_interval(void) {
-    uint64_t state = atomic_load_explicit(&_rallo_sampler_state, memory_order_acquire);
-    return sampler_epoch_interval[state & 0xff];
+    uint32_t mode = atomic_load_explicit(&_rallo_sampler_mode, memory_order_acquire);
+    return sampler_epoch_interval[mode & RALLO_SAMPLER_EPOCH_MASK];
+}
+
+void _rallo_sampler_tracking_set(bool on) {
+    if (on)
+        atomic_fetch_and_explicit(&_rallo_sampler_mode, ~RALLO_SAMPLER_OFF, memory_order_release);
+    else
+        atomic_fetch_or_explicit(&_rallo_sampler_mode, RALLO_SAMPLER_OFF, memory_order_release);
+    _rallo_sampler_restart(); /* other threads see it when their countdown runs out */
 }

@@ -16,8 +16,8 @@ typedef struct rallo_thread_state {
     uint32_t exited;            /* past this thread's exit cleanup */
     uintptr_t stack_hi;         /* one past the highest address of this thread's stack */
     uintptr_t stack_lo;         /* lowest address of this thread's stack */
-    int64_t sample_countdown;   /* (generation tag << 40) + bytes left before the next sample */
-    uint32_t sample_generation; /* the sampler setting sample_countdown was drawn for */
+    int64_t sample_countdown; /* bytes to allocate before the sampler is asked (sampler.h) */
+    uint32_t countdown_epoch; /* the epoch whose interval drew sample_countdown; 0: not drawn */
     uint64_t rng;
     struct rallo_shard *shard;     /* this thread's counters, NULL until first use */
     int64_t pending_live_bytes;    /* not yet added to the process-wide live figure */

@@ -22,6 +22,7 @@
 
 #include "read_side.h"
 #include "tracking.h"
+#include "sampler.h"
 #include "../common/random.h"
 
 enum { WRITERS = 6, ROUNDS = 4, STEPS = 3000, STACKS = 400, SLOTS = 1024 };
@@ -65,9 +66,10 @@ static void *writer(void *arg) {
         assert_memory_equal(frames, pcs, depth * sizeof pcs[0]);
 
         uint64_t size = 16 + next_random(&rng) % 5000;
-        rallo_epoch epoch = 0;
-        if (!_rallo_sample(size, &epoch))
+        int taken = _rallo_sampler_take(size);
+        if (taken == RALLO_SAMPLE_NOT_TAKEN)
             continue;
+        rallo_epoch epoch = (rallo_epoch)taken;
         fake_block *block = malloc(sizeof *block);
         *block = (fake_block){site, size, epoch};
         _rallo_count_alloc(site, size, epoch);
@@ -143,6 +145,7 @@ static void tracking_structures_under_threads(void **state) {
     _rallo_options.max_sites = 4096;
     _rallo_options.depot_bytes = 4u << 20;
     assert_true(_rallo_depot_init());
+    _rallo_tracking_set(true); /* the sampler tracks nothing while tracking is off */
 
     pthread_t readers[2], control;
     for (int i = 0; i < 2; i++)
