@@ -7,7 +7,7 @@
 #include "alloc-internal.h"
 
 typedef struct ages_walk {
-    uint64_t *ages_fp; /* nsites x RALLO_LT_TIME_BUCKETS */
+    uint64_t *ages_weight; /* nsites x RALLO_LT_TIME_BUCKETS */
     uint32_t nsites;
     uint64_t now;
 } ages_walk;
@@ -34,19 +34,19 @@ static bool ages_visit(const mi_heap_t *heap, const mi_heap_area_t *area, void *
         return true;
     if (!block.stamped && !linked_stamp(start, &block))
         return true;
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(block.epoch, block.size, &count_fp, &bytes);
+    uint64_t count_weight, bytes;
+    _rallo_weight_of(block.epoch, block.size, &count_weight, &bytes);
     uint64_t units = (walk->now - block.stamp) & RALLO_LT_STAMP_MASK;
-    walk->ages_fp[(size_t)block.site_id * RALLO_LT_TIME_BUCKETS +
-                  _rallo_lt_time_bucket(_rallo_lt_units_ns(units))] += count_fp;
+    walk->ages_weight[(size_t)block.site_id * RALLO_LT_TIME_BUCKETS +
+                      _rallo_lt_time_bucket(_rallo_lt_units_ns(units))] += count_weight;
     return true;
 }
 
-int _rallo_census_ages(uint64_t *ages_fp, uint32_t nsites) {
+int _rallo_census_ages(uint64_t *ages_weight, uint32_t nsites) {
     mi_heap_t *heap = _rallo_arena_heap_if_any();
     if (heap == NULL)
         return 0;
-    ages_walk walk = {.ages_fp = ages_fp, .nsites = nsites, .now = _rallo_lt_now()};
+    ages_walk walk = {.ages_weight = ages_weight, .nsites = nsites, .now = _rallo_lt_now()};
     _rallo_guard_enter();
     mi_heap_collect(heap, false);
     mi_heap_visit_blocks(heap, true, ages_visit, &walk);

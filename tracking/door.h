@@ -53,7 +53,7 @@ typedef struct rallo_door {
     uint64_t (*lt_stamp_now)(void);
     uint64_t (*lt_ns_of_units)(uint64_t units);
     bool (*lt_thread_name)(const rallo_lt_thread *record, char *out, size_t room);
-    int (*census_ages)(uint64_t *ages_fp, uint32_t nsites);
+    int (*census_ages)(uint64_t *ages_weight, uint32_t nsites);
 } rallo_door;
 
 /* ---- librallo's side (tracking/door.c) ---- */

@@ -155,13 +155,13 @@ static rallo_lt_thread *record_of_slot(uint32_t slot) {
 
 void _rallo_lt_alloc_slow(void *user, uint32_t site_id, uint64_t size, rallo_epoch epoch) {
     rallo_lt_tls *tls = &_rallo_lt;
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(epoch, size, &count_fp, &bytes);
+    uint64_t count_weight, bytes;
+    _rallo_weight_of(epoch, size, &count_weight, &bytes);
     rallo_lt_site *site = site_make(tls->record, site_id);
     if (site != NULL) {
         bool owned = tls->slot != 0;
         add(owned, &site->alloc_bytes, bytes);
-        add(owned, &site->size_log2[_rallo_lt_size_bucket(size)], count_fp);
+        add(owned, &site->size_log2[_rallo_lt_size_bucket(size)], count_weight);
     }
     tls->last_alloc = user;
     tls->last_countdown = _rallo_thread.sample_countdown;
@@ -170,14 +170,14 @@ void _rallo_lt_alloc_slow(void *user, uint32_t site_id, uint64_t size, rallo_epo
 void _rallo_lt_free_slow(const void *user, uint32_t site_id, uint64_t size, rallo_epoch epoch, uint32_t slot,
                          uint64_t stamp) {
     rallo_lt_tls *tls = &_rallo_lt;
-    uint64_t count_fp, bytes;
-    _rallo_weight_of(epoch, size, &count_fp, &bytes);
+    uint64_t count_weight, bytes;
+    _rallo_weight_of(epoch, size, &count_weight, &bytes);
     bool own_block = slot == tls->slot && tls->record != NULL && slot != 0;
     /* The allocating thread's figures: its own entry, or another's (atomic). */
     rallo_lt_site *alloc_site = site_make(own_block ? tls->record : record_of_slot(slot), site_id);
     if (alloc_site != NULL) {
         if (!own_block)
-            add(false, &alloc_site->xfree_count_fp, count_fp);
+            add(false, &alloc_site->xfree_count_weight, count_weight);
         add(own_block, own_block ? &alloc_site->free_bytes : &alloc_site->xfree_bytes, bytes);
     }
     /* The lifetime goes to the freeing thread's entry (slot 0 when it has none). */
@@ -186,13 +186,14 @@ void _rallo_lt_free_slow(const void *user, uint32_t site_id, uint64_t size, rall
     rallo_lt_site *free_site = own_block ? alloc_site : site_make(freer, site_id);
     if (free_site != NULL) {
         uint64_t units = (_rallo_lt_now() - stamp) & RALLO_LT_STAMP_MASK;
-        add(freer_owned, &free_site->life_log2[_rallo_lt_time_bucket(_rallo_lt_units_ns(units))], count_fp);
+        add(freer_owned, &free_site->life_log2[_rallo_lt_time_bucket(_rallo_lt_units_ns(units))],
+            count_weight);
         if (!own_block)
-            add(freer_owned, &free_site->foreign_count_fp, count_fp);
+            add(freer_owned, &free_site->foreign_count_weight, count_weight);
     }
     if (own_block && user == tls->last_alloc && _rallo_thread.sample_countdown == tls->last_countdown &&
         alloc_site != NULL) {
-        add(true, &alloc_site->temp_count_fp, count_fp);
+        add(true, &alloc_site->temp_count_weight, count_weight);
         add(true, &alloc_site->temp_bytes, bytes);
     }
     if (user == tls->last_alloc)

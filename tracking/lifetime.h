@@ -28,12 +28,12 @@
 typedef struct rallo_lt_site {
     /* By the owning thread, of the blocks it allocated (weighted counts); its
      * allocations are counted by size_log2, its own frees by life_log2 less
-     * foreign_count_fp. */
+     * foreign_count_weight. */
     _Atomic uint64_t alloc_bytes;
-    _Atomic uint64_t free_bytes;                  /* freed by the owner */
-    _Atomic uint64_t xfree_count_fp, xfree_bytes; /* freed by other threads: atomic adds */
-    _Atomic uint64_t temp_count_fp, temp_bytes;
-    _Atomic uint64_t foreign_count_fp; /* frees by the owner of other threads' blocks */
+    _Atomic uint64_t free_bytes;                      /* freed by the owner */
+    _Atomic uint64_t xfree_count_weight, xfree_bytes; /* freed by other threads: atomic adds */
+    _Atomic uint64_t temp_count_weight, temp_bytes;
+    _Atomic uint64_t foreign_count_weight; /* frees by the owner of other threads' blocks */
     _Atomic uint64_t size_log2[RALLO_LT_SIZE_BUCKETS];
     /* Lifetimes of the blocks of this site the owner freed, whoever allocated them. */
     _Atomic uint64_t life_log2[RALLO_LT_TIME_BUCKETS];
@@ -138,7 +138,7 @@ static inline void _rallo_lt_free(const void *user, uint32_t site_id, uint64_t s
     uint64_t units = (_rallo_lt_now() - stamp) & RALLO_LT_STAMP_MASK;
     _rallo_counter_bump(&site->life_log2[_rallo_lt_time_bucket(_rallo_lt_units_ns(units))], RALLO_COUNT_ONE);
     if (user == tls->last_alloc) {
-        _rallo_counter_bump(&site->temp_count_fp, RALLO_COUNT_ONE);
+        _rallo_counter_bump(&site->temp_count_weight, RALLO_COUNT_ONE);
         _rallo_counter_bump(&site->temp_bytes, size);
         tls->last_alloc = NULL;
     }
@@ -159,8 +159,8 @@ uint64_t _rallo_lt_ns_of_units(uint64_t units) rallo_internal;
 bool _rallo_lt_thread_name(const rallo_lt_thread *record, char *out, size_t room) rallo_internal;
 
 /* allocator/census-ages.c: adds the ages of the calling thread's live tracked
- * blocks into ages_fp[site * RALLO_LT_TIME_BUCKETS + bucket] (weighted counts)
+ * blocks into ages_weight[site * RALLO_LT_TIME_BUCKETS + bucket] (weighted counts)
  * for sites below nsites; 1 if the thread has a tracked heap, else 0. */
-int _rallo_census_ages(uint64_t *ages_fp, uint32_t nsites) rallo_internal;
+int _rallo_census_ages(uint64_t *ages_weight, uint32_t nsites) rallo_internal;
 
 #endif

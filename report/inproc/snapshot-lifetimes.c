@@ -12,8 +12,8 @@
 #include "../../tracking/door.h" /* and lifetime.h, its types */
 #include "snapshot.h"
 
-static uint64_t from_fp(uint64_t fp) {
-    return _rallo_count_of_weight(fp);
+static uint64_t count_of(uint64_t weight) {
+    return _rallo_count_of_weight(weight);
 }
 
 static uint64_t sum(const _Atomic uint64_t *counts, size_t n) {
@@ -25,17 +25,17 @@ static uint64_t sum(const _Atomic uint64_t *counts, size_t n) {
 
 /* One thread's figures for one site. */
 typedef struct entry_figures {
-    uint64_t alloc_count_fp, alloc_bytes, free_count_fp, free_bytes;
+    uint64_t alloc_count_weight, alloc_bytes, free_count_weight, free_bytes;
 } entry_figures;
 
 static entry_figures entry_read(const rallo_lt_site *e) {
     entry_figures f;
-    f.alloc_count_fp = sum(e->size_log2, RALLO_LT_SIZE_BUCKETS);
+    f.alloc_count_weight = sum(e->size_log2, RALLO_LT_SIZE_BUCKETS);
     f.alloc_bytes = atomic_load_explicit(&e->alloc_bytes, memory_order_relaxed);
     uint64_t lived = sum(e->life_log2, RALLO_LT_TIME_BUCKETS);
-    uint64_t foreign = atomic_load_explicit(&e->foreign_count_fp, memory_order_relaxed);
-    f.free_count_fp = (lived > foreign ? lived - foreign : 0) +
-                      atomic_load_explicit(&e->xfree_count_fp, memory_order_relaxed);
+    uint64_t foreign = atomic_load_explicit(&e->foreign_count_weight, memory_order_relaxed);
+    f.free_count_weight = (lived > foreign ? lived - foreign : 0) +
+                          atomic_load_explicit(&e->xfree_count_weight, memory_order_relaxed);
     f.free_bytes = atomic_load_explicit(&e->free_bytes, memory_order_relaxed) +
                    atomic_load_explicit(&e->xfree_bytes, memory_order_relaxed);
     return f;
@@ -43,9 +43,11 @@ static entry_figures entry_read(const rallo_lt_site *e) {
 
 static void figures_set(const entry_figures *f, uint64_t *alloc_count, uint64_t *alloc_bytes,
                         uint64_t *live_count, uint64_t *live_bytes) {
-    *alloc_count = from_fp(f->alloc_count_fp);
+    *alloc_count = count_of(f->alloc_count_weight);
     *alloc_bytes = f->alloc_bytes;
-    *live_count = f->alloc_count_fp > f->free_count_fp ? from_fp(f->alloc_count_fp - f->free_count_fp) : 0;
+    *live_count = f->alloc_count_weight > f->free_count_weight
+                      ? count_of(f->alloc_count_weight - f->free_count_weight)
+                      : 0;
     *live_bytes = f->alloc_bytes > f->free_bytes ? f->alloc_bytes - f->free_bytes : 0;
 }
 
@@ -73,21 +75,22 @@ static int site_fill(rallo_profile *profile, rallo_prof_site *site, uint32_t nre
     rallo_prof_lifetimes *lt = rallo_profile_alloc(profile, sizeof *lt);
     if (lt == NULL)
         return -1;
-    uint64_t temp_fp = 0, size_fp[RALLO_LT_SIZE_BUCKETS] = {0}, life_fp[RALLO_LT_TIME_BUCKETS] = {0};
+    uint64_t temp_weight = 0, size_weight[RALLO_LT_SIZE_BUCKETS] = {0},
+             life_weight[RALLO_LT_TIME_BUCKETS] = {0};
     uint32_t nthreads = 0;
     for (uint32_t slot = 0; slot < nrecords; slot++) {
         const rallo_lt_site *e =
             _rallo_door->lt_thread_site(_rallo_door->lt_thread_record(slot), site->site_id);
         if (e == NULL)
             continue;
-        temp_fp += atomic_load_explicit(&e->temp_count_fp, memory_order_relaxed);
+        temp_weight += atomic_load_explicit(&e->temp_count_weight, memory_order_relaxed);
         lt->temp_bytes += atomic_load_explicit(&e->temp_bytes, memory_order_relaxed);
         for (uint32_t k = 0; k < RALLO_LT_SIZE_BUCKETS; k++)
-            size_fp[k] += atomic_load_explicit(&e->size_log2[k], memory_order_relaxed);
+            size_weight[k] += atomic_load_explicit(&e->size_log2[k], memory_order_relaxed);
         for (uint32_t k = 0; k < RALLO_LT_TIME_BUCKETS; k++)
-            life_fp[k] += atomic_load_explicit(&e->life_log2[k], memory_order_relaxed);
+            life_weight[k] += atomic_load_explicit(&e->life_log2[k], memory_order_relaxed);
         entry_figures f = entry_read(e);
-        if (f.alloc_count_fp == 0)
+        if (f.alloc_count_weight == 0)
             continue;
         rallo_prof_site_thread *t = &scratch[nthreads++];
         t->thread = slot;
@@ -98,13 +101,13 @@ static int site_fill(rallo_profile *profile, rallo_prof_site *site, uint32_t nre
         whole->live_count += t->live_count;
         whole->live_bytes += t->live_bytes;
     }
-    lt->temp_count = from_fp(temp_fp);
+    lt->temp_count = count_of(temp_weight);
     for (uint32_t k = 0; k < RALLO_LT_SIZE_BUCKETS; k++) {
-        lt->size_log2[k] = from_fp(size_fp[k]);
+        lt->size_log2[k] = count_of(size_weight[k]);
         profile->size_log2[k] += lt->size_log2[k];
     }
     for (uint32_t k = 0; k < RALLO_LT_TIME_BUCKETS; k++)
-        lt->lifetime_log2_ns[k] = from_fp(life_fp[k]);
+        lt->lifetime_log2_ns[k] = count_of(life_weight[k]);
     profile->temp_count += lt->temp_count;
     profile->temp_bytes += lt->temp_bytes;
     lt->threads = rallo_profile_alloc(profile, (nthreads ? nthreads : 1) * sizeof *lt->threads);
@@ -122,18 +125,19 @@ static void live_ages(rallo_profile *profile) {
     for (size_t i = 0; i < profile->nsites; i++)
         if (profile->sites[i].site_id >= nsites)
             nsites = profile->sites[i].site_id + 1;
-    uint64_t *ages_fp = mi_zalloc((size_t)(nsites ? nsites : 1) * RALLO_LT_TIME_BUCKETS * sizeof *ages_fp);
-    if (ages_fp == NULL)
+    uint64_t *ages_weight =
+        mi_zalloc((size_t)(nsites ? nsites : 1) * RALLO_LT_TIME_BUCKETS * sizeof *ages_weight);
+    if (ages_weight == NULL)
         return;
     if (_rallo_door->census_ages != NULL)
-        _rallo_door->census_ages(ages_fp, nsites);
+        _rallo_door->census_ages(ages_weight, nsites);
     for (size_t i = 0; i < profile->nsites; i++) {
         rallo_prof_site *site = &profile->sites[i];
         for (uint32_t k = 0; k < RALLO_LT_TIME_BUCKETS && site->lt != NULL; k++)
             site->lt->live_age_log2_ns[k] =
-                from_fp(ages_fp[(size_t)site->site_id * RALLO_LT_TIME_BUCKETS + k]);
+                count_of(ages_weight[(size_t)site->site_id * RALLO_LT_TIME_BUCKETS + k]);
     }
-    mi_free(ages_fp);
+    mi_free(ages_weight);
 }
 
 int _rallo_snapshot_lifetimes(rallo_profile *profile) {
