@@ -50,10 +50,19 @@ void _rallo_start_atfork_release(void) rallo_internal;
  * Every tracked block starts with a 16-byte header; the user pointer follows it.
  *   magic   : 32 bits keyed by a per-process secret, the header's address and
  *             the other fields; cleared on free
- *   site_id : 32 bits (for a LINK record: the distance back to the block start)
- *   info    : bits 0-39 requested size, 40-47 sample epoch, 48-55 flags
- * An aligned block keeps its header at the block start (where a heap walk finds
- * it) and a LINK record in the 16 bytes before the aligned user pointer. */
+ *   site_id : bits 0-23 the site (for a LINK record: the distance back to the
+ *             block start), 24-31 the thread slot (small blocks)
+ *   info    : bits 40-47 sample epoch, 48-50 flags, and
+ *             small block (ALIGNED clear): 0-11 requested size, 12-39 stamp
+ *               bits 0-27, 51-63 stamp bits 28-38
+ *             ALIGNED block start: 0-39 requested size
+ *             LINK record: 0-38 stamp, 54-63 thread slot
+ * The stamp (tracking/lifetime.h) is when the block was allocated; the slot,
+ * which thread allocated it. A block of RALLO_SMALL_SIZE_LIMIT bytes or more,
+ * like an aligned one, keeps its header at the block start (where a heap walk
+ * finds it) and a LINK record in the 16 bytes before the user pointer: the
+ * 16 bytes more cost little beside its size, and free a small block's size
+ * bits for its stamp. */
 typedef struct rallo_header {
     uint32_t magic;
     uint32_t site_id;
@@ -71,6 +80,30 @@ _Static_assert(offsetof(rallo_header, site_id) == 4 && offsetof(rallo_header, in
 #define RALLO_INFO_FREED (1ull << 50)   /* set on free, so a double free is seen */
 #define RALLO_INFO_EPOCH_SHIFT 40
 #define RALLO_INFO_EPOCH_MASK (0xffull << RALLO_INFO_EPOCH_SHIFT)
+/* ---- lifetimes: the stamp and thread slot (issue 15) ---- */
+#define RALLO_SMALL_SIZE_LIMIT 4096u
+#define RALLO_SITE_ID_MASK 0xffffffu
+#define RALLO_INFO_SLOT_SHIFT 54
+static inline uint64_t rallo_small_info(uint64_t size, rallo_epoch epoch, uint64_t stamp) {
+    return size | (stamp & 0xfffffffull) << 12 | (uint64_t)epoch << RALLO_INFO_EPOCH_SHIFT |
+           (stamp >> 28) << 51;
+}
+static inline uint32_t rallo_small_site_word(uint32_t site_id, uint32_t slot) {
+    return site_id | slot << 24;
+}
+static inline uint64_t rallo_small_stamp(uint64_t info) {
+    return ((info >> 12) & 0xfffffffull) | (info >> 51) << 28;
+}
+static inline uint32_t rallo_small_slot(uint32_t site_word) {
+    return site_word >> 24;
+}
+static inline uint64_t rallo_small_size(uint64_t info) {
+    return info & (RALLO_SMALL_SIZE_LIMIT - 1);
+}
+static inline uint32_t rallo_info_slot(uint64_t info) {
+    return (uint32_t)(info >> RALLO_INFO_SLOT_SHIFT);
+}
+/* ---- end lifetimes ---- */
 /* The largest alignment tracked: larger ones would waste the arena. */
 #define RALLO_TRACKED_ALIGN_MAX ((size_t)1 << 20)
 
@@ -102,6 +135,9 @@ typedef struct rallo_block {
     uint32_t site_id;
     uint64_t size; /* requested */
     rallo_epoch epoch;
+    bool stamped;   /* stamp and slot known (not from a block start of a LINKed block) */
+    uint32_t slot;  /* the allocating thread's slot */
+    uint64_t stamp; /* when it was allocated */
 } rallo_block;
 
 /* Finds and validates the header of user pointer p (inside the arena). */

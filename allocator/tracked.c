@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../tracking/lifetime.h"
 #include "../tracking/unwind/unwind_fp.h"
 #include "fastpath.h"
 
@@ -38,31 +39,40 @@ static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
 /* Allocates the block and writes its header(s); returns the user pointer.
  * The header records the requested size, but the block holds at least 16
  * usable bytes after it, as an untracked block does: programs write a
- * terminator into malloc(0). */
-static void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment, bool zero, uint32_t site_id,
-                         rallo_epoch epoch) {
-    uint64_t info = rallo_info_of(size, epoch);
-    size_t room = at_least_16(size);
-    if (alignment <= 16) {
-        void *start = zero ? mi_heap_zalloc(heap, room + RALLO_HEADER_SIZE)
-                           : mi_heap_malloc(heap, room + RALLO_HEADER_SIZE);
-        if (start == NULL)
-            return NULL;
-        rallo_assert_hot(rallo_in_arena(start) &&
-                         rallo_in_arena((char *)start + room + RALLO_HEADER_SIZE - 1));
-        header_write(start, site_id, info);
-        return (char *)start + RALLO_HEADER_SIZE;
-    }
+ * terminator into malloc(0). `stamp` and `slot`: when and by which thread
+ * (tracking/lifetime.h; both 0 unless lifetimes are on). */
+static rallo_noinline void *block_alloc_linked(mi_heap_t *heap, size_t size, size_t alignment, bool zero,
+                                               uint32_t site_id, rallo_epoch epoch, uint64_t stamp,
+                                               uint32_t slot) {
     /* Over-allocate with plain mimalloc blocks (a heap walk then sees the real
-     * start, where the header is) and place the user pointer at the alignment. */
-    size_t total = room + alignment + RALLO_HEADER_SIZE;
+     * start, where the header is) and place the user pointer at the alignment,
+     * the stamp in the link before it. */
+    if (alignment < 16)
+        alignment = 16;
+    size_t total = at_least_16(size) + alignment + RALLO_HEADER_SIZE;
     char *start = zero ? mi_heap_zalloc(heap, total) : mi_heap_malloc(heap, total);
     if (start == NULL)
         return NULL;
     uintptr_t user = ((uintptr_t)start + 2 * RALLO_HEADER_SIZE + alignment - 1) & ~(uintptr_t)(alignment - 1);
-    header_write(start, site_id, info | RALLO_INFO_ALIGNED);
-    header_write((rallo_header *)user - 1, (uint32_t)(user - (uintptr_t)start), RALLO_INFO_LINK);
+    header_write(start, site_id, rallo_info_of(size, epoch) | RALLO_INFO_ALIGNED);
+    header_write((rallo_header *)user - 1, (uint32_t)(user - (uintptr_t)start),
+                 RALLO_INFO_LINK | (stamp & RALLO_LT_STAMP_MASK) | (uint64_t)slot << RALLO_INFO_SLOT_SHIFT);
     return (void *)user;
+}
+
+static inline __attribute__((always_inline)) void *block_alloc(mi_heap_t *heap, size_t size, size_t alignment,
+                                                               bool zero, uint32_t site_id, rallo_epoch epoch,
+                                                               uint64_t stamp, uint32_t slot) {
+    if (rallo_unlikely(alignment > 16) || rallo_unlikely(size >= RALLO_SMALL_SIZE_LIMIT))
+        return block_alloc_linked(heap, size, alignment, zero, site_id, epoch, stamp, slot);
+    size_t room = at_least_16(size);
+    void *start = zero ? mi_heap_zalloc(heap, room + RALLO_HEADER_SIZE)
+                       : mi_heap_malloc(heap, room + RALLO_HEADER_SIZE);
+    if (start == NULL)
+        return NULL;
+    rallo_assert_hot(rallo_in_arena(start) && rallo_in_arena((char *)start + room + RALLO_HEADER_SIZE - 1));
+    header_write(start, rallo_small_site_word(site_id, slot), rallo_small_info(size, epoch, stamp));
+    return (char *)start + RALLO_HEADER_SIZE;
 }
 
 /* The tracked allocation once the sampler has taken it, inlined into each
@@ -83,9 +93,18 @@ static inline __attribute__((always_inline)) void *tracked_alloc_as(size_t size,
         return plain_alloc(size, alignment, zero);
     _rallo_guard_enter();
     rallo_site_ref site = _rallo_capture_site_here();
-    void *user = block_alloc(heap, size, alignment, zero, site.site_id, epoch);
-    if (rallo_likely(user != NULL))
+    /* Two copies of block_alloc: without lifetimes, stamp and slot are the
+     * constant 0 and the header is written as cheaply as before them. */
+    bool lifetimes = _rallo_lt_on();
+    void *user =
+        rallo_unlikely(lifetimes)
+            ? block_alloc(heap, size, alignment, zero, site.site_id, epoch, _rallo_lt_now(), _rallo_lt_slot())
+            : block_alloc(heap, size, alignment, zero, site.site_id, epoch, 0, 0);
+    if (rallo_likely(user != NULL)) {
         _rallo_count_alloc_captured(site, size, epoch);
+        if (rallo_unlikely(lifetimes))
+            _rallo_lt_alloc(user, site.site_id, size, epoch);
+    }
     _rallo_guard_leave();
     if (rallo_unlikely(user == NULL)) {
         _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
@@ -113,6 +132,8 @@ void *_rallo_tracked_malloc(size_t size) {
 
 static void block_release(const rallo_block *block, void *p) {
     _rallo_count_free(block->site_id, block->size, block->epoch);
+    if (rallo_unlikely(_rallo_lt_on()))
+        _rallo_lt_free(p, block->site_id, block->size, block->epoch, block->slot, block->stamp);
     /* Clear the magic (and mark the header freed) before mimalloc reuses it. */
     rallo_header *header = block->start;
     header->info |= RALLO_INFO_FREED;
@@ -157,6 +178,18 @@ static rallo_noinline void tracked_free_other(void *p) {
     bad_header_free(p);
 }
 
+/* The end of _rallo_tracked_free with RALLO_LIFETIMES on, out of line (and
+ * reached by a tail call) so that the common free keeps no more registers
+ * than it did: the header, just marked freed, is read again. */
+static rallo_noinline void free_with_lifetime(void *p) {
+    const rallo_header *header = (const rallo_header *)p - 1;
+    uint32_t site_word = header->site_id;
+    uint64_t info = header->info;
+    _rallo_lt_free(p, site_word & RALLO_SITE_ID_MASK, rallo_small_size(info), 0, rallo_small_slot(site_word),
+                   rallo_small_stamp(info));
+    mi_free((rallo_header *)p - 1);
+}
+
 void _rallo_tracked_free(void *p) {
     /* The common case, with no call but the last: a plain (not aligned),
      * unsampled tracked block whose header checks out, counted in this
@@ -166,11 +199,12 @@ void _rallo_tracked_free(void *p) {
         tracked_free_other(p);
         return;
     }
-    uint32_t site_id = header->site_id;
+    uint32_t site_word = header->site_id;
+    uint32_t site_id = site_word & RALLO_SITE_ID_MASK;
     uint64_t info = header->info;
     rallo_thread_state *thread = &_rallo_thread;
     rallo_site_counters *counters = _rallo_own_counters(thread, site_id);
-    if (rallo_unlikely(header->magic != rallo_header_magic(header, site_id, info)) ||
+    if (rallo_unlikely(header->magic != rallo_header_magic(header, site_word, info)) ||
         rallo_unlikely((info & (RALLO_INFO_LINK | RALLO_INFO_FREED | RALLO_INFO_EPOCH_MASK)) != 0) ||
         rallo_unlikely(counters == NULL)) {
         tracked_free_other(p);
@@ -178,7 +212,12 @@ void _rallo_tracked_free(void *p) {
     }
     header->info = info | RALLO_INFO_FREED;
     header->magic = 0;
-    _rallo_count_free_own(thread, counters, rallo_info_size(info));
+    uint64_t size = rallo_small_size(info);
+    _rallo_count_free_own(thread, counters, size);
+    if (rallo_unlikely(_rallo_lt_on())) {
+        free_with_lifetime(p);
+        return;
+    }
     mi_free(header);
 }
 
@@ -230,22 +269,40 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
     /* From here on, p is a tracked block or starts a plain one. */
     if (!old_tracked && !want_tracked)
         return plain_realloc(p, size);
-    if (old_tracked && want_tracked && old.start == (char *)p - RALLO_HEADER_SIZE && size <= RALLO_SIZE_MAX) {
+    /* In place keeps the user pointer's distance from the block start: 16
+     * for a small block, 32 for a large one with its link (rallo_header). */
+    size_t offset = old_tracked ? (size_t)((char *)p - (char *)old.start) : 0;
+    bool small = size < RALLO_SMALL_SIZE_LIMIT;
+    if (old_tracked && want_tracked && offset == (small ? 1 : 2) * RALLO_HEADER_SIZE && size <= RALLO_SIZE_MAX) {
         mi_heap_t *heap = _rallo_arena_heap();
         if (heap != NULL) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
              * block and one allocation at this call site, as valgrind counts. */
             _rallo_guard_enter();
             rallo_site_ref site = _rallo_capture_site_here();
-            void *start = mi_heap_realloc(heap, old.start, at_least_16(size) + RALLO_HEADER_SIZE);
+            char *start = mi_heap_realloc(heap, old.start, at_least_16(size) + offset);
             if (start != NULL) {
                 _rallo_count_free(old.site_id, old.size, old.epoch);
+                bool lifetimes = _rallo_lt_on();
+                if (lifetimes)
+                    _rallo_lt_free(p, old.site_id, old.size, old.epoch, old.slot, old.stamp);
                 _rallo_count_alloc_captured(site, size, epoch);
-                header_write(start, site.site_id, rallo_info_of(size, epoch));
+                uint64_t stamp = lifetimes ? _rallo_lt_now() : 0;
+                uint32_t slot = lifetimes ? _rallo_lt_slot() : 0;
+                if (small) {
+                    header_write(start, rallo_small_site_word(site.site_id, slot),
+                                 rallo_small_info(size, epoch, stamp));
+                } else {
+                    header_write(start, site.site_id, rallo_info_of(size, epoch) | RALLO_INFO_ALIGNED);
+                    header_write(start + RALLO_HEADER_SIZE, (uint32_t)offset,
+                                 RALLO_INFO_LINK | stamp | (uint64_t)slot << RALLO_INFO_SLOT_SHIFT);
+                }
+                if (lifetimes)
+                    _rallo_lt_alloc(start + offset, site.site_id, size, epoch);
             }
             _rallo_guard_leave();
             if (start != NULL)
-                return (char *)start + RALLO_HEADER_SIZE;
+                return start + offset;
             _rallo_count_untracked(RALLO_UNTRACKED_ARENA_FULL);
             /* the arena is full: an untracked copy below */
         }

@@ -19,7 +19,9 @@
  *    "nodes":{"parent":[],"name":[],"file":[],"line":[],"module":[],"flags":[]},
  *    "sites":{"node":[],"file":[],"line":[],"alloc_count":[],"alloc_bytes":[],
  *             "free_count":[],"free_bytes":[],"live_count":[],"live_bytes":[],
- *             "peak_live_bytes":[]}}
+ *             "peak_live_bytes":[], and with lifetimes known "temp_count":[],
+ *             "temp_bytes":[] (temporary allocations, README), "size_log2":[[]],
+ *             "lifetime_log2_ns":[[]] (log2 histograms, trailing zeros left out)}}
  * Node 0 is the root ("all"); a node's parent always has a smaller index, so
  * one backwards pass sums the sites' values up the tree. A site's node is its
  * leaf frame; its file/line are that frame's exact ones. Node flags: 1 other
@@ -239,6 +241,19 @@ static void put_u64(rallo_buf *out, uint64_t v) {
     rallo_buf_put(out, text, (size_t)n);
 }
 
+/* A log2 histogram as an array, trailing zeros left out ([] for none). */
+static void put_histogram(rallo_buf *out, const uint64_t *counts, size_t n) {
+    while (counts != NULL && n > 0 && counts[n - 1] == 0)
+        n--;
+    rallo_buf_putc(out, '[');
+    for (size_t k = 0; counts != NULL && k < n; k++) {
+        if (k)
+            rallo_buf_putc(out, ',');
+        put_u64(out, counts[k]);
+    }
+    rallo_buf_putc(out, ']');
+}
+
 static void put_id(rallo_buf *out, uint32_t id) {
     if (id == NONE)
         rallo_buf_puts(out, "-1");
@@ -366,6 +381,14 @@ static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32
     PUT_SITE_ARRAY("live_count", put_u64(out, s->live_count));
     PUT_SITE_ARRAY("live_bytes", put_u64(out, s->live_bytes));
     PUT_SITE_ARRAY("peak_live_bytes", put_u64(out, s->peak_live_bytes));
+    if (p->has_lifetimes) {
+        PUT_SITE_ARRAY("temp_count", put_u64(out, s->lt != NULL ? s->lt->temp_count : 0));
+        PUT_SITE_ARRAY("temp_bytes", put_u64(out, s->lt != NULL ? s->lt->temp_bytes : 0));
+        PUT_SITE_ARRAY("size_log2",
+                       put_histogram(out, s->lt != NULL ? s->lt->size_log2 : NULL, RALLO_PROF_SIZE_BUCKETS));
+        PUT_SITE_ARRAY("lifetime_log2_ns", put_histogram(out, s->lt != NULL ? s->lt->lifetime_log2_ns : NULL,
+                                                         RALLO_PROF_TIME_BUCKETS));
+    }
     rallo_buf_puts(out, "}}");
 }
 

@@ -37,12 +37,37 @@ typedef struct rallo_prof_mapping {
     const char *build_id; /* lowercase hex, or NULL */
 } rallo_prof_mapping;
 
+/* ---- sizes, lifetimes, temporaries, threads (issue 15) ----
+ * Histograms: index k counts sizes (or ns) x with floor(log2(x)) = k, 0 in 0. */
+#define RALLO_PROF_SIZE_BUCKETS 41
+#define RALLO_PROF_TIME_BUCKETS 44
+typedef struct rallo_prof_thread {
+    int32_t tid;
+    const char *name;
+    bool exited;
+    uint64_t alloc_count, alloc_bytes, live_count, live_bytes;
+} rallo_prof_thread;
+typedef struct rallo_prof_site_thread {
+    uint32_t thread; /* index into rallo_profile.threads */
+    uint64_t alloc_count, alloc_bytes, live_count, live_bytes;
+} rallo_prof_site_thread;
+typedef struct rallo_prof_lifetimes {
+    uint64_t temp_count, temp_bytes;
+    uint64_t size_log2[RALLO_PROF_SIZE_BUCKETS];
+    uint64_t lifetime_log2_ns[RALLO_PROF_TIME_BUCKETS];
+    uint64_t live_age_log2_ns[RALLO_PROF_TIME_BUCKETS];
+    uint32_t nthreads;
+    rallo_prof_site_thread *threads;
+} rallo_prof_lifetimes;
+
 typedef struct rallo_prof_site {
     uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
     uint64_t live_count, live_bytes;
     uint64_t peak_live_bytes; /* this site's live bytes when the process peaked */
     uint32_t nlocations;
-    uint32_t *locations; /* indices into rallo_profile.locations, leaf first */
+    uint32_t *locations;      /* indices into rallo_profile.locations, leaf first */
+    uint32_t site_id;         /* in-process snapshots: the tracking site id; else 0 */
+    rallo_prof_lifetimes *lt; /* NULL when not known (profile.has_lifetimes false) */
 } rallo_prof_site;
 
 typedef struct rallo_profile {
@@ -62,6 +87,12 @@ typedef struct rallo_profile {
     size_t nlocations;
     rallo_prof_mapping *mappings;
     size_t nmappings;
+    /* Sizes, lifetimes, temporaries and threads, when known. */
+    bool has_lifetimes;
+    rallo_prof_thread *threads;
+    size_t nthreads;
+    uint64_t temp_count, temp_bytes;
+    uint64_t size_log2[RALLO_PROF_SIZE_BUCKETS];
     struct rallo_prof_arena *arena; /* owns every string and array above */
 } rallo_profile;
 

@@ -7,6 +7,12 @@
  * every allocation is tracked, at most these when sampled), totals'
  * "untracked_count", an "untracked" object of reasons,
  * per site "free_count", "free_bytes", "peak_live_bytes", and "mappings".
+ * With sizes and lifetimes known (in-process snapshots), per site
+ * "lifetime_log2_ns", "live_age_log2_ns", "size_log2" (counts; index k counts
+ * values x with floor(log2(x)) = k, 0 in bucket 0; trailing zeros left out),
+ * "temporary": {"count", "bytes"} and "threads": [{"tid", "name",
+ * "alloc_count", "alloc_bytes", "live_count", "live_bytes"}]; at the top,
+ * "threads" (each thread's totals, and "exited"), "temporary" and "size_log2".
  * Frames are leaf first, an inlined call expanded into one frame per function
  * (innermost first, all with the same "addr"). "addr" is a hex string; a frame
  * with no symbol has "function": "module+0xOFFSET" and "file": null, "line": 0. */
@@ -66,6 +72,60 @@ void rallo_json_untracked(rallo_buf *out, const rallo_untracked *u) {
                      u->bad_header);
 }
 
+static void json_histogram(rallo_buf *out, const char *name, const uint64_t *counts, size_t n) {
+    while (n > 0 && counts[n - 1] == 0)
+        n--;
+    rallo_buf_printf(out, ",\"%s\":[", name);
+    for (size_t k = 0; k < n; k++)
+        rallo_buf_printf(out, "%s%" PRIu64, k ? "," : "", counts[k]);
+    rallo_buf_putc(out, ']');
+}
+
+static void json_thread(rallo_buf *out, bool first, const rallo_prof_thread *thread, uint64_t alloc_count,
+                        uint64_t alloc_bytes, uint64_t live_count, uint64_t live_bytes) {
+    rallo_buf_printf(out, "%s{\"tid\":%" PRId32 ",\"name\":", first ? "" : ",", thread->tid);
+    rallo_buf_json_string_or_null(out, thread->name);
+    rallo_buf_printf(out,
+                     ",\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64
+                     ",\"live_bytes\":%" PRIu64,
+                     alloc_count, alloc_bytes, live_count, live_bytes);
+}
+
+static void json_site_lifetimes(rallo_buf *out, const rallo_profile *profile,
+                                const rallo_prof_lifetimes *lt) {
+    json_histogram(out, "lifetime_log2_ns", lt->lifetime_log2_ns, RALLO_PROF_TIME_BUCKETS);
+    json_histogram(out, "live_age_log2_ns", lt->live_age_log2_ns, RALLO_PROF_TIME_BUCKETS);
+    rallo_buf_printf(out, ",\"temporary\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", lt->temp_count,
+                     lt->temp_bytes);
+    json_histogram(out, "size_log2", lt->size_log2, RALLO_PROF_SIZE_BUCKETS);
+    rallo_buf_puts(out, ",\"threads\":[");
+    for (uint32_t i = 0; i < lt->nthreads; i++) {
+        const rallo_prof_site_thread *t = &lt->threads[i];
+        if (t->thread >= profile->nthreads)
+            continue;
+        json_thread(out, i == 0, &profile->threads[t->thread], t->alloc_count, t->alloc_bytes, t->live_count,
+                    t->live_bytes);
+        rallo_buf_putc(out, '}');
+    }
+    rallo_buf_putc(out, ']');
+}
+
+static void json_process_lifetimes(rallo_buf *out, const rallo_profile *profile) {
+    rallo_buf_puts(out, ",\n\"threads\":[");
+    bool first = true;
+    for (size_t i = 0; i < profile->nthreads; i++) {
+        const rallo_prof_thread *t = &profile->threads[i];
+        if (t->alloc_count == 0)
+            continue;
+        json_thread(out, first, t, t->alloc_count, t->alloc_bytes, t->live_count, t->live_bytes);
+        rallo_buf_printf(out, ",\"exited\":%s}", t->exited ? "true" : "false");
+        first = false;
+    }
+    rallo_buf_printf(out, "],\n\"temporary\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                     profile->temp_count, profile->temp_bytes);
+    json_histogram(out, "size_log2", profile->size_log2, RALLO_PROF_SIZE_BUCKETS);
+}
+
 static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
     rallo_buf_puts(out, "\"mappings\":[");
     for (size_t i = 0; i < profile->nmappings; i++) {
@@ -101,15 +161,20 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
     rallo_json_totals(out, &profile->totals);
     rallo_buf_puts(out, ",\n\"untracked\":");
     rallo_json_untracked(out, &profile->untracked);
+    if (profile->has_lifetimes)
+        json_process_lifetimes(out, profile);
     rallo_buf_puts(out, ",\n\"sites\":[");
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *s = &profile->sites[i];
         rallo_buf_printf(out,
                          "%s\n{\"alloc_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64
                          ",\"free_count\":%" PRIu64 ",\"free_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64
-                         ",\"live_bytes\":%" PRIu64 ",\"peak_live_bytes\":%" PRIu64 ",",
+                         ",\"live_bytes\":%" PRIu64 ",\"peak_live_bytes\":%" PRIu64,
                          i ? "," : "", s->alloc_count, s->alloc_bytes, s->free_count, s->free_bytes,
                          s->live_count, s->live_bytes, s->peak_live_bytes);
+        if (profile->has_lifetimes && s->lt != NULL)
+            json_site_lifetimes(out, profile, s->lt);
+        rallo_buf_putc(out, ',');
         json_frames(out, profile, s);
         rallo_buf_putc(out, '}');
     }

@@ -45,6 +45,17 @@ static void text_location(rallo_buf *out, const rallo_profile *profile, const ra
     }
 }
 
+static void text_stack(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site,
+                       uint32_t depth) {
+    uint32_t left = depth;
+    for (uint32_t i = 0; i < site->nlocations && left > 0; i++)
+        text_location(out, profile, &profile->locations[site->locations[i]], &left);
+    if (site->nlocations == 0)
+        rallo_buf_puts(out, "        [no stack]\n");
+    else if (left == 0)
+        rallo_buf_puts(out, "        ...\n");
+}
+
 static double percent_of(uint64_t value, uint64_t whole) {
     return whole ? 100.0 * (double)value / (double)whole : 0;
 }
@@ -82,24 +93,26 @@ static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_
         break;
     }
     rallo_buf_putc(out, '\n');
-    uint32_t left = depth;
-    for (uint32_t i = 0; i < site->nlocations && left > 0; i++)
-        text_location(out, profile, &profile->locations[site->locations[i]], &left);
-    if (site->nlocations == 0)
-        rallo_buf_puts(out, "        [no stack]\n");
-    else if (left == 0)
-        rallo_buf_puts(out, "        ...\n");
+    text_stack(out, profile, site, depth);
+}
+
+/* A site's value for a ranking: a metric of writers.h, or RANK_TEMPORARY. */
+#define RANK_TEMPORARY (-2)
+static uint64_t rank_value(const rallo_prof_site *site, int metric) {
+    if (metric == RANK_TEMPORARY)
+        return site->lt != NULL ? site->lt->temp_count : 0;
+    return rallo_metric_value(site, metric);
 }
 
 /* The indices of the (at most) `want` largest sites by the metric, largest first. */
 static size_t top_sites(const rallo_profile *profile, int metric, size_t *top, size_t want) {
     size_t count = 0;
     for (size_t i = 0; i < profile->nsites; i++) {
-        uint64_t value = rallo_metric_value(&profile->sites[i], metric);
+        uint64_t value = rank_value(&profile->sites[i], metric);
         if (value == 0)
             continue;
         size_t at = count < want ? count++ : want;
-        while (at > 0 && rallo_metric_value(&profile->sites[top[at - 1]], metric) < value) {
+        while (at > 0 && rank_value(&profile->sites[top[at - 1]], metric) < value) {
             if (at < want)
                 top[at] = top[at - 1];
             at--;
@@ -108,6 +121,23 @@ static size_t top_sites(const rallo_profile *profile, int metric, size_t *top, s
             top[at] = i;
     }
     return count;
+}
+
+/* Sites by temporary allocations (freed by their thread before it allocated
+ * anything else): churn a reused buffer would remove. */
+static void text_temporaries(rallo_buf *out, const rallo_profile *profile, size_t *top, size_t want,
+                             uint32_t depth) {
+    size_t count = top_sites(profile, RANK_TEMPORARY, top, want);
+    rallo_buf_printf(out, "\ntop %zu sites by temporary allocations:\n", count);
+    for (size_t i = 0; i < count; i++) {
+        const rallo_prof_site *site = &profile->sites[top[i]];
+        rallo_buf_printf(out, "  %2d. %" PRIu64 " temporary (%.1f%% of the site's %" PRIu64 " allocations), ",
+                         (int)i + 1, site->lt->temp_count,
+                         percent_of(site->lt->temp_count, site->alloc_count), site->alloc_count);
+        text_size(out, site->lt->temp_bytes);
+        rallo_buf_putc(out, '\n');
+        text_stack(out, profile, site, depth);
+    }
 }
 
 static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
@@ -181,7 +211,13 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
     rallo_buf_putc(out, '\n');
     rallo_buf_puts(out, "allocated: ");
     text_size(out, t->alloc_bytes);
-    rallo_buf_printf(out, " in %" PRIu64 " allocations; freed ", t->alloc_count);
+    rallo_buf_printf(out, " in %" PRIu64 " allocations", t->alloc_count);
+    if (profile->has_lifetimes) {
+        rallo_buf_printf(out, ", %" PRIu64 " of them temporary (", profile->temp_count);
+        text_size(out, profile->temp_bytes);
+        rallo_buf_putc(out, ')');
+    }
+    rallo_buf_puts(out, "; freed ");
     text_size(out, t->free_bytes);
     rallo_buf_printf(out, " in %" PRIu64 " frees\n", t->free_count);
     text_untracked(out, &profile->untracked);
@@ -237,6 +273,8 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
                            "live memory last grew 1% past the previous copy, up to ~1% short of the peak\n");
         }
     }
+    if (options->metric < 0 && profile->has_lifetimes && profile->temp_count > 0)
+        text_temporaries(out, profile, top, want, depth);
     mi_free(top);
     return out->failed ? -1 : 0;
 }

@@ -2,6 +2,7 @@
  * report libraries may do, filled at build time. */
 #include "door.h"
 #include "fork.h"
+#include "lifetime.h"
 #include "options.h"
 #include "thread.h"
 #include "tracking.h"
@@ -14,6 +15,14 @@ static bool door_guard_enter(void) {
 }
 static void door_guard_leave(void) {
     _rallo_guard_leave();
+}
+
+/* allocator/census-ages.c: weak, so that tracking/ links alone (its tests)
+ * with the entry NULL. */
+#pragma weak _rallo_census_ages
+
+static bool door_lifetimes_on(void) {
+    return _rallo_lt_on();
 }
 
 static const rallo_door door = {
@@ -34,6 +43,14 @@ static const rallo_door door = {
     .peak_sites = _rallo_peak_sites,
     .stacks_cut_short = _rallo_stacks_cut_short,
     .fork_handlers_add = _rallo_fork_forward_add,
+    .lifetimes_on = door_lifetimes_on,
+    .lt_thread_count = _rallo_lt_thread_count,
+    .lt_thread_record = _rallo_lt_thread_record,
+    .lt_thread_site = _rallo_lt_thread_site,
+    .lt_stamp_now = _rallo_lt_stamp_now,
+    .lt_ns_of_units = _rallo_lt_ns_of_units,
+    .lt_thread_name = _rallo_lt_thread_name,
+    .census_ages = _rallo_census_ages,
 };
 
 const rallo_door *_rallo_door_get(void) {

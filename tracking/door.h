@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "depot.h"     /* site ids, RALLO_MAX_DEPTH */
+#include "lifetime.h"  /* rallo_lt_thread, rallo_lt_site */
 #include "read_side.h" /* rallo_site_sums, _rallo_site_figures */
 
 /* Raised whenever a field is added, removed or changes meaning. */
@@ -44,6 +45,18 @@ typedef struct rallo_door {
     /* fork handlers, run around fork() with librallo's load lock held
      * (fork.h): what a report library registers instead of pthread_atfork. */
     int (*fork_handlers_add)(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+    /* Sizes, lifetimes, temporaries and threads (lifetime.h), when
+     * RALLO_LIFETIMES is on: the thread records, a site's entry in one, the
+     * clock, a thread's name, and the ages of the calling thread's live blocks
+     * (NULL where tracking/ is linked without allocator/). */
+    bool (*lifetimes_on)(void);
+    uint32_t (*lt_thread_count)(void);
+    const rallo_lt_thread *(*lt_thread_record)(uint32_t slot);
+    const rallo_lt_site *(*lt_thread_site)(const rallo_lt_thread *record, uint32_t site_id);
+    uint64_t (*lt_stamp_now)(void);
+    uint64_t (*lt_ns_of_units)(uint64_t units);
+    bool (*lt_thread_name)(const rallo_lt_thread *record, char *out, size_t room);
+    int (*census_ages)(uint64_t *ages_weight, uint32_t nsites);
 } rallo_door;
 
 /* ---- librallo's side (tracking/door.c) ---- */

@@ -158,6 +158,7 @@ typedef struct option_desc {
 
 static const option_desc option_table[] = {
     {"RALLO_ENABLE", OPTION_BOOL, &_rallo_options.enable_at_start, 0, 1, NULL},
+    {"RALLO_LIFETIMES", OPTION_BOOL, &_rallo_options.lifetimes, 0, 1, NULL},
     {"RALLO_SAMPLE", OPTION_SIZE, &_rallo_options.sample_bytes, 0, 1ull << 40, NULL},
     {"RALLO_DEPTH", OPTION_U32, &_rallo_options.depth, 1, RALLO_MAX_DEPTH, NULL},
     {"RALLO_ARENA_SIZE", OPTION_SIZE, &_rallo_options.arena_bytes, 64ull << 20, 1ull << 46,

@@ -17,6 +17,7 @@ typedef struct rallo_options {
     uint32_t max_sites;    /* RALLO_MAX_SITES */
     uint64_t depot_bytes;  /* RALLO_DEPOT_SIZE */
     uint32_t unwind;       /* RALLO_UNWIND: a rallo_unwind_mode */
+    bool lifetimes;        /* RALLO_LIFETIMES: sizes, lifetimes, temporaries, threads */
     /* Set in the environment: taken as given, not fitted to an address-space limit. */
     bool arena_bytes_given, depot_bytes_given, max_sites_given;
 } rallo_options;

@@ -20,7 +20,11 @@
         {key: 'alloc_bytes', label: 'Allocated bytes', unit: 'bytes'},
         {key: 'alloc_count', label: 'Allocations', unit: 'count'},
         {key: 'peak_live_bytes', label: 'At peak', unit: 'bytes'},
+        {key: 'temp_count', label: 'Temporary', unit: 'count'},
+        {key: 'temp_bytes', label: 'Temporary bytes', unit: 'bytes'},
     ];
+    /* Shown only when the profile has them: the peak copy, temporaries. */
+    const OPTIONAL_METRICS = ['peak_live_bytes', 'temp_count', 'temp_bytes'];
     const FLAG_MIXED_LINES = 1, FLAG_INLINED = 2, FLAG_UNSYMBOLIZED = 4;
     const ROW = 20;           /* px per stack level */
     const MIN_WIDTH = 1;      /* narrower nodes merge into "…N small" */
@@ -73,7 +77,7 @@
                 return strings[this.file[i]] + (this.line[i] > 0 ? ':' + this.line[i] : '');
             },
             ancestors(i) { const a = []; for (let p = parent[i]; p >= 0; p = parent[p]) a.push(p); return a.reverse(); },
-            metrics: METRICS.filter(m => m.key !== 'peak_live_bytes' || total.peak_live_bytes[0] > 0),
+            metrics: METRICS.filter(m => !OPTIONAL_METRICS.includes(m.key) || total[m.key][0] > 0),
         };
     }
 

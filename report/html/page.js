@@ -17,6 +17,9 @@
         peak_live_bytes: 'What each stack held when the process\u2019s live memory peaked (a copy of the counters taken ' +
             'each time live memory grows 1% past the last one: it can trail the peak by up to ~1%, shown as its own row ' +
             'in the At peak table).',
+        temp_count: 'Temporary allocations: blocks freed by the thread that allocated them before it allocated ' +
+            'anything else (heaptrack\u2019s definition): churn a reused buffer would remove.',
+        temp_bytes: 'Bytes of temporary allocations (blocks freed by their thread before it allocated anything else).',
     };
 
     function el(tag, cls, text) {
@@ -132,6 +135,28 @@
         return names;
     }
 
+    /* A site's log2 histogram as a line of bars, the counts in its title:
+     * sizes asked for, and lifetimes of the freed blocks. */
+    const BARS = '\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588';
+    function bucketLabel(k, unit) {
+        if (unit === 'B') return F.formatBytes(k ? Math.pow(2, k) : 0) + '\u2013' + F.formatBytes(Math.pow(2, k + 1) - 1);
+        const ns = Math.pow(2, k);
+        return ns < 1e3 ? ns + ' ns' : ns < 1e6 ? (ns / 1e3).toPrecision(3) + ' \u00b5s' :
+            ns < 1e9 ? (ns / 1e6).toPrecision(3) + ' ms' : (ns / 1e9).toPrecision(3) + ' s';
+    }
+    function histogram(label, counts, unit) {
+        if (!counts || !counts.length) return null;
+        let first = 0, max = 0;
+        while (first < counts.length && counts[first] === 0) first++;
+        for (const c of counts) max = Math.max(max, c);
+        if (max === 0) return null;
+        const bars = counts.slice(first).map(c => c === 0 ? '\u00a0' : BARS[Math.min(7, Math.floor(8 * c / max - 1e-9))]).join('');
+        const line = el('div', 'rp-hist', label + ' ' + bucketLabel(first, unit) + ' ' + bars + ' ' +
+            bucketLabel(counts.length - 1, unit));
+        line.title = counts.map((c, k) => c ? bucketLabel(k, unit) + ': ' + F.formatCount(c) : '').filter(x => x).join('\n');
+        return line;
+    }
+
     function tables() {
         const section = el('section', 'rp-tables');
         const tabs = el('div', 'rp-tabs');
@@ -167,6 +192,9 @@
                 if (file) where.append(el('div', 'rp-file', file));
                 const callers = siteStack(k);
                 if (callers.length) where.append(el('div', 'rp-callers', '\u2190 ' + callers.join(' \u2190 ')));
+                for (const h of [histogram('sizes', data.sites.size_log2 && data.sites.size_log2[k], 'B'),
+                                 histogram('lifetimes', data.sites.lifetime_log2_ns && data.sites.lifetime_log2_ns[k], 'ns')])
+                    if (h) where.append(h);
                 const bar = el('div', 'rp-bar');
                 bar.style.width = (whole > 0 ? Math.max(0.5, 100 * values[k] / whole) : 0).toFixed(2) + '%';
                 where.append(bar);

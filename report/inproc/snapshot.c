@@ -268,6 +268,7 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
             continue;
         rallo_prof_site *site = &profile->sites[profile->nsites++];
         site_fill(site, &sums[id]);
+        site->site_id = id;
         site->peak_live_bytes = copy->at_peak[id];
         uint32_t depth;
         const uintptr_t *pcs = _rallo_door->site_frames(id, &depth);
@@ -370,6 +371,8 @@ int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) {
     _rallo_door->guard_enter();
     int saved_errno = errno;
     int result = sites_build(out, copy);
+    if (result == 0)
+        result = _rallo_snapshot_lifetimes(out);
     const rallo_untracked *u = &out->untracked;
     out->totals.untracked_count =
         u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;

@@ -30,6 +30,9 @@ int _rallo_snapshot_copy_prepare(rallo_snapshot_copy *copy) rallo_internal;
 int _rallo_snapshot_copy_take(rallo_profile *out, rallo_snapshot_copy *copy) rallo_internal;
 int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) rallo_internal;
 void _rallo_snapshot_copy_drop(rallo_profile *out, rallo_snapshot_copy *copy) rallo_internal;
+/* Adds sizes, lifetimes, temporaries and threads to a built snapshot
+ * (snapshot-lifetimes.c); 0, or -1 when rallo's own memory ran out. */
+int _rallo_snapshot_lifetimes(rallo_profile *profile) rallo_internal;
 
 /* Names the frames of a snapshot of this process with libdw, keeping one
  * symbolizer (and its cache) until _rallo_symbolize_self_release. Only where memory has
