@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "distinct_stacks.h"
 #include "rallo.h"
 
 #define SITES 10000
@@ -24,22 +25,6 @@ static double now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-
-/* 10,000 distinct stacks: four levels through ten functions; the barrier after
- * each call keeps it a real call, never a tail call. */
-typedef void *(*level_fn)(unsigned code, int level, size_t size);
-static level_fn levels[10];
-#define LEVEL(n)                                                                                             \
-    __attribute__((noinline)) static void *level##n(unsigned code, int level, size_t size) {                 \
-        void *p = level == 0 ? malloc(size) : levels[code % 10](code / 10, level - 1, size);                 \
-        __asm__ volatile("" ::"r"(p) : "memory");                                                            \
-        return p;                                                                                            \
-    }
-/* Each LEVEL expands to a whole function definition */
-/* clang-format off */
-LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
-static level_fn levels[10] = {level0, level1, level2, level3, level4, level5, level6, level7, level8, level9};
-/* clang-format on */
 
 static void **blocks;
 
@@ -117,7 +102,7 @@ int main(int argc, char **argv) {
     blocks = malloc(sizeof(void *) * SITES * BLOCKS_PER_SITE);
     for (unsigned code = 0; code < SITES; code++)
         for (int b = 0; b < BLOCKS_PER_SITE; b++)
-            blocks[(size_t)code * BLOCKS_PER_SITE + b] = levels[code % 10](code / 10, 3, 16 + code % 48);
+            blocks[(size_t)code * BLOCKS_PER_SITE + b] = stack_malloc(code, 3, 16 + code % 48);
     double t_alloc = now_ms() - t0;
     rallo_totals totals;
     rallo_get_totals(&totals);

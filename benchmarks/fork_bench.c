@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "distinct_stacks.h"
 #include "rallo.h"
 
 #define SITES 65536
@@ -28,22 +29,7 @@ static double now_ms(void) {
     return clock_ms(CLOCK_MONOTONIC);
 }
 
-/* 65,536 distinct stacks: five levels through ten functions (a site's code in
- * base 10 picks the path); the barrier keeps each call a real call. */
-typedef void *(*level_fn)(unsigned code, int level, size_t size);
-static level_fn levels[10];
-#define LEVEL(n)                                                                                             \
-    __attribute__((noinline)) static void *level##n(unsigned code, int level, size_t size) {                 \
-        void *p = level == 0 ? malloc(size) : levels[code % 10](code / 10, level - 1, size);                 \
-        __asm__ volatile("" ::"r"(p) : "memory");                                                            \
-        return p;                                                                                            \
-    }
-/* Each LEVEL expands to a whole function definition */
-/* clang-format off */
-LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
-    /* clang-format on */
-
-    static int compare_double(const void *a, const void *b) {
+static int compare_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
@@ -91,15 +77,13 @@ int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 10;
     double interval = argc > 2 ? atof(argv[2]) : 0.2;
     const char *formats = argc > 3 ? argv[3] : "html,pprof";
-    levels[0] = level0, levels[1] = level1, levels[2] = level2, levels[3] = level3, levels[4] = level4;
-    levels[5] = level5, levels[6] = level6, levels[7] = level7, levels[8] = level8, levels[9] = level9;
     if (rallo_enable() != 0) {
         perror("rallo_enable");
         return 1;
     }
     static void *blocks[SITES];
     for (unsigned code = 0; code < SITES; code++)
-        blocks[code] = levels[code % 10](code / 10, 5, 16 + code % 64);
+        blocks[code] = stack_malloc(code, 5, 16 + code % 64);
     rallo_totals totals;
     rallo_get_totals(&totals);
     printf("sites %d, live blocks %llu, dumps every %.2f s (%s)\n", SITES,

@@ -13,26 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "distinct_stacks.h"
 #include "rallo.h"
 
 #define SITES_MAX 100000
 
-/* Distinct stacks: five levels through ten functions (a site's code in base
- * 10 picks the path), as fork_bench makes them. */
-typedef void *(*level_fn)(unsigned code, int level, size_t size);
-static level_fn levels[10];
-#define LEVEL(n)                                                                                             \
-    __attribute__((noinline)) static void *level##n(unsigned code, int level, size_t size) {                 \
-        void *p = level == 0 ? malloc(size) : levels[code % 10](code / 10, level - 1, size);                 \
-        __asm__ volatile("" ::"r"(p) : "memory");                                                            \
-        return p;                                                                                            \
-    }
-/* Each LEVEL expands to a whole function definition */
-/* clang-format off */
-LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9)
-    /* clang-format on */
-
-    static double now_ms(void) {
+static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
@@ -48,7 +34,7 @@ static void *allocate_loop(void *unused) {
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         for (unsigned i = 0; i < 1000; i++) {
             double start = now_ms();
-            void *p = levels[i % 10](i, 5, 32 + i % 256);
+            void *p = stack_levels[i % 10](i, 5, 32 + i % 256);
             free(p);
             double took = now_ms() - start;
             pairs++;
@@ -65,15 +51,13 @@ int main(int argc, char **argv) {
     unsigned sites = argc > 1 ? (unsigned)atoi(argv[1]) : 50000;
     if (sites > SITES_MAX)
         sites = SITES_MAX;
-    levels[0] = level0, levels[1] = level1, levels[2] = level2, levels[3] = level3, levels[4] = level4;
-    levels[5] = level5, levels[6] = level6, levels[7] = level7, levels[8] = level8, levels[9] = level9;
     if (rallo_enable() != 0) {
         perror("rallo_enable");
         return 1;
     }
     static void *blocks[SITES_MAX];
     for (unsigned code = 0; code < sites; code++)
-        blocks[code] = levels[code % 10](code / 10, 5, 16 + code % 64);
+        blocks[code] = stack_malloc(code, 5, 16 + code % 64);
     pthread_t thread;
     pthread_create(&thread, NULL, allocate_loop, NULL);
     printf("ready %u sites\n", sites);
