@@ -13,27 +13,17 @@ before and after scrapes.
 Usage: test_scrape_memory.py PROBE"""
 import gzip
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 PROBE = sys.argv[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, finish  # noqa: E402 (tests/common)
+from http_probe import free_port  # noqa: E402
+
 LIMIT_KIB = 2048
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def private_kib(pid):
@@ -82,9 +72,7 @@ def main():
     finally:
         probe.stdin.close()
         probe.wait(timeout=30)
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
+    finish()
 
 
 if __name__ == "__main__":
