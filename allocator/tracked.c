@@ -36,6 +36,23 @@ static inline void header_write(void *at, uint32_t site_id, uint64_t info) {
     header->magic = rallo_header_magic(at, site_id, info);
 }
 
+/* The header(s) of a tracked block: a small block's one header (the thread
+ * slot in its site word, the stamp in its info), or, for a linked block (large
+ * or aligned), the header at the start and the link just before the user
+ * pointer (the user pointer's offset, the stamp and the slot). */
+static inline __attribute__((always_inline)) void block_headers_write(char *start, char *user, bool linked,
+                                                                      uint32_t site_id, size_t size,
+                                                                      rallo_epoch epoch, uint64_t stamp,
+                                                                      uint32_t slot) {
+    if (!linked) {
+        header_write(start, rallo_small_site_word(site_id, slot), rallo_small_info(size, epoch, stamp));
+        return;
+    }
+    header_write(start, site_id, rallo_info_of(size, epoch) | RALLO_INFO_ALIGNED);
+    header_write((rallo_header *)user - 1, (uint32_t)(user - start),
+                 RALLO_INFO_LINK | (stamp & RALLO_LT_STAMP_MASK) | (uint64_t)slot << RALLO_INFO_SLOT_SHIFT);
+}
+
 /* Allocates the block and writes its header(s); returns the user pointer.
  * The header records the requested size, but the block holds at least 16
  * usable bytes after it, as an untracked block does: programs write a
@@ -54,9 +71,7 @@ static rallo_noinline void *block_alloc_linked(mi_heap_t *heap, size_t size, siz
     if (start == NULL)
         return NULL;
     uintptr_t user = ((uintptr_t)start + 2 * RALLO_HEADER_SIZE + alignment - 1) & ~(uintptr_t)(alignment - 1);
-    header_write(start, site_id, rallo_info_of(size, epoch) | RALLO_INFO_ALIGNED);
-    header_write((rallo_header *)user - 1, (uint32_t)(user - (uintptr_t)start),
-                 RALLO_INFO_LINK | (stamp & RALLO_LT_STAMP_MASK) | (uint64_t)slot << RALLO_INFO_SLOT_SHIFT);
+    block_headers_write(start, (char *)user, true, site_id, size, epoch, stamp, slot);
     return (void *)user;
 }
 
@@ -71,7 +86,7 @@ static inline __attribute__((always_inline)) void *block_alloc(mi_heap_t *heap, 
     if (start == NULL)
         return NULL;
     rallo_assert_hot(rallo_in_arena(start) && rallo_in_arena((char *)start + room + RALLO_HEADER_SIZE - 1));
-    header_write(start, rallo_small_site_word(site_id, slot), rallo_small_info(size, epoch, stamp));
+    block_headers_write(start, (char *)start + RALLO_HEADER_SIZE, false, site_id, size, epoch, stamp, slot);
     return (char *)start + RALLO_HEADER_SIZE;
 }
 
@@ -273,7 +288,8 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
      * for a small block, 32 for a large one with its link (rallo_header). */
     size_t offset = old_tracked ? (size_t)((char *)p - (char *)old.start) : 0;
     bool small = size < RALLO_SMALL_SIZE_LIMIT;
-    if (old_tracked && want_tracked && offset == (small ? 1 : 2) * RALLO_HEADER_SIZE && size <= RALLO_SIZE_MAX) {
+    if (old_tracked && want_tracked && offset == (small ? 1 : 2) * RALLO_HEADER_SIZE &&
+        size <= RALLO_SIZE_MAX) {
         mi_heap_t *heap = _rallo_arena_heap();
         if (heap != NULL) {
             /* Resize in the arena, in place when mimalloc can: one free of the old
@@ -289,14 +305,7 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
                 _rallo_count_alloc_captured(site, size, epoch);
                 uint64_t stamp = lifetimes ? _rallo_lt_now() : 0;
                 uint32_t slot = lifetimes ? _rallo_lt_slot() : 0;
-                if (small) {
-                    header_write(start, rallo_small_site_word(site.site_id, slot),
-                                 rallo_small_info(size, epoch, stamp));
-                } else {
-                    header_write(start, site.site_id, rallo_info_of(size, epoch) | RALLO_INFO_ALIGNED);
-                    header_write(start + RALLO_HEADER_SIZE, (uint32_t)offset,
-                                 RALLO_INFO_LINK | stamp | (uint64_t)slot << RALLO_INFO_SLOT_SHIFT);
-                }
+                block_headers_write(start, start + offset, !small, site.site_id, size, epoch, stamp, slot);
                 if (lifetimes)
                     _rallo_lt_alloc(start + offset, site.site_id, size, epoch);
             }
