@@ -5,12 +5,13 @@ RALLO_UNWIND mode: peak and anonymous memory of every server process, and
 throughput. Rounds are interleaved (a b c, then c b a, ...) and the median is
 reported, so drift on a shared machine cancels.
 
-Usage: python3 benchmarks/servers.py [--lib LABEL=PATH ...] [--modes fp,auto]
+Usage: python3 benchmarks/servers.py [--lib LABEL=PATH ...] [--modes fp,auto | --matrix]
        [--rounds N] [--servers nginx,postgres] [--seconds S]
 LABEL=PATH names a librallo to preload (default: build/librallo.so as `rallo`);
 each library runs under each mode. Needs nginx-light (or nginx), apache2-utils
 and postgresql (scripts/deps.sh test). Only the standard library is used."""
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -121,7 +122,16 @@ http {{
 """
 
 
-def run_nginx(lib, mode, seconds):
+def server_env(lib, settings):
+    """The server's environment: this one's with LD_PRELOAD=lib and the
+    configuration's variables (none for bare mimalloc or rallo off)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
+    if lib:
+        env.update(settings, LD_PRELOAD=lib)
+    return env
+
+
+def run_nginx(lib, settings, seconds):
     """(requests a second, [(hwm, anon) KiB of master, then workers])."""
     work = tempfile.mkdtemp(prefix="rallo-nginx-")
     try:
@@ -136,11 +146,7 @@ def run_nginx(lib, mode, seconds):
         port = free_port()
         with open(f"{work}/nginx.conf", "w") as f:
             f.write(NGINX_CONF.format(dir=work, port=port))
-        env = dict(os.environ)
-        if lib:
-            env.update(LD_PRELOAD=lib, RALLO_ENABLE="1")
-            if mode:
-                env["RALLO_UNWIND"] = mode
+        env = server_env(lib, settings)
         server = subprocess.Popen(["nginx", "-c", f"{work}/nginx.conf", "-p", work], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -175,7 +181,7 @@ def run_nginx(lib, mode, seconds):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def nginx_instructions(lib, mode, requests):
+def nginx_instructions(lib, settings, requests):
     """callgrind's instruction count of nginx in one process (no master)
     serving `requests` gzip requests one at a time, start-up included."""
     work = tempfile.mkdtemp(prefix="rallo-nginx-cg-")
@@ -190,9 +196,7 @@ def nginx_instructions(lib, mode, requests):
         conf = NGINX_CONF.format(dir=work, port=port).replace("master_process on;", "master_process off;")
         with open(f"{work}/nginx.conf", "w") as f:
             f.write(conf)
-        env = dict(os.environ, LD_PRELOAD=lib, RALLO_ENABLE="1", RALLO_ARENA_SIZE="4g")
-        if mode:
-            env["RALLO_UNWIND"] = mode
+        env = server_env(lib, dict(settings, RALLO_ARENA_SIZE="4g"))
         server = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "nginx",
                                    "-c", f"{work}/nginx.conf", "-p", work], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -252,7 +256,7 @@ def pg_template():
     return base
 
 
-def run_postgres(lib, mode, seconds):
+def run_postgres(lib, settings, seconds):
     """(transactions a second, [(hwm, anon) KiB of postmaster, then its children])."""
     template = pg_template()
     work = tempfile.mkdtemp(prefix="rallo-pg-")
@@ -262,11 +266,7 @@ def run_postgres(lib, mode, seconds):
         if os.geteuid() == 0:
             shutil.chown(work, "postgres", "postgres")
         port = free_port()
-        env = dict(os.environ)
-        if lib:
-            env.update(LD_PRELOAD=lib, RALLO_ENABLE="1")
-            if mode:
-                env["RALLO_UNWIND"] = mode
+        env = server_env(lib, settings)
         server = subprocess.Popen(as_postgres([pg_bin("postgres"), "-D", f"{work}/data", "-p", str(port), "-k",
                                                work, "-c", "listen_addresses=", "-c", "fsync=off",
                                                "-c", "synchronous_commit=off"]),
@@ -327,20 +327,30 @@ def main():
     parser.add_argument("--servers", default="nginx,postgres")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--bare", action="store_true", help="also run without librallo")
+    parser.add_argument("--matrix", action="store_true",
+                        help="instead of --modes: bare mimalloc, rallo off, sampled at 512 KiB and every "
+                             "allocation, RALLO_UNWIND left at its default (auto)")
     parser.add_argument("--callgrind", action="store_true",
                         help="instead: nginx's instructions a gzip request under callgrind, ((600) - (100)) / 500")
     args = parser.parse_args()
     libs = [tuple(spec.split("=", 1)) for spec in args.lib] or [("rallo", f"{ROOT}/build/librallo.so")]
-    configs = [(f"{label} {mode}", os.path.realpath(path), None if mode == "default" else mode)
+    configs = [(f"{label} {mode}", os.path.realpath(path),
+                dict(RALLO_ENABLE="1", **({} if mode == "default" else {"RALLO_UNWIND": mode})))
                for label, path in libs for mode in args.modes.split(",")]
+    if args.matrix:
+        rallo = os.path.realpath(libs[0][1])
+        mimalloc = sorted(glob.glob("/usr/lib/*/libmimalloc.so.2*"))[0]
+        configs = [("bare mimalloc", mimalloc, {}), ("rallo off", rallo, {}),
+                   ("rallo sampled 512 KiB", rallo, {"RALLO_ENABLE": "1", "RALLO_SAMPLE": "524288"}),
+                   ("rallo every allocation", rallo, {"RALLO_ENABLE": "1"})]
     if args.bare:
-        configs.insert(0, ("no rallo", None, None))
+        configs.insert(0, ("no rallo", None, {}))
     if args.callgrind:
         print("nginx, one process, callgrind: instructions a gzip request, ((600 requests) - (100)) / 500")
-        for name, lib, mode in configs:
+        for name, lib, settings in configs:
             if lib is None:
                 continue
-            per = (nginx_instructions(lib, mode, 600) - nginx_instructions(lib, mode, 100)) / 500
+            per = (nginx_instructions(lib, settings, 600) - nginx_instructions(lib, settings, 100)) / 500
             print(f"| {name} | {per:,.0f} |", flush=True)
         return
     runners = {"nginx": run_nginx, "postgres": run_postgres}
@@ -348,8 +358,8 @@ def main():
         results = {name: [] for name, _, _ in configs}
         for round_ in range(args.rounds):
             order = configs if round_ % 2 == 0 else list(reversed(configs))
-            for name, lib, mode in order:
-                rate, cpu, procs = runners[server](lib, mode, args.seconds)
+            for name, lib, settings in order:
+                rate, cpu, procs = runners[server](lib, settings, args.seconds)
                 results[name].append((rate, procs, cpu))
                 print(f"# {server} round {round_ + 1} {name}: {rate:.1f}/s, {cpu:.1f} us CPU each, "
                       + ", ".join(f"{mib(h):.1f}/{mib(a):.1f}" for h, a in procs), flush=True)
