@@ -35,7 +35,7 @@ static void fork_parent(void) {
 static void fork_child(void) {
     _rallo_counters_atfork_child();
     _rallo_block_layout_atfork_child();
-    _rallo_sampler_atfork_release();
+    _rallo_sampler_atfork_child();
     _rallo_start_atfork_release();
     _rallo_peak_atfork_release();
 }

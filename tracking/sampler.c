@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "sampler.h"
 
@@ -129,6 +130,20 @@ void _rallo_sampler_atfork_prepare(void) {
 }
 void _rallo_sampler_atfork_release(void) {
     pthread_mutex_unlock(&sampler_epochs_lock);
+}
+/* The child also gets sample points of its own: with the forking thread's
+ * generator it would draw the parent's gaps again, and a pre-fork server's
+ * workers, which all run the same code, would all sample the same
+ * allocations. Each process's figures were unbiased either way; together
+ * they were not independent. The gap in progress is dropped (it is
+ * memoryless) and the next one is drawn from the reseeded generator. */
+void _rallo_sampler_atfork_child(void) {
+    pthread_mutex_unlock(&sampler_epochs_lock);
+    rallo_thread_state *thread = &_rallo_thread;
+    thread->rng ^= 0x9E3779B97F4A7C15ull * ((uint64_t)getpid() | 1);
+    if (thread->rng == 0)
+        thread->rng = 1;
+    _rallo_sampler_restart();
 }
 
 uint64_t _rallo_sampler_interval(void) {

@@ -84,6 +84,7 @@ double _rallo_one_minus_exp_neg(double x) rallo_internal;
 /* fork: the child must not inherit the epochs lock held by a thread it lacks. */
 void _rallo_sampler_atfork_prepare(void) rallo_internal;
 void _rallo_sampler_atfork_release(void) rallo_internal;
+void _rallo_sampler_atfork_child(void) rallo_internal;
 
 /* rallo_set_sample_interval and rallo_get_sample_interval (include/rallo.h,
  * api/rallo.c): bytes 0 = every allocation; -1 with errno EINVAL past 1 TiB,

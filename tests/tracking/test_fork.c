@@ -123,9 +123,62 @@ void test_fork_child_state(void **state) {
         free(kept[i]);
 }
 
+enum { SAMPLE_INTERVAL = 4096, SAMPLED_PAIRS = 100000, SAMPLE_ROUNDS = 3 };
+
+/* The estimated allocations of SAMPLED_PAIRS malloc/free pairs of 64 bytes
+ * sampled at SAMPLE_INTERVAL: about 1,500 sample points drawn by this thread. */
+static uint64_t sampled_estimate(void) {
+    rallo_totals before, after;
+    rallo_get_totals(&before);
+    for (int i = 0; i < SAMPLED_PAIRS; i++) {
+        void *block = malloc(64);
+        __asm__ volatile("" : : "r"(block) : "memory");
+        free(block);
+    }
+    rallo_get_totals(&after);
+    return after.alloc_count - before.alloc_count;
+}
+
+/* After fork, the child draws sample points of its own: the same allocations
+ * in parent and child right after fork() must not come out sampled the same
+ * way. With one generator state in both, the estimates are equal every time;
+ * with independent points they are equal in a round about 1% of the time, so
+ * the test asks that at least one of three rounds differs. */
+static void test_fork_child_samples_its_own_points(void **state) {
+    (void)state;
+    assert_int_equal(rallo_set_sample_interval(SAMPLE_INTERVAL), 0);
+    assert_int_equal(rallo_enable(), 0);
+    int rounds_differing = 0;
+    for (int round = 0; round < SAMPLE_ROUNDS; round++) {
+        int pipe_fds[2];
+        assert_int_equal(pipe(pipe_fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        uint64_t estimate = sampled_estimate(); /* first thing after fork, in both */
+        if (pid == 0) {
+            ssize_t written = write(pipe_fds[1], &estimate, sizeof estimate);
+            _exit(written == (ssize_t)sizeof estimate ? 0 : 1);
+        }
+        uint64_t child_estimate = 0;
+        assert_int_equal(read(pipe_fds[0], &child_estimate, sizeof child_estimate),
+                         (ssize_t)sizeof child_estimate);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        assert_true(estimate > 0 && child_estimate > 0);
+        rounds_differing += estimate != child_estimate;
+    }
+    rallo_disable();
+    assert_int_equal(rallo_set_sample_interval(1), 0);
+    assert_true(rounds_differing > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_child_state),
+        cmocka_unit_test(test_fork_child_samples_its_own_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
