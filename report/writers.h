@@ -72,17 +72,6 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
 void rallo_json_totals(rallo_buf *out, const rallo_totals *totals);
 void rallo_json_untracked(rallo_buf *out, const rallo_untracked *untracked);
 
-/* Adds a site's counts (not its peak) to totals: a profile's totals are its
- * sites' sums, when built in-process and when a foreign profile lacks them. */
-static inline void rallo_totals_add_site(rallo_totals *totals, const rallo_prof_site *site) {
-    totals->alloc_count += site->alloc_count;
-    totals->alloc_bytes += site->alloc_bytes;
-    totals->free_count += site->free_count;
-    totals->free_bytes += site->free_bytes;
-    totals->live_count += site->live_count;
-    totals->live_bytes += site->live_bytes;
-}
-
 /* ---- a profile's memory (profile.c): one bump arena, freed at once ---- */
 void rallo_profile_init(rallo_profile *profile);
 void *rallo_profile_alloc(rallo_profile *profile, size_t bytes); /* zeroed; NULL when out of memory */
