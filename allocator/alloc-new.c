@@ -39,103 +39,68 @@ static rallo_noinline void *new_failed(size_t size, size_t alignment) {
 }
 
 /* nothrow forms return NULL without calling the new-handler: a handler that
- * throws could not be caught here in C, and nothrow new must not throw. */
-static void *new_plain(size_t size) {
-    void *p = rallo_malloc(size);
-    return rallo_likely(p != NULL) ? p : new_failed(size, 16);
-}
-static void *new_nothrow(size_t size) {
-    return rallo_malloc(size);
-}
-static void *new_aligned(size_t size, size_t alignment) {
-    void *p = new_attempt(size, alignment);
-    return rallo_likely(p != NULL) ? p : new_failed(size, alignment);
-}
-static void *new_aligned_nothrow(size_t size, size_t alignment) {
-    return new_attempt(size, alignment);
-}
+ * throws could not be caught here in C, and nothrow new must not throw.
+ * new[] is new: each array form is an alias of its scalar form. */
 
 /* operator new(size_t), new[](size_t) and their nothrow forms */
 rallo_export void *_Znwm(size_t size) {
-    return new_plain(size);
+    void *p = rallo_malloc(size);
+    return rallo_likely(p != NULL) ? p : new_failed(size, 16);
 }
-rallo_export void *_Znam(size_t size) {
-    return new_plain(size);
-}
+rallo_export void *_Znam(size_t size) rallo_alias(_Znwm);
 rallo_export void *_ZnwmRKSt9nothrow_t(size_t size, const nothrow_tag *tag) {
     (void)tag;
-    return new_nothrow(size);
+    return rallo_malloc(size);
 }
-rallo_export void *_ZnamRKSt9nothrow_t(size_t size, const nothrow_tag *tag) {
-    (void)tag;
-    return new_nothrow(size);
-}
+rallo_export void *_ZnamRKSt9nothrow_t(size_t size, const nothrow_tag *tag) rallo_alias(_ZnwmRKSt9nothrow_t);
 
 /* operator new(size_t, align_val_t) and friends */
 rallo_export void *_ZnwmSt11align_val_t(size_t size, size_t alignment) {
-    return new_aligned(size, alignment);
+    void *p = new_attempt(size, alignment);
+    return rallo_likely(p != NULL) ? p : new_failed(size, alignment);
 }
-rallo_export void *_ZnamSt11align_val_t(size_t size, size_t alignment) {
-    return new_aligned(size, alignment);
-}
+rallo_export void *_ZnamSt11align_val_t(size_t size, size_t alignment) rallo_alias(_ZnwmSt11align_val_t);
 rallo_export void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const nothrow_tag *tag) {
     (void)tag;
-    return new_aligned_nothrow(size, alignment);
+    return new_attempt(size, alignment);
 }
-rallo_export void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const nothrow_tag *tag) {
-    (void)tag;
-    return new_aligned_nothrow(size, alignment);
-}
+rallo_export void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const nothrow_tag *tag)
+    rallo_alias(_ZnwmSt11align_val_tRKSt9nothrow_t);
 
-/* operator delete in every form: the size and alignment are hints rallo does
- * not need (the block knows both). */
+/* operator delete in every form: the size, alignment and nothrow tag are
+ * hints rallo does not need (the block knows its size and alignment). One body
+ * per C signature; every other form of that signature is an alias of it. */
 rallo_export void _ZdlPv(void *p) {
     rallo_free(p);
 }
-rallo_export void _ZdaPv(void *p) {
+rallo_export void _ZdaPv(void *p) rallo_alias(_ZdlPv);
+/* (void *, size_t): sized, or aligned */
+rallo_export void _ZdlPvm(void *p, size_t hint) {
+    (void)hint;
     rallo_free(p);
 }
-rallo_export void _ZdlPvm(void *p, size_t size) {
-    (void)size;
-    rallo_free(p);
-}
-rallo_export void _ZdaPvm(void *p, size_t size) {
-    (void)size;
-    rallo_free(p);
-}
-rallo_export void _ZdlPvSt11align_val_t(void *p, size_t alignment) {
-    (void)alignment;
-    rallo_free(p);
-}
-rallo_export void _ZdaPvSt11align_val_t(void *p, size_t alignment) {
-    (void)alignment;
-    rallo_free(p);
-}
+rallo_export void _ZdaPvm(void *p, size_t size) rallo_alias(_ZdlPvm);
+rallo_export void _ZdlPvSt11align_val_t(void *p, size_t alignment) rallo_alias(_ZdlPvm);
+rallo_export void _ZdaPvSt11align_val_t(void *p, size_t alignment) rallo_alias(_ZdlPvm);
+/* (void *, size_t, size_t): sized and aligned */
 rallo_export void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
     (void)size;
     (void)alignment;
     rallo_free(p);
 }
-rallo_export void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
-    (void)size;
-    (void)alignment;
-    rallo_free(p);
-}
+rallo_export void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment)
+    rallo_alias(_ZdlPvmSt11align_val_t);
+/* (void *, nothrow) */
 rallo_export void _ZdlPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) {
     (void)tag;
     rallo_free(p);
 }
-rallo_export void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) {
-    (void)tag;
-    rallo_free(p);
-}
+rallo_export void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_tag *tag) rallo_alias(_ZdlPvRKSt9nothrow_t);
+/* (void *, size_t, nothrow): aligned */
 rallo_export void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const nothrow_tag *tag) {
     (void)alignment;
     (void)tag;
     rallo_free(p);
 }
-rallo_export void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const nothrow_tag *tag) {
-    (void)alignment;
-    (void)tag;
-    rallo_free(p);
-}
+rallo_export void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const nothrow_tag *tag)
+    rallo_alias(_ZdlPvSt11align_val_tRKSt9nothrow_t);

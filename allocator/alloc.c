@@ -152,13 +152,8 @@ rallo_export size_t malloc_good_size(size_t size) {
     return mi_good_size(size);
 }
 
-rallo_export void cfree(void *p) {
-    rallo_free(p);
-}
-
-rallo_export void vfree(void *p) {
-    rallo_free(p);
-}
+rallo_export void cfree(void *p) rallo_alias(free);
+rallo_export void vfree(void *p) rallo_alias(free);
 
 /* Windows name, exported by libmimalloc. */
 rallo_export void *_aligned_malloc(size_t size, size_t alignment) {
@@ -170,30 +165,12 @@ rallo_export void *_aligned_malloc(size_t size, size_t alignment) {
 }
 
 /* glibc's internal names: some programs (and libraries) call them directly. */
-rallo_export void *__libc_malloc(size_t size) {
-    return rallo_malloc(size);
-}
-rallo_export void *__libc_calloc(size_t count, size_t size) {
-    return rallo_calloc(count, size);
-}
-rallo_export void *__libc_realloc(void *p, size_t size) {
-    return rallo_realloc(p, size);
-}
-rallo_export void __libc_free(void *p) {
-    rallo_free(p);
-}
-rallo_export void __libc_cfree(void *p) {
-    rallo_free(p);
-}
-rallo_export void *__libc_memalign(size_t alignment, size_t size) {
-    return memalign(alignment, size);
-}
-rallo_export void *__libc_valloc(size_t size) {
-    return valloc(size);
-}
-rallo_export void *__libc_pvalloc(size_t size) {
-    return pvalloc(size);
-}
-rallo_export int __posix_memalign(void **out, size_t alignment, size_t size) {
-    return posix_memalign(out, alignment, size);
-}
+rallo_export void *__libc_malloc(size_t size) rallo_alias(malloc);
+rallo_export void *__libc_calloc(size_t count, size_t size) rallo_alias(calloc);
+rallo_export void *__libc_realloc(void *p, size_t size) rallo_alias(realloc);
+rallo_export void __libc_free(void *p) rallo_alias(free);
+rallo_export void __libc_cfree(void *p) rallo_alias(free);
+rallo_export void *__libc_memalign(size_t alignment, size_t size) rallo_alias(memalign);
+rallo_export void *__libc_valloc(size_t size) rallo_alias(valloc);
+rallo_export void *__libc_pvalloc(size_t size) rallo_alias(pvalloc);
+rallo_export int __posix_memalign(void **out, size_t alignment, size_t size) rallo_alias(posix_memalign);

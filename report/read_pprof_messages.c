@@ -12,6 +12,7 @@
 #include <mimalloc.h>
 
 #include "pprof.h"
+#include "../tracking/read_side.h" /* RALLO_SITE_FIGURES_ADD */
 #include "read_pprof_internal.h"
 #include "writers.h"
 
@@ -351,7 +352,7 @@ static bool read_comments(pprof_reader *r) {
     if (!have_totals) {
         rallo_totals *t = &out->totals;
         for (size_t i = 0; i < out->nsites; i++)
-            rallo_totals_add_site(t, &out->sites[i]);
+            RALLO_SITE_FIGURES_ADD(t, &out->sites[i]);
         t->peak_live_bytes = t->live_bytes; /* the best a foreign profile says */
     }
     /* pprof puts the main binary's mapping first. */

@@ -104,30 +104,11 @@ static uint64_t rank_value(const rallo_prof_site *site, int metric) {
     return rallo_metric_value(site, metric);
 }
 
-/* The indices of the (at most) `want` largest sites by the metric, largest first. */
-static size_t top_sites(const rallo_profile *profile, int metric, size_t *top, size_t want) {
-    size_t count = 0;
-    for (size_t i = 0; i < profile->nsites; i++) {
-        uint64_t value = rank_value(&profile->sites[i], metric);
-        if (value == 0)
-            continue;
-        size_t at = count < want ? count++ : want;
-        while (at > 0 && rank_value(&profile->sites[top[at - 1]], metric) < value) {
-            if (at < want)
-                top[at] = top[at - 1];
-            at--;
-        }
-        if (at < want)
-            top[at] = i;
-    }
-    return count;
-}
-
 /* Sites by temporary allocations (freed by their thread before it allocated
  * anything else): churn a reused buffer would remove. */
 static void text_temporaries(rallo_buf *out, const rallo_profile *profile, size_t *top, size_t want,
                              uint32_t depth) {
-    size_t count = top_sites(profile, RANK_TEMPORARY, top, want);
+    size_t count = rallo_top_sites(profile, rank_value, RANK_TEMPORARY, top, want);
     rallo_buf_printf(out, "\ntop %zu sites by temporary allocations:\n", count);
     for (size_t i = 0; i < count; i++) {
         const rallo_prof_site *site = &profile->sites[top[i]];
@@ -259,7 +240,7 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
     int nrankings = options->metric >= 0 ? 1 : attributed_peak > 0 ? 3 : 2;
     for (int pass = 0; pass < nrankings; pass++) {
         int metric = rankings[pass];
-        size_t count = top_sites(profile, metric, top, want);
+        size_t count = rallo_top_sites(profile, rank_value, metric, top, want);
         rallo_buf_printf(out, "\ntop %zu sites by %s:\n", count, ranked_by[metric]);
         for (size_t i = 0; i < count; i++)
             text_site(out, profile, &profile->sites[top[i]], (int)i + 1, metric, depth);

@@ -55,6 +55,13 @@ enum {
  * (allocations), "peak" (bytes at the peak); false for anything else. */
 bool rallo_metric_from_name(const char *name, int *metric);
 uint64_t rallo_metric_value(const rallo_prof_site *site, int metric);
+/* A site's value for a ranking by `metric` (rallo_metric_value, or a writer's own). */
+typedef uint64_t (*rallo_site_value_fn)(const rallo_prof_site *site, int metric);
+/* Writes into top[] the indices of the (at most) `want` sites whose value is
+ * largest and not 0, largest first, ties in the profile's order; returns how
+ * many (top_sites.c). */
+size_t rallo_top_sites(const rallo_profile *profile, rallo_site_value_fn value, int metric, size_t *top,
+                       size_t want);
 int rallo_write_folded_metric(const rallo_profile *profile, rallo_buf *out, int metric);
 int rallo_write_text(const rallo_profile *profile, rallo_buf *out);
 /* What the text report shows: `top` sites per ranking (0: 10), `depth` frames
@@ -71,17 +78,6 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out);
  * JSON report, the flame graph page's meta and the timeline share. */
 void rallo_json_totals(rallo_buf *out, const rallo_totals *totals);
 void rallo_json_untracked(rallo_buf *out, const rallo_untracked *untracked);
-
-/* Adds a site's counts (not its peak) to totals: a profile's totals are its
- * sites' sums, when built in-process and when a foreign profile lacks them. */
-static inline void rallo_totals_add_site(rallo_totals *totals, const rallo_prof_site *site) {
-    totals->alloc_count += site->alloc_count;
-    totals->alloc_bytes += site->alloc_bytes;
-    totals->free_count += site->free_count;
-    totals->free_bytes += site->free_bytes;
-    totals->live_count += site->live_count;
-    totals->live_bytes += site->live_bytes;
-}
 
 /* ---- a profile's memory (profile.c): one bump arena, freed at once ---- */
 void rallo_profile_init(rallo_profile *profile);

@@ -261,12 +261,7 @@ void _rallo_untracked_counts(rallo_untracked *out) {
 
 static int sum_into_totals(const rallo_site *site, void *arg) {
     rallo_totals *totals = arg;
-    totals->alloc_count += site->alloc_count;
-    totals->alloc_bytes += site->alloc_bytes;
-    totals->free_count += site->free_count;
-    totals->free_bytes += site->free_bytes;
-    totals->live_count += site->live_count;
-    totals->live_bytes += site->live_bytes;
+    RALLO_SITE_FIGURES_ADD(totals, site);
     return 0;
 }
 
@@ -283,15 +278,10 @@ void _rallo_totals(rallo_totals *out) {
 }
 
 static void site_from_sums(uint32_t site_id, const rallo_site_sums *sums, rallo_site *site) {
-    site->site_id = site_id;
+    *site = (rallo_site){.site_id = site_id};
     site->frames = (const void *const *)_rallo_site_frames(site_id, &site->depth);
     rallo_site_figures figures = _rallo_site_figures(sums);
-    site->alloc_count = figures.alloc_count;
-    site->alloc_bytes = figures.alloc_bytes;
-    site->free_count = figures.free_count;
-    site->free_bytes = figures.free_bytes;
-    site->live_count = figures.live_count;
-    site->live_bytes = figures.live_bytes;
+    RALLO_SITE_FIGURES_ADD(site, &figures);
 }
 
 int _rallo_sites_each(rallo_site_fn fn, void *arg) {

@@ -56,4 +56,19 @@ static inline rallo_site_figures _rallo_site_figures(const rallo_site_sums *sums
     return figures;
 }
 
+/* Adds the six figures of `from` to `to`: any two of the structs that carry
+ * them under these names (rallo_site_figures, rallo_site and rallo_totals of
+ * rallo.h, rallo_prof_site of report/profile.h). A copy is an add into a
+ * zeroed struct. The one place that lists the six, so that no reader's copy or
+ * sum can miss one. */
+#define RALLO_SITE_FIGURES_ADD(to, from)                                                                     \
+    do {                                                                                                     \
+        (to)->alloc_count += (from)->alloc_count;                                                            \
+        (to)->alloc_bytes += (from)->alloc_bytes;                                                            \
+        (to)->free_count += (from)->free_count;                                                              \
+        (to)->free_bytes += (from)->free_bytes;                                                              \
+        (to)->live_count += (from)->live_count;                                                              \
+        (to)->live_bytes += (from)->live_bytes;                                                              \
+    } while (0)
+
 #endif

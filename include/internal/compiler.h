@@ -12,6 +12,11 @@
  * the one door between librallo and the report libraries. */
 #define rallo_export __attribute__((visibility("default")))
 #define rallo_noinline __attribute__((noinline))
+/* Another name for `target`, a function defined in the same file: the
+ * linker's alias, so that every spelling of one entry point is one body. It
+ * promises callers what the target's declaration promises (copy: the system
+ * header's malloc, nothrow, alloc_size...), as mimalloc's aliases do. */
+#define rallo_alias(target) __attribute__((alias(#target), copy(target)))
 
 /* Debug assertions in tiers, as mimalloc's mi_assert levels: the invariants
  * rallo relies on, checked only in a debug build (cmake -DRALLO_DEBUG=N).

@@ -163,18 +163,24 @@ static bool request_take(int dir_fd, const char *name, char *formats, size_t siz
     return true;
 }
 
+/* A listing of the directory from its start, on a descriptor of its own
+ * (closedir closes that one, not dir_fd); NULL when it cannot be read. */
+static DIR *listing_open(int dir_fd) {
+    int scan_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *listing = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
+    if (listing == NULL && scan_fd >= 0)
+        close(scan_fd);
+    return listing;
+}
+
 /* Converts every request in the directory; how many there were. */
 static int requests_serve(cli_namer *namer, int dir_fd, const char *dir) {
     int served = 0;
     for (bool again = true; again;) {
         again = false;
-        int scan_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *listing = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
-        if (listing == NULL) {
-            if (scan_fd >= 0)
-                close(scan_fd);
+        DIR *listing = listing_open(dir_fd);
+        if (listing == NULL)
             return served;
-        }
         for (struct dirent *entry; (entry = readdir(listing)) != NULL;) {
             const char *name = entry->d_name;
             size_t len = strlen(name), prefix = sizeof REQUEST_PREFIX - 1, suffix = sizeof REQUEST_SUFFIX - 1;
@@ -232,13 +238,9 @@ static bool requests_wait(int notify_fd, uint64_t deadline) {
 
 /* Whether a request of this user's waits in the directory. */
 static bool request_pending(int dir_fd) {
-    int scan_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *listing = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
-    if (listing == NULL) {
-        if (scan_fd >= 0)
-            close(scan_fd);
+    DIR *listing = listing_open(dir_fd);
+    if (listing == NULL)
         return false;
-    }
     bool pending = false;
     for (struct dirent *entry; !pending && (entry = readdir(listing)) != NULL;) {
         struct stat info;

@@ -125,7 +125,8 @@ int cli_processes_scan(const char *dir, cli_process_list *list) {
         list->items[kept++] = *process;
     }
     list->count = kept;
-    qsort(list->items, list->count, sizeof *list->items, by_size);
+    if (kept > 1) /* no dumps: items is NULL, which qsort may not be given even empty */
+        qsort(list->items, list->count, sizeof *list->items, by_size);
     return 0;
 }
 

@@ -34,37 +34,19 @@ static bool pymalloc_in_use(void) {
 
 #define SUMMARY_SITES 5
 
-/* What a top list of the summary ranks by. */
-typedef enum summary_rank { BY_PEAK, BY_ALLOC, BY_LIVE } summary_rank;
-
-static uint64_t summary_value(const rallo_prof_site *site, summary_rank by) {
-    return by == BY_PEAK ? site->peak_live_bytes : by == BY_ALLOC ? site->alloc_bytes : site->live_bytes;
-}
-
-static void print_top(const rallo_profile *profile, summary_rank by, size_t most, const char *title) {
+/* A top list of the summary ranks by RALLO_METRIC_PEAK_BYTES, _ALLOC_BYTES
+ * or _LIVE_BYTES. */
+static void print_top(const rallo_profile *profile, int metric, size_t most, const char *title) {
     size_t top[SUMMARY_SITES] = {0};
-    size_t ntop = 0;
     if (most > SUMMARY_SITES)
         most = SUMMARY_SITES;
-    for (size_t i = 0; i < profile->nsites; i++) {
-        uint64_t value = summary_value(&profile->sites[i], by);
-        if (value == 0)
-            continue;
-        size_t at = ntop < most ? ntop++ : most;
-        while (at > 0 && summary_value(&profile->sites[top[at - 1]], by) < value) {
-            if (at < most)
-                top[at] = top[at - 1];
-            at--;
-        }
-        if (at < most)
-            top[at] = i;
-    }
+    size_t ntop = rallo_top_sites(profile, rallo_metric_value, metric, top, most);
     fprintf(stderr, "rallo: %s\n", title);
     for (size_t i = 0; i < ntop; i++) {
         const rallo_prof_site *site = &profile->sites[top[i]];
         char a[32], name[768];
-        uint64_t blocks = by == BY_ALLOC ? site->alloc_count : site->live_count;
-        if (by == BY_PEAK) {
+        uint64_t blocks = metric == RALLO_METRIC_ALLOC_BYTES ? site->alloc_count : site->live_count;
+        if (metric == RALLO_METRIC_PEAK_BYTES) {
             uint64_t peak = profile->totals.peak_live_bytes;
             fprintf(stderr, "  %10s  %5.1f%% of it  %s\n",
                     rallo_format_bytes(site->peak_live_bytes, a, sizeof a),
@@ -72,8 +54,8 @@ static void print_top(const rallo_profile *profile, summary_rank by, size_t most
                     cli_site_name(profile, site, name, sizeof name));
         } else {
             fprintf(stderr, "  %10s  %8llu blocks  %s\n",
-                    rallo_format_bytes(summary_value(site, by), a, sizeof a), (unsigned long long)blocks,
-                    cli_site_name(profile, site, name, sizeof name));
+                    rallo_format_bytes(rallo_metric_value(site, metric), a, sizeof a),
+                    (unsigned long long)blocks, cli_site_name(profile, site, name, sizeof name));
         }
     }
 }
@@ -134,19 +116,19 @@ static void print_process(const cli_process *process) {
         char title[128];
         snprintf(title, sizeof title,
                  "at the peak (%s live), held by:", rallo_format_bytes(totals->peak_live_bytes, a, sizeof a));
-        print_top(&profile, BY_PEAK, SUMMARY_SITES, title);
+        print_top(&profile, RALLO_METRIC_PEAK_BYTES, SUMMARY_SITES, title);
         if (unattributed > 0)
             fprintf(stderr, "  %10s  in no site above (the per-site figures trail the peak by up to ~1%%)\n",
                     rallo_format_bytes(unattributed, a, sizeof a));
     }
-    print_top(&profile, BY_ALLOC, have_peak ? 3 : SUMMARY_SITES, "most allocated by:");
+    print_top(&profile, RALLO_METRIC_ALLOC_BYTES, have_peak ? 3 : SUMMARY_SITES, "most allocated by:");
     /* Live at the end: a trifle (under 64 KiB, or under 1% of the peak) is
      * locale data and buffers the C library keeps; said in one line. */
     if (totals->live_bytes == totals->peak_live_bytes && have_peak)
         fprintf(stderr,
                 "rallo: all of the peak was still live at exit (nothing held at the peak was freed)\n");
     else if (totals->live_bytes >= 64 * 1024 && totals->live_bytes >= totals->peak_live_bytes / 100)
-        print_top(&profile, BY_LIVE, 3,
+        print_top(&profile, RALLO_METRIC_LIVE_BYTES, 3,
                   "still live at exit (leaks, or memory left for the system to reclaim):");
     else
         fprintf(stderr, "rallo: live at exit: %s, a trifle\n",

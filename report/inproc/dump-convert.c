@@ -38,8 +38,8 @@
 
 #include <mimalloc.h>
 
+#include "../util/library_dir.h"
 #include "dump.h"
-
 
 /* The `rallo` command, found at load beside librallo-report.so (the build
  * tree) or in the installation's bin directory; empty when neither has it. */
@@ -310,16 +310,10 @@ void _rallo_dump_convert_fork_child(void) {
 /* Where the `rallo` command is: beside this library (the build tree) or in
  * ../bin, ../../bin of it (an installation's lib/ or lib/<multiarch>/). */
 __attribute__((constructor)) static void dump_convert_load(void) {
-    Dl_info self;
     char library[PATH_MAX];
-    if (dladdr((void *)&dump_convert_load, &self) == 0 || self.dli_fname == NULL ||
-        realpath(self.dli_fname, library) == NULL)
+    if (!rallo_library_dir((const void *)&dump_convert_load, library))
         return;
-    char *slash = strrchr(library, '/');
-    if (slash == NULL)
-        return;
-    *slash = '\0';
-    static const char *const places[] = {"/rallo", "/../bin/rallo", "/../../bin/rallo"};
+    static const char *const places[] = {"rallo", "../bin/rallo", "../../bin/rallo"};
     for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
         char candidate[PATH_MAX + 32];
         snprintf(candidate, sizeof candidate, "%s%s", library, places[i]);

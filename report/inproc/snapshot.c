@@ -191,16 +191,6 @@ static uint32_t location_intern(const rallo_profile *profile, location_index *in
     return location;
 }
 
-static void site_fill(rallo_prof_site *site, const rallo_site_sums *sums) {
-    rallo_site_figures figures = _rallo_site_figures(sums);
-    site->alloc_count = figures.alloc_count;
-    site->alloc_bytes = figures.alloc_bytes;
-    site->free_count = figures.free_count;
-    site->free_bytes = figures.free_bytes;
-    site->live_count = figures.live_count;
-    site->live_bytes = figures.live_bytes;
-}
-
 /* Room for the copy, made before the dump lock is taken: mapped, touched and
  * kept out of forked children (MADV_DONTFORK), so that copying into it under
  * the lock never faults. A page fault waits for the process's mmap lock, which
@@ -266,8 +256,9 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
     for (uint32_t id = RALLO_SITE_OTHER; id < nsites && profile->nsites < counted; id++) {
         if (sums[id].alloc_weight == 0 && sums[id].free_weight == 0)
             continue;
-        rallo_prof_site *site = &profile->sites[profile->nsites++];
-        site_fill(site, &sums[id]);
+        rallo_prof_site *site = &profile->sites[profile->nsites++]; /* zeroed */
+        rallo_site_figures figures = _rallo_site_figures(&sums[id]);
+        RALLO_SITE_FIGURES_ADD(site, &figures);
         site->site_id = id;
         site->peak_live_bytes = copy->at_peak[id];
         uint32_t depth;
@@ -283,7 +274,7 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
                 goto done;
             site->locations[site->nlocations++] = location;
         }
-        rallo_totals_add_site(totals, site);
+        RALLO_SITE_FIGURES_ADD(totals, site);
     }
     profile->locations =
         rallo_profile_alloc(profile, (index.used ? index.used : 1) * sizeof *profile->locations);

@@ -20,6 +20,7 @@
 #include "../../tracking/fork.h"
 #include "../../tracking/options.h"
 #include "../../tracking/thread.h"
+#include "../util/library_dir.h"
 #include "loader.h"
 
 #define REPORT_LIBRARY "librallo-report.so"
@@ -40,16 +41,13 @@ static report_dump_every_fn report_dump_every;
 static _Atomic bool report_loaded;
 
 static void report_library_locate(void) {
-    Dl_info self;
-    char librallo[PATH_MAX];
-    if (dladdr((void *)&report_library_locate, &self) == 0 || self.dli_fname == NULL ||
-        realpath(self.dli_fname, librallo) == NULL)
+    char dir[PATH_MAX];
+    if (!rallo_library_dir((const void *)&report_library_locate, dir))
         return;
-    char *slash = strrchr(librallo, '/');
-    size_t dir_len = slash != NULL ? (size_t)(slash - librallo) + 1 : 0;
+    size_t dir_len = strlen(dir);
     if (dir_len + sizeof REPORT_LIBRARY > sizeof report_library_path)
         return;
-    memcpy(report_library_path, librallo, dir_len);
+    memcpy(report_library_path, dir, dir_len);
     memcpy(report_library_path + dir_len, REPORT_LIBRARY, sizeof REPORT_LIBRARY);
 }
 

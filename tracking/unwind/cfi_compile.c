@@ -57,10 +57,25 @@ static bool reader_take(reader *r, void *out, size_t n) {
     r->at += n;
     return true;
 }
+/* An unsigned integer of `bytes` (1, 2, 4 or 8) bytes, in the target's byte
+ * order (.eh_frame is the running process's own); 0 past the end. */
+static uint64_t read_unsigned(reader *r, size_t bytes) {
+    union {
+        uint8_t u8;
+        uint16_t u16;
+        uint32_t u32;
+        uint64_t u64;
+    } v;
+    reader_take(r, &v, bytes);
+    switch (bytes) {
+    case 1: return v.u8;
+    case 2: return v.u16;
+    case 4: return v.u32;
+    default: return v.u64;
+    }
+}
 static uint8_t read_u8(reader *r) {
-    uint8_t v;
-    reader_take(r, &v, 1);
-    return v;
+    return (uint8_t)read_unsigned(r, 1);
 }
 static uint64_t read_uleb(reader *r) {
     uint64_t value = 0;
@@ -97,38 +112,13 @@ static uintptr_t read_encoded(reader *r, uint8_t encoding, uintptr_t datarel) {
     switch (encoding & 0x0f) {
     case DW_EH_PE_absptr:
     case DW_EH_PE_udata8:
-    case DW_EH_PE_sdata8: {
-        uint64_t v;
-        reader_take(r, &v, 8);
-        value = v;
-        break;
-    }
+    case DW_EH_PE_sdata8: value = read_unsigned(r, 8); break;
     case DW_EH_PE_uleb128: value = read_uleb(r); break;
     case DW_EH_PE_sleb128: value = (uint64_t)read_sleb(r); break;
-    case DW_EH_PE_udata2: {
-        uint16_t v;
-        reader_take(r, &v, 2);
-        value = v;
-        break;
-    }
-    case DW_EH_PE_sdata2: {
-        int16_t v;
-        reader_take(r, &v, 2);
-        value = (uint64_t)(int64_t)v;
-        break;
-    }
-    case DW_EH_PE_udata4: {
-        uint32_t v;
-        reader_take(r, &v, 4);
-        value = v;
-        break;
-    }
-    case DW_EH_PE_sdata4: {
-        int32_t v;
-        reader_take(r, &v, 4);
-        value = (uint64_t)(int64_t)v;
-        break;
-    }
+    case DW_EH_PE_udata2: value = read_unsigned(r, 2); break;
+    case DW_EH_PE_sdata2: value = (uint64_t)(int64_t)(int16_t)read_unsigned(r, 2); break;
+    case DW_EH_PE_udata4: value = read_unsigned(r, 4); break;
+    case DW_EH_PE_sdata4: value = (uint64_t)(int64_t)(int32_t)read_unsigned(r, 4); break;
     default: r->failed = true; return 0;
     }
     switch (encoding & 0x70) {
@@ -279,18 +269,8 @@ static bool program_run(reader *r, const cie_info *cie, cfi_state *state, row_bu
             goto advance_pc;
         }
         case 0x02: advance = read_u8(r); goto advance_pc;
-        case 0x03: {
-            uint16_t v;
-            reader_take(r, &v, 2);
-            advance = v;
-            goto advance_pc;
-        }
-        case 0x04: {
-            uint32_t v;
-            reader_take(r, &v, 4);
-            advance = v;
-            goto advance_pc;
-        }
+        case 0x03: advance = read_unsigned(r, 2); goto advance_pc;
+        case 0x04: advance = read_unsigned(r, 4); goto advance_pc;
         case 0x05:
             reg = read_uleb(r);
             offset = (int64_t)read_uleb(r) * cie->data_align;
