@@ -156,21 +156,20 @@ static bool read_comments(lt_reader *lr, bool *found) {
 
 /* ---- the samples ---- */
 
-/* Which histogram and bucket a label's key names; false when none. */
-static bool bucket_of(const char *key, int *hist, uint32_t *k) {
+/* Which histogram a label's key names (-1: none), and its bucket; *bad when
+ * the key names a histogram but no bucket of it. */
+static int bucket_of(const char *key, uint32_t *k, bool *bad) {
     for (int h = 0; h < HIST_COUNT; h++) {
         size_t len = strlen(hist_prefixes[h]);
         if (strncmp(key, hist_prefixes[h], len) != 0)
             continue;
         const char *p = key + len;
         uint64_t bucket;
-        if (!parse_u64(&p, &bucket) || *p != '\0' || bucket >= hist_buckets[h])
-            return false;
-        *hist = h;
-        *k = (uint32_t)bucket;
-        return true;
+        *bad = !parse_u64(&p, &bucket) || *p != '\0' || bucket >= hist_buckets[h];
+        *k = *bad ? 0 : (uint32_t)bucket;
+        return h;
     }
-    return false;
+    return -1;
 }
 
 static int thread_key_of(const char *key) {
@@ -206,9 +205,13 @@ static bool read_sample(lt_reader *lr, size_t i) {
     for (size_t l = 0; l < ps->n_label; l++) {
         const Perftools__Profiles__Label *label = ps->label[l];
         const char *key = r->pb->string_table[label->key]; /* checked by read_samples */
-        int hist, tk = thread_key_of(key);
-        uint32_t k;
-        bool is_bucket = tk < 0 && bucket_of(key, &hist, &k);
+        int tk = thread_key_of(key);
+        uint32_t k = 0;
+        bool bad = false;
+        int hist = tk < 0 ? bucket_of(key, &k, &bad) : -1;
+        bool is_bucket = hist >= 0;
+        if (bad)
+            return rallo_pprof_fail(r, "sample %zu: label %.64s names no bucket", i, key);
         if ((tk >= 0 || is_bucket) && label->num < 0)
             return rallo_pprof_fail(r, "sample %zu: label %s is negative", i, key);
         if (tk >= 0)
