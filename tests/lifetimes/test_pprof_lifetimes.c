@@ -313,6 +313,15 @@ static void hostile_labels(void **state) {
     refused(&h, "past 2^63-1");
 }
 
+/* Each text in place of the comment that starts with prefix: refused for reason. */
+static void each_refused(const char *prefix, const char *const *texts, size_t n, const char *reason) {
+    for (size_t i = 0; i < n; i++) {
+        hostile h = hostile_open();
+        comment_set(&h, prefix, texts[i]);
+        refused(&h, reason);
+    }
+}
+
 static void hostile_comments(void **state) {
     (void)state;
     static const char *const bad_process[] = {
@@ -323,11 +332,8 @@ static void hostile_comments(void **state) {
         "rallo.lifetimes temp_count=-1 temp_bytes=2 size_log2=1",
         "rallo.lifetimes temp_count=1 temp_bytes=2 size_log2=1,,2",
     };
-    for (size_t i = 0; i < sizeof bad_process / sizeof *bad_process; i++) {
-        hostile h = hostile_open();
-        comment_set(&h, RALLO_PPROF_LIFETIMES_COMMENT, bad_process[i]);
-        refused(&h, "malformed rallo.lifetimes");
-    }
+    each_refused(RALLO_PPROF_LIFETIMES_COMMENT, bad_process, sizeof bad_process / sizeof *bad_process,
+                 "malformed rallo.lifetimes");
     static const char *const bad_thread[] = {
         "rallo.thread index=5 tid=1 exited=0 alloc_count=0 alloc_bytes=0 live_count=0 live_bytes=0 name=x",
         "rallo.thread index=0 tid=2147483648 exited=0 alloc_count=0 alloc_bytes=0 live_count=0 live_bytes=0 "
@@ -336,11 +342,8 @@ static void hostile_comments(void **state) {
         "rallo.thread index=0 tid=1 exited=0 alloc_count=0 alloc_bytes=0 live_count=0 live_bytes=0",
         "rallo.thread index=0 tid=1 exited=0 alloc_bytes=0 alloc_count=0 live_count=0 live_bytes=0 name=",
     };
-    for (size_t i = 0; i < sizeof bad_thread / sizeof *bad_thread; i++) {
-        hostile h = hostile_open();
-        comment_set(&h, RALLO_PPROF_THREAD_COMMENT "index=0 ", bad_thread[i]);
-        refused(&h, "malformed rallo.thread comment (thread 0)");
-    }
+    each_refused(RALLO_PPROF_THREAD_COMMENT "index=0 ", bad_thread, sizeof bad_thread / sizeof *bad_thread,
+                 "malformed rallo.thread comment (thread 0)");
     hostile h = hostile_open();
     h.pb->comment[h.pb->n_comment] = h.pb->comment[h.pb->n_comment - 4]; /* the rallo.lifetimes line */
     h.pb->n_comment++;
