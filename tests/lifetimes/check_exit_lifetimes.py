@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_exit_lifetimes.py RALLO TARGET run|env: sizes, lifetimes, temporaries
+"""check_exit_lifetimes.py RALLO TARGET run|env|timeline: sizes, lifetimes, temporaries
 and threads through the dumps the `rallo` command converts (issue 15), against
 what lt_exit_target did, every allocation tracked (exact).
 
@@ -9,7 +9,11 @@ exit dump on its own). Either way the exit dump's converted JSON must give the
 target's figures exactly, `rallo report -f json` of its pprof the same ones,
 and `rallo report` of the target's in-process pprof dump the figures of its
 in-process JSON dump of the same moment (live ages: the same blocks, the
-bucket may move on between the two snapshots)."""
+bucket may move on between the two snapshots). timeline: as run, with a dump
+every 0.1 s while the target pauses between its steps; the timeline page of
+those dumps gives each dump's temporaries, the last one's those of the exit
+dump, and in headless Chromium one bar per interval adding up to them
+(browser_timeline.mjs)."""
 import glob
 import json
 import os
@@ -136,14 +140,46 @@ def wait_for(pattern, seconds=60):
     return []
 
 
+def check_timeline(rallo, dumps, exit_dump, truth):
+    page = os.path.join(dumps, "timeline.html")
+    out = subprocess.run([rallo, "report", dumps, "-o", page], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        sys.exit(f"FAIL: rallo report {dumps}: {out.stderr}")
+    with open(page) as f:
+        data = json.loads(f.read().split('id="rallo-timeline">')[1].split("</script>")[0])
+    points = data["points"]
+    if len(points) < 4 or any("temporary" not in p or "temps" not in p for p in points):
+        sys.exit(f"FAIL: timeline: {len(points)} points, not all with temporaries")
+    counts = [p["temporary"]["count"] for p in points]
+    expect("timeline: temporaries since tracking began never fall", counts, sorted(counts))
+    expect("timeline: the last point's temporaries", points[-1]["temporary"], exit_dump["temporary"])
+    if len(set(counts)) < 3:
+        sys.exit(f"FAIL: timeline: the dumps between the steps do not show them: {counts}")
+    node, browser = shutil.which("node"), "/usr/bin/chromium"
+    here = os.path.dirname(os.path.abspath(__file__))
+    if node and os.path.exists(browser) and os.path.isdir(os.path.join(here, "..", "html", "node_modules")):
+        run = subprocess.run([node, os.path.join(here, "browser_timeline.mjs"), page,
+                              str(exit_dump["temporary"]["count"]), str(truth["temps"][0]), "exit_temp_site"],
+                             capture_output=True, text=True, timeout=120)
+        print(run.stdout, end="")
+        if run.returncode != 0:
+            sys.exit(f"FAIL: browser_timeline.mjs: {run.stderr[-2000:]}")
+    else:
+        print("timeline page not opened: no node, /usr/bin/chromium or tests/html/node_modules")
+
+
 def main():
     rallo, target, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RALLO_")}
     with tempfile.TemporaryDirectory() as tmp:
         dumps, inproc = os.path.join(tmp, "dumps"), os.path.join(tmp, "inproc")
         os.mkdir(inproc)
-        if mode == "run":
-            command = [rallo, "run", "--lifetimes", "--formats", "json,pprof", "-o", dumps, "--", target, inproc]
+        if mode in ("run", "timeline"):
+            every = ["--interval", "0.1"] if mode == "timeline" else []
+            if mode == "timeline":
+                env["LT_EXIT_PAUSE_MS"] = "300"
+            command = [rallo, "run", "--lifetimes", *every, "--formats", "json,pprof", "-o", dumps, "--", target,
+                       inproc]
         else:
             os.mkdir(dumps, 0o700)
             env.update(RALLO_ENABLE="1", RALLO_LIFETIMES="1", RALLO_DUMP_ON_EXIT="1", RALLO_DUMP_DIR=dumps,
@@ -160,6 +196,8 @@ def main():
         with open(converted[0]) as f:
             exit_dump = json.load(f)
         check_truth(exit_dump, truth)
+        if mode == "timeline":
+            check_timeline(rallo, dumps, exit_dump, truth)
         same_figures("rallo report of the exit dump", report_json(rallo, converted[0][:-len("json")] + "pb.gz"),
                      exit_dump)
         with open(os.path.join(inproc, "inproc.json")) as f:

@@ -5,7 +5,9 @@
  * stdout (JSON) what it did and the timings it measured itself, and returns
  * with every block it keeps still live and thread lt-beta still running, so
  * the exit dump sees them. Given DIR, it first dumps in-process to
- * DIR/inproc.json and DIR/inproc.pb.gz, two snapshots of one state.
+ * DIR/inproc.json and DIR/inproc.pb.gz, two snapshots of one state. With
+ * LT_EXIT_PAUSE_MS set it waits that long between its steps (for periodic
+ * dumps between them: a timeline).
  * check_exit_lifetimes.py holds the truth. Nothing here allocates but the
  * functions named for it: the output goes through write(2), not stdio. */
 #include <pthread.h>
@@ -146,6 +148,12 @@ static void dump_inproc(const char *dir) {
         exit(3);
 }
 
+static void pause_between_steps(void) {
+    const char *ms = getenv("LT_EXIT_PAUSE_MS");
+    if (ms != NULL)
+        sleep_ns((uint64_t)atoi(ms) * 1000000ull);
+}
+
 int main(int argc, char **argv) {
     prctl(PR_SET_NAME, "lt-main");
     pthread_barrier_init(&beta_ready, NULL, 2);
@@ -156,8 +164,11 @@ int main(int argc, char **argv) {
     pthread_barrier_wait(&beta_ready);
     for (int i = 0; i < BETA_FREED_BY_MAIN; i++)
         free(beta_kept[i]);
+    pause_between_steps();
     exit_temp_site();
+    pause_between_steps();
     pairs();
+    pause_between_steps();
     exit_size_mix();
     /* A wait in the middle of a log2 bucket: 1.4 * 2^24 ns (about 23 ms). */
     uint64_t wait_lo, wait_hi;
