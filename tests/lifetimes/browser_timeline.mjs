@@ -6,39 +6,16 @@
 // adding up to the last dump's count, and the flame graph's Temporary view
 // giving that site its temporaries.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, '..', 'html', 'package.json'));
-const { chromium } = require('playwright-core');
-const page_path = path.resolve(process.argv[2]);
+import { withChromium } from '../common/chromium.mjs';
+
+const pagePath = path.resolve(process.argv[2]);
 const [total, siteTemps] = process.argv.slice(3, 5).map(Number);
 const site = process.argv[5];
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rallo-lt-test-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1400, height: 1000}, deviceScaleFactor: 1,
-});
-const blocked = [], errors = [];
-const allowed = pathToFileURL(page_path).href;
-await context.route('**/*', route => {
-    if (route.request().url() === allowed) return route.continue();
-    blocked.push(route.request().url());
-    return route.abort();
-});
-let failed = false;
-try {
-    const page = context.pages()[0] || await context.newPage();
-    page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', e => errors.push(String(e)));
-    await page.goto(allowed);
+await withChromium('rallo-lt-test-', async ({page, allow, errors, blocked}) => {
+    await page.goto(allow(pagePath));
     await page.waitForFunction(() => window.ralloTimeline && window.ralloTimeline.flame());
     const seen = await page.evaluate(name => {
         const t = window.ralloTimeline, f = t.flame();
@@ -60,11 +37,4 @@ try {
     assert.deepEqual(errors, [], 'console errors');
     assert.deepEqual(blocked, [], 'network requests');
     console.log('browser checks passed');
-} catch (e) {
-    failed = true;
-    console.error(e);
-} finally {
-    await context.close();
-    fs.rmSync(userDataDir, {recursive: true, force: true});
-}
-process.exit(failed ? 1 : 0);
+});

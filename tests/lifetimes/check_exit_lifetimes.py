@@ -177,7 +177,7 @@ def main():
         if mode in ("run", "timeline"):
             every = ["--interval", "0.1"] if mode == "timeline" else []
             if mode == "timeline":
-                env["LT_EXIT_PAUSE_MS"] = "300"
+                env["LT_EXIT_PAUSE_MS"] = "500"
             command = [rallo, "run", "--lifetimes", *every, "--formats", "json,pprof", "-o", dumps, "--", target,
                        inproc]
         else:
