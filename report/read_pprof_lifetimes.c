@@ -5,10 +5,12 @@
  * only and at most 2^63-1, buckets and thread indexes are checked against
  * their bounds, a site's thread keys must come in whole entries, and every
  * figure's sum over the profile stays within int64 (as the four values' sums
- * do, read_pprof_messages.c), so no writer's total can wrap. */
+ * do, read_pprof_messages.c), so no writer's total can wrap; and their
+ * memory is held to the reader's budget. */
 #include <inttypes.h>
 #include <string.h>
 
+#include "pprof.h"
 #include "pprof_lifetimes.h"
 #include "read_pprof_internal.h"
 #include "writers.h"
@@ -281,6 +283,16 @@ bool rallo_pprof_lifetimes_read(pprof_reader *r) {
         if (strcmp(name, RALLO_PPROF_TEMP_SPACE) == 0 && lr.temp_slot[1] < 0)
             lr.temp_slot[1] = (int)i;
     }
+    /* A site's figures take ~1 KiB whatever its sample's size: held to the
+     * budget read_pprof.c gives the decoded messages (48 bytes per encoded
+     * byte and 16 MiB, at most RALLO_PPROF_MAX_UNPACKED), so that a file of
+     * tiny samples cannot make the reader take many times that. */
+    size_t encoded = protobuf_c_message_get_packed_size(&pb->base);
+    size_t budget = encoded < (RALLO_PPROF_MAX_UNPACKED - (16u << 20)) / 48 ? encoded * 48 + (16u << 20)
+                                                                            : RALLO_PPROF_MAX_UNPACKED;
+    if (r->out->nsites > budget / sizeof(rallo_prof_lifetimes))
+        return rallo_pprof_fail(r, "%zu samples' lifetimes in %zu bytes: past the %zu MiB budget, refused",
+                                r->out->nsites, encoded, budget >> 20);
     for (size_t i = 0; i < r->out->nsites; i++)
         if (!read_sample(&lr, i))
             return false;

@@ -313,6 +313,39 @@ static void hostile_labels(void **state) {
     refused(&h, "past 2^63-1");
 }
 
+/* 200,000 samples of nothing but zeros (10 bytes each) in a profile that
+ * says it carries lifetimes: ~1 KiB of figures each would be 100 times the
+ * file, past the reader's budget, so it is refused before taking them. */
+static void hostile_many_samples(void **state) {
+    (void)state;
+    hostile h = hostile_open();
+    size_t had = h.pb->n_sample, n = 200000;
+    Perftools__Profiles__Sample **samples = h.pb->sample, empty;
+    perftools__profiles__sample__init(&empty);
+    int64_t zeros[16] = {0};
+    empty.n_value = h.pb->n_sample_type;
+    empty.value = zeros;
+    h.pb->sample = malloc(n * sizeof *h.pb->sample);
+    for (size_t i = 0; i < n; i++)
+        h.pb->sample[i] = &empty;
+    h.pb->n_sample = n;
+    size_t len = protobuf_c_message_get_packed_size(&h.pb->base);
+    uint8_t *raw = malloc(len);
+    protobuf_c_message_pack(&h.pb->base, raw);
+    free(h.pb->sample);
+    h.pb->sample = samples;
+    h.pb->n_sample = had;
+    char error[256];
+    rallo_profile back;
+    assert_int_equal(rallo_read_pprof(raw, len, &back, error, sizeof error), -1);
+    if (strstr(error, "past the") == NULL || strstr(error, "budget, refused") == NULL)
+        fail_msg("error \"%s\"", error);
+    free(raw);
+    /* hostile_read gives the rest back; what it reads does not matter here. */
+    assert_int_equal(hostile_read(&h, error, sizeof error, &back), 0);
+    rallo_profile_free(&back);
+}
+
 /* Each text in place of the comment that starts with prefix: refused for reason. */
 static void each_refused(const char *prefix, const char *const *texts, size_t n, const char *reason) {
     for (size_t i = 0; i < n; i++) {
@@ -361,10 +394,9 @@ static void hostile_comments(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),
-        cmocka_unit_test(views_unchanged),
-        cmocka_unit_test(hostile_labels),
-        cmocka_unit_test(hostile_comments),
+        cmocka_unit_test(round_trip),           cmocka_unit_test(views_unchanged),
+        cmocka_unit_test(hostile_labels),       cmocka_unit_test(hostile_comments),
+        cmocka_unit_test(hostile_many_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
