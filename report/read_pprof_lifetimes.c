@@ -215,7 +215,7 @@ static bool read_sample(lt_reader *lr, size_t i) {
         if (bad)
             return rallo_pprof_fail(r, "sample %zu: label %.64s names no bucket", i, key);
         if ((tk >= 0 || is_bucket) && label->num < 0)
-            return rallo_pprof_fail(r, "sample %zu: label %s is negative", i, key);
+            return rallo_pprof_fail(r, "sample %zu: label %.64s is negative", i, key);
         if (tk >= 0)
             per_key[tk]++;
         if (!is_bucket)
