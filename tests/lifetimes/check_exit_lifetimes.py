@@ -36,6 +36,9 @@ def histogram(counts):
 
 
 def check_truth(report, truth):
+    for key in ("threads", "temporary", "size_log2"):
+        if key not in report:
+            sys.exit(f"FAIL: no '{key}' in the report: the dump did not carry the lifetimes figures")
     n, size = truth["temps"]
     temp = site_of(report, "exit_temp_site")
     expect("exit_temp_site temporary", temp["temporary"], {"count": n, "bytes": n * size})
