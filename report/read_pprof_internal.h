@@ -1,7 +1,8 @@
 /* read_pprof_internal.h - what the pprof reader's files share (read_pprof.c,
  * the entry points and protobuf-c's memory budget; read_pprof_inflate.c,
  * capped gunzip; read_pprof_ids.c, the id index; read_pprof_messages.c, the
- * messages into a rallo_profile): the reader's state and its error line. Not
+ * messages into a rallo_profile; read_pprof_lifetimes.c, sizes, lifetimes,
+ * temporaries and threads): the reader's state and its error line. Not
  * for anyone outside the reader. */
 #ifndef RALLO_READ_PPROF_INTERNAL_H
 #define RALLO_READ_PPROF_INTERNAL_H
@@ -79,5 +80,11 @@ bool rallo_pprof_ids_get(const pprof_ids *x, uint64_t id, size_t *index);
 
 /* The unpacked message r->pb into r->out, every id and string index checked. */
 bool rallo_pprof_convert(pprof_reader *r);
+
+/* ---- read_pprof_lifetimes.c ---- */
+
+/* Sizes, lifetimes, temporaries and threads (pprof_lifetimes.h), once the
+ * samples and comments are read, when the profile carries them. */
+bool rallo_pprof_lifetimes_read(pprof_reader *r);
 
 #endif

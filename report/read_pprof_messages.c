@@ -13,6 +13,7 @@
 
 #include "pprof.h"
 #include "../tracking/read_side.h" /* RALLO_SITE_FIGURES_ADD */
+#include "pprof_lifetimes.h"
 #include "read_pprof_internal.h"
 #include "writers.h"
 
@@ -88,8 +89,9 @@ static bool map_sample_types(pprof_reader *r) {
         bool used = false;
         for (int v = 0; v < V_COUNT; v++)
             used |= r->value_slot[v] == (int)i;
-        if (!used)
-            rallo_pprof_note(r, "sample type %s ignored", pb->string_table[pb->sample_type[i]->type]);
+        const char *name = pb->string_table[pb->sample_type[i]->type];
+        if (!used && strcmp(name, RALLO_PPROF_TEMP_OBJECTS) != 0 && strcmp(name, RALLO_PPROF_TEMP_SPACE) != 0)
+            rallo_pprof_note(r, "sample type %s ignored", name);
     }
     for (int v = 0; v < V_COUNT; v++)
         if (r->value_slot[v] < 0)
@@ -382,7 +384,7 @@ bool rallo_pprof_convert(pprof_reader *r) {
     bool ok = (r->strings != NULL || rallo_pprof_fail(r, "out of memory")) && check_profile_strings(r) &&
               map_sample_types(r) && read_mappings(r, &mappings) && read_functions(r, &functions) &&
               read_locations(r, &locations, &mappings, &functions) && read_samples(r, &locations) &&
-              read_comments(r);
+              read_comments(r) && rallo_pprof_lifetimes_read(r);
     if (ok) {
         r->out->time_unix_ns = r->pb->time_nanos > 0 ? (uint64_t)r->pb->time_nanos : 0;
         if (r->clamped_negative)

@@ -16,6 +16,7 @@
 #include "util/zlib_alloc.h"
 #include "util/hash.h"
 #include "pprof.h"
+#include "pprof_lifetimes.h"
 #include "profile.pb-c.h"
 #include "writers.h"
 
@@ -268,8 +269,7 @@ static bool add_samples(pprof_builder *b, pb_profile *pb, const rallo_profile *p
     int64_t peak_key = intern(b, "peak_live_bytes"), bytes_unit = intern(b, "bytes");
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *site = &profile->sites[i];
-        if (site->alloc_count == 0 && site->alloc_bytes == 0 && site->live_count == 0 &&
-            site->live_bytes == 0)
+        if (!rallo_pprof_site_shown(site))
             continue;
         pb_sample *ps = builder_alloc(b, sizeof *ps);
         int64_t *values = builder_array(b, 4, sizeof *values);
@@ -428,7 +428,9 @@ static int write_gzipped(const pb_profile *pb, rallo_buf *out) {
     return sink.failed || out->failed ? -1 : 0;
 }
 
-int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
+/* lifetimes: the profile's sizes, lifetimes, temporaries and threads too
+ * (write_pprof_lifetimes.c); never in the HTTP endpoint's views. */
+static int write_pprof(const rallo_profile *profile, rallo_buf *out, int view, bool lifetimes) {
     pprof_builder b;
     memset(&b, 0, sizeof b);
     b.strings.seed = rallo_hash_seed();
@@ -442,6 +444,8 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
     pb.time_nanos = clamp_i64(profile->time_unix_ns);
     pb.string_table = b.strings.strings;
     pb.n_string_table = b.strings.count;
+    if (ok && lifetimes)
+        ok = rallo_pprof_lifetimes_add(&pb, profile, &b.scratch);
     int rc = ok && !b.failed ? write_gzipped(&pb, out) : -1;
     if (rc != 0)
         out->failed = true;
@@ -451,6 +455,10 @@ int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int vie
     return rc;
 }
 
+int rallo_write_pprof_view(const rallo_profile *profile, rallo_buf *out, int view) {
+    return write_pprof(profile, out, view, false);
+}
+
 int rallo_write_pprof(const rallo_profile *profile, rallo_buf *out) {
-    return rallo_write_pprof_view(profile, out, RALLO_PPROF_VIEW_HEAP);
+    return write_pprof(profile, out, RALLO_PPROF_VIEW_HEAP, profile->has_lifetimes);
 }

@@ -12,7 +12,10 @@
  *    "points":[{"seq","file","time_unix_ms","totals":{...},
  *               "values":[site, live_bytes, live_count, alloc_bytes,
  *                         alloc_count, free_count, free_bytes,
- *                         peak_live_bytes, site, ...]}]}   (8 per site) */
+ *                         peak_live_bytes, site, ...],     (8 per site)
+ *               and when the dump carries lifetimes (RALLO_LIFETIMES):
+ *               "temporary":{"count","bytes"},  since tracking began
+ *               "temps":[site, temp_count, temp_bytes, site, ...]}]} */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -136,6 +139,35 @@ static bool note_live(timeline *t, size_t index, uint64_t live) {
     return true;
 }
 
+/* A dump's temporary allocations: the process's, and per union site (summed
+ * as put_point sums the values; sums is its scratch, one row a union site). */
+static void put_temporaries(rallo_buf *out, const rallo_profile *dump, const size_t *index,
+                            uint64_t (*sums)[VALUES_PER_SITE - 1]) {
+    rallo_buf_printf(out, ",\"temporary\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "},\"temps\":[",
+                     dump->temp_count, dump->temp_bytes);
+    for (size_t i = 0; i < dump->nsites; i++)
+        if (index[i] < SIZE_MAX - 1)
+            sums[index[i]][0] = sums[index[i]][1] = 0;
+    for (size_t i = 0; i < dump->nsites; i++) {
+        const rallo_prof_site *s = &dump->sites[i];
+        if (index[i] < SIZE_MAX - 1 && s->lt != NULL) {
+            sums[index[i]][0] += s->lt->temp_count;
+            sums[index[i]][1] += s->lt->temp_bytes;
+        }
+    }
+    bool comma = false;
+    for (size_t i = 0; i < dump->nsites; i++) {
+        size_t site = index[i];
+        if (site >= SIZE_MAX - 1 || sums[site][0] == UINT64_MAX || (sums[site][0] == 0 && sums[site][1] == 0))
+            continue;
+        rallo_buf_printf(out, "%s%zu,%" PRIu64 ",%" PRIu64, comma ? "," : "", site, sums[site][0],
+                         sums[site][1]);
+        sums[site][0] = UINT64_MAX; /* written */
+        comma = true;
+    }
+    rallo_buf_putc(out, ']');
+}
+
 /* A dump's values per union site, written into its point. */
 static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const rallo_profile *dump,
                       size_t mapping_base, bool first) {
@@ -191,9 +223,12 @@ static bool put_point(rallo_buf *out, timeline *t, const dump_file *file, const 
         sums[site][0] = UINT64_MAX; /* written */
         comma = true;
     }
+    rallo_buf_putc(out, ']');
+    if (ok && dump->has_lifetimes)
+        put_temporaries(out, dump, index, sums);
     mi_free(sums);
     mi_free(index);
-    rallo_buf_puts(out, "]}");
+    rallo_buf_putc(out, '}');
     return ok && !out->failed;
 }
 

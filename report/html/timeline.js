@@ -3,8 +3,11 @@
  * below it the flame graph (RalloFlame) of the dump chosen on the chart. The
  * data (#rallo-timeline, written by report/cli/timeline.c) holds one call tree
  * for the union of all dumps' sites and, per dump, the values of its sites;
- * choosing a dump rebuilds the tree's values from those. Every name goes in
- * through textContent. window.ralloTimeline is the hook tests drive it by. */
+ * choosing a dump rebuilds the tree's values from those. Dumps that carry
+ * lifetimes (RALLO_LIFETIMES) add, under the chart, the temporary allocations
+ * made between one dump and the next, and their per-site temporaries to the
+ * flame graph. Every name goes in through textContent. window.ralloTimeline
+ * is the hook tests drive it by. */
 (function () {
     'use strict';
     const F = window.RalloFlame;
@@ -66,6 +69,14 @@
             for (let m = 0; m < VALUE_KEYS.length; m++) arrays[VALUE_KEYS[m]][v[k]] = v[k + 1 + m];
         const sites = {node: base.sites.node, file: base.sites.file, line: base.sites.line};
         for (const key of VALUE_KEYS) sites[key] = arrays[key];
+        if (p.temps) {
+            sites.temp_count = new Float64Array(nsites);
+            sites.temp_bytes = new Float64Array(nsites);
+            for (let k = 0; k < p.temps.length; k += 3) {
+                sites.temp_count[p.temps[k]] = p.temps[k + 1];
+                sites.temp_bytes[p.temps[k]] = p.temps[k + 2];
+            }
+        }
         return {version: 1, strings: base.strings, nodes: base.nodes, sites,
                 meta: {pid: data.pid, program: data.program, time_unix_ms: p.time_unix_ms,
                        sample_interval: data.sample_interval, totals: p.totals, untracked: base.meta.untracked}};
@@ -160,7 +171,42 @@
         legend.append(li);
         return value;
     });
-    chartBox.append(legend, el('p', 'rt-hint', 'Click the chart (or use \u2190 \u2192 on it) to choose a dump; its flame graph is below.'));
+    chartBox.append(legend);
+
+    /* ---- temporary allocations per interval (dumps with lifetimes) ---- */
+    const withTemps = points.some(p => p.temporary);
+    const temporaries = points.map((p, i) => {
+        const now = p.temporary || {count: 0, bytes: 0}, before = i > 0 && points[i - 1].temporary;
+        return {count: Math.max(0, now.count - (before ? before.count : 0)),
+                bytes: Math.max(0, now.bytes - (before ? before.bytes : 0))};
+    });
+    if (withTemps) {
+        const TH = 110, tMax = Math.max(1, ...temporaries.map(t => t.count));
+        const strip = svg('svg', {viewBox: '0 0 ' + W + ' ' + TH, role: 'img',
+                                  'aria-label': 'temporary allocations per interval'});
+        strip.classList.add('rt-strip');
+        const ty = y => PAD_T + (TH - PAD_T - PAD_B) * (1 - y / tMax);
+        for (const y of [0, tMax]) {
+            strip.append(svg('line', {x1: PAD_L, x2: W - PAD_R, y1: ty(y), y2: ty(y), class: 'rt-grid'}));
+            const t = svg('text', {x: PAD_L - 6, y: ty(y) + 4, class: 'rt-axis', 'text-anchor': 'end'});
+            t.textContent = F.formatCount(y);
+            strip.append(t);
+        }
+        temporaries.forEach((t, i) => {
+            const right = px(xValue(i)), left = i > 0 ? px(xValue(i - 1)) : right - 6;
+            const bar = svg('rect', {x: left + 1, width: Math.max(2, right - left - 2), y: ty(t.count),
+                                     height: ty(0) - ty(t.count), class: 'rt-temp'});
+            bar.dataset.index = String(i);
+            const tip = svg('title', {});
+            tip.textContent = pointName(i) + ': ' + F.formatCount(t.count) + ' temporary allocations (' +
+                F.formatBytes(t.bytes) + ') since ' + (i > 0 ? 'the dump before' : 'tracking began');
+            bar.append(tip);
+            strip.append(bar);
+        });
+        chartBox.append(el('h2', 'rt-h2', 'Temporary allocations per interval (freed by the allocating thread ' +
+            'before it allocated anything else)'), strip);
+    }
+    chartBox.append(el('p', 'rt-hint', 'Click the chart (or use \u2190 \u2192 on it) to choose a dump; its flame graph is below.'));
     app.append(chartBox);
 
     /* ---- the chosen dump ---- */
@@ -196,6 +242,9 @@
             el('span', '', 'live ' + F.formatBytes(t.live_bytes) + ' in ' + F.formatCount(t.live_count) + ' blocks'),
             el('span', '', 'allocated ' + F.formatBytes(t.alloc_bytes) + ' in ' + F.formatCount(t.alloc_count)),
             el('span', '', 'peak so far ' + F.formatBytes(t.peak_live_bytes)));
+        if (withTemps)
+            info.append(el('span', '', 'temporary ' + F.formatCount(temporaries[i].count) + ' (' +
+                F.formatBytes(temporaries[i].bytes) + ') in this interval'));
         const tree = F.buildTree(pointData(i));
         if (!tree.metrics.some(m => m.key === metric)) metric = 'live_bytes';
         flameBox.replaceChildren();
@@ -210,7 +259,7 @@
     if (points.length) select(points.length - 1);
 
     window.ralloTimeline = {
-        data, series, layers, chart,
+        data, series, layers, chart, temporaries: withTemps ? temporaries : null,
         select,
         selected: () => selected,
         flame: () => flame,

@@ -6,41 +6,16 @@
 // dump; clicking the first point shows the flame graph of that dump (1 MiB in
 // stage_one, no stage_two); the leak in the diff is red and the kept site grey.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, '..', 'html', 'package.json'));
-const { chromium } = require('playwright-core');
+import { withChromium } from '../common/chromium.mjs';
+
 const [timelinePage, diffPage] = process.argv.slice(2).map(p => path.resolve(p));
 const MiB = 1024 * 1024;
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rallo-cli-test-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1400, height: 1000}, deviceScaleFactor: 1,
-});
-const blocked = [], errors = [];
-let allowed = '';
-await context.route('**/*', route => {
-    if (route.request().url() === allowed) return route.continue();
-    blocked.push(route.request().url());
-    return route.abort();
-});
-let failed = false;
-try {
-    const page = context.pages()[0] || await context.newPage();
-    page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', e => errors.push(String(e)));
-
+await withChromium('rallo-cli-test-', async ({page, allow, errors, blocked}) => {
     // ---- the timeline ----
-    allowed = pathToFileURL(timelinePage).href;
-    await page.goto(allowed);
+    await page.goto(allow(timelinePage));
     await page.waitForFunction(() => window.ralloTimeline && window.ralloTimeline.flame());
     const chart = await page.evaluate(() => {
         const t = window.ralloTimeline, box = t.chart.getBoundingClientRect();
@@ -92,8 +67,7 @@ try {
     assert.deepEqual(blocked, [], 'network requests');
 
     // ---- the diff ----
-    allowed = pathToFileURL(diffPage).href;
-    await page.goto(allowed);
+    await page.goto(allow(diffPage));
     await page.waitForFunction(() => window.ralloDiff && window.ralloDiff.flame);
     const diff = await page.evaluate(() => {
         const d = window.ralloDiff, f = d.flame;
@@ -115,11 +89,4 @@ try {
     assert.deepEqual(errors, [], 'console errors');
     assert.deepEqual(blocked, [], 'network requests');
     console.log('browser checks passed');
-} catch (e) {
-    failed = true;
-    console.error(e);
-} finally {
-    await context.close();
-    fs.rmSync(userDataDir, {recursive: true, force: true});
-}
-process.exit(failed ? 1 : 0);
+});
