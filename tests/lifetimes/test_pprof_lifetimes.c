@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <mimalloc.h>
 
+#include "../../tracking/read_side.h" /* RALLO_SITE_FIGURES_ADD */
 #include "pprof.h"
 #include "pprof_lifetimes.h"
 #include "read_pprof_internal.h"
@@ -96,7 +97,7 @@ static void build_known(rallo_profile *p, bool lifetimes) {
     p->size_log2[0] = 5;
     p->size_log2[6] = 10;
     for (size_t i = 0; i < 3; i++)
-        rallo_totals_add_site(&p->totals, &p->sites[i]);
+        RALLO_SITE_FIGURES_ADD(&p->totals, &p->sites[i]);
     p->has_lifetimes = lifetimes;
 }
 
