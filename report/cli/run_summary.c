@@ -53,9 +53,10 @@ static void print_top(const rallo_profile *profile, int metric, size_t most, con
                     peak ? 100.0 * (double)site->peak_live_bytes / (double)peak : 0.0,
                     cli_site_name(profile, site, name, sizeof name));
         } else {
-            fprintf(stderr, "  %10s  %8llu blocks  %s\n",
+            fprintf(stderr, "  %10s  %8llu %-6s  %s\n",
                     rallo_format_bytes(rallo_metric_value(site, metric), a, sizeof a),
-                    (unsigned long long)blocks, cli_site_name(profile, site, name, sizeof name));
+                    (unsigned long long)blocks, blocks == 1 ? "block" : "blocks",
+                    cli_site_name(profile, site, name, sizeof name));
         }
     }
 }
