@@ -39,11 +39,18 @@ static inline bool rallo_pprof_site_shown(const rallo_prof_site *site) {
     return site->alloc_count != 0 || site->alloc_bytes != 0 || site->live_count != 0 || site->live_bytes != 0;
 }
 
-/* Adds the profile's lifetimes (which it has) to pb, built from it with one
- * sample per shown site in site order and its string table set: sample types,
- * values, labels, strings and comments, all allocated in arena (which must
- * outlive the packing of pb). false when out of memory or pb does not match. */
-bool rallo_pprof_lifetimes_add(Perftools__Profiles__Profile *pb, const rallo_profile *profile,
-                               rallo_profile *arena);
+/* Adds the profile's lifetimes (which it has) to pb as write_pprof.c streams
+ * it: begin, before the sample types are packed, adds the two sample types,
+ * the comments and the strings they need; each sample, as it is packed, gets
+ * its site's values and labels (rallo_pprof_lifetimes_sample); end, before the
+ * fields after the samples are packed, sets pb's string table. Everything is
+ * allocated in arena, which must outlive the packing. NULL / false when out of
+ * memory. */
+typedef struct rallo_pprof_lifetimes_writer rallo_pprof_lifetimes_writer;
+rallo_pprof_lifetimes_writer *rallo_pprof_lifetimes_begin(Perftools__Profiles__Profile *pb,
+                                                          const rallo_profile *profile, rallo_profile *arena);
+bool rallo_pprof_lifetimes_sample(rallo_pprof_lifetimes_writer *w, Perftools__Profiles__Sample *ps,
+                                  const rallo_prof_site *site);
+bool rallo_pprof_lifetimes_end(rallo_pprof_lifetimes_writer *w);
 
 #endif

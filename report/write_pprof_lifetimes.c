@@ -31,7 +31,7 @@ static const char *const thread_keys[TK_COUNT] = {"thread",
                                                   "thread_live_count",
                                                   "thread_live_bytes"};
 
-typedef struct lt_writer {
+typedef struct rallo_pprof_lifetimes_writer {
     pb_profile *pb;
     rallo_profile *arena;
     char **strings; /* the new table: the builder's, then what is added here */
@@ -40,6 +40,7 @@ typedef struct lt_writer {
     int64_t thread_key[TK_COUNT];
     int64_t *thread_name; /* per profile thread */
     int64_t count_unit, bytes_unit;
+    const rallo_profile *profile;
     bool failed;
 } lt_writer;
 
@@ -206,40 +207,45 @@ static bool add_sample_types(lt_writer *w) {
     return !w->failed;
 }
 
-bool rallo_pprof_lifetimes_add(pb_profile *pb, const rallo_profile *profile, rallo_profile *arena) {
-    size_t shown = 0;
-    for (size_t i = 0; i < profile->nsites; i++)
-        shown += rallo_pprof_site_shown(&profile->sites[i]);
-    if (shown != pb->n_sample)
-        return false;
-    lt_writer w;
-    memset(&w, 0, sizeof w);
-    w.pb = pb;
-    w.arena = arena;
+rallo_pprof_lifetimes_writer *rallo_pprof_lifetimes_begin(pb_profile *pb, const rallo_profile *profile,
+                                                          rallo_profile *arena) {
+    lt_writer *w = rallo_profile_alloc(arena, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    memset(w, 0, sizeof *w);
+    w->pb = pb;
+    w->arena = arena;
+    w->profile = profile;
     /* Room for every string this can add: bucket keys, thread keys and
      * names, units and types, comments. */
-    w.cap =
+    w->cap =
         pb->n_string_table + HIST_COUNT * RALLO_PROF_TIME_BUCKETS + TK_COUNT + 4 + 2 * profile->nthreads + 1;
-    w.strings = rallo_profile_alloc(arena, w.cap * sizeof *w.strings);
-    w.thread_name = rallo_profile_alloc(arena, (profile->nthreads + 1) * sizeof *w.thread_name);
-    if (w.strings == NULL || w.thread_name == NULL)
-        return false;
-    memcpy(w.strings, pb->string_table, pb->n_string_table * sizeof *w.strings);
-    w.nstrings = pb->n_string_table;
-    w.count_unit = add_string(&w, "count");
-    w.bytes_unit = add_string(&w, "bytes");
+    w->strings = rallo_profile_alloc(arena, w->cap * sizeof *w->strings);
+    w->thread_name = rallo_profile_alloc(arena, (profile->nthreads + 1) * sizeof *w->thread_name);
+    if (w->strings == NULL || w->thread_name == NULL)
+        return NULL;
+    memcpy(w->strings, pb->string_table, pb->n_string_table * sizeof *w->strings);
+    w->nstrings = pb->n_string_table;
+    w->count_unit = add_string(w, "count");
+    w->bytes_unit = add_string(w, "bytes");
     for (int k = 0; k < TK_COUNT; k++)
-        w.thread_key[k] = add_string(&w, thread_keys[k]);
+        w->thread_key[k] = add_string(w, thread_keys[k]);
     for (size_t i = 0; i < profile->nthreads; i++)
-        w.thread_name[i] = add_string(&w, profile->threads[i].name);
-    bool ok = add_sample_types(&w);
-    for (size_t i = 0, j = 0; ok && i < profile->nsites; i++)
-        if (rallo_pprof_site_shown(&profile->sites[i]))
-            ok = sample_extend(&w, pb->sample[j++], profile, &profile->sites[i]);
-    ok = ok && add_comments(&w, profile);
-    if (!ok || w.failed)
+        w->thread_name[i] = add_string(w, profile->threads[i].name);
+    if (!add_sample_types(w) || !add_comments(w, profile) || w->failed)
+        return NULL;
+    return w;
+}
+
+bool rallo_pprof_lifetimes_sample(rallo_pprof_lifetimes_writer *w, pb_sample *ps,
+                                  const rallo_prof_site *site) {
+    return sample_extend(w, ps, w->profile, site);
+}
+
+bool rallo_pprof_lifetimes_end(rallo_pprof_lifetimes_writer *w) {
+    if (w->failed)
         return false;
-    pb->string_table = w.strings;
-    pb->n_string_table = w.nstrings;
+    w->pb->string_table = w->strings;
+    w->pb->n_string_table = w->nstrings;
     return true;
 }

@@ -245,11 +245,20 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
     uint32_t nsites = copy->nsites;
     location_index index = {0};
     int result = -1;
-    size_t counted = 0;
-    for (uint32_t id = RALLO_SITE_OTHER; id < nsites; id++)
-        counted += sums[id].alloc_weight != 0 || sums[id].free_weight != 0;
+    size_t counted = 0, frames = 0;
+    for (uint32_t id = RALLO_SITE_OTHER; id < nsites; id++) {
+        if (sums[id].alloc_weight == 0 && sums[id].free_weight == 0)
+            continue;
+        uint32_t depth;
+        (void)_rallo_door->site_frames(id, &depth);
+        frames += depth;
+        counted++;
+    }
+    /* Every site's locations in one array (a site's own would round each
+     * stack up to 16 bytes and cost an allocation a site). */
     profile->sites = rallo_profile_alloc(profile, (counted ? counted : 1) * sizeof *profile->sites);
-    if (profile->sites == NULL)
+    uint32_t *locations = rallo_profile_alloc(profile, (frames ? frames : 1) * sizeof *locations);
+    if (profile->sites == NULL || locations == NULL)
         goto done;
 
     rallo_totals *totals = &profile->totals;
@@ -263,9 +272,11 @@ static int sites_build(rallo_profile *profile, const rallo_snapshot_copy *copy) 
         site->peak_live_bytes = copy->at_peak[id];
         uint32_t depth;
         const uintptr_t *pcs = _rallo_door->site_frames(id, &depth);
-        site->locations = rallo_profile_alloc(profile, (depth ? depth : 1) * sizeof *site->locations);
-        if (site->locations == NULL)
-            goto done;
+        if (depth > frames)
+            goto done; /* a stack is never rewritten once published: not reached */
+        site->locations = locations;
+        locations += depth;
+        frames -= depth;
         for (uint32_t f = 0; f < depth; f++) {
             if (pcs[f] == 0)
                 continue;
