@@ -318,30 +318,29 @@ static void put_meta(const rallo_profile *p, rallo_buf *out) {
     rallo_buf_putc(out, '}');
 }
 
+/* One JSON array of `count` items, each written by `put_item` with its index
+ * in i: the tree's node columns and the sites' columns alike. */
+#define PUT_ARRAY(prefix, count, put_item)                                                                   \
+    do {                                                                                                     \
+        rallo_buf_puts(out, prefix "[");                                                                     \
+        for (size_t i = 0; i < (count); i++) {                                                               \
+            if (i)                                                                                           \
+                rallo_buf_putc(out, ',');                                                                    \
+            put_item;                                                                                        \
+        }                                                                                                    \
+        rallo_buf_putc(out, ']');                                                                            \
+    } while (0)
 #define PUT_NODE_ARRAY(key, expr)                                                                            \
-    do {                                                                                                     \
-        rallo_buf_puts(out, "\"" key "\":[");                                                                \
-        for (uint32_t i = 0; i < b->nnodes; i++) {                                                           \
-            if (i)                                                                                           \
-                rallo_buf_putc(out, ',');                                                                    \
-            const tree_node *n = &b->nodes[i];                                                               \
-            put_id(out, (expr));                                                                             \
-        }                                                                                                    \
-        rallo_buf_putc(out, ']');                                                                            \
-    } while (0)
-
+    PUT_ARRAY("\"" key "\":", b->nnodes, {                                                                   \
+        const tree_node *n = &b->nodes[i];                                                                   \
+        put_id(out, (expr));                                                                                 \
+    })
 #define PUT_SITE_ARRAY(key, expr)                                                                            \
-    do {                                                                                                     \
-        rallo_buf_puts(out, ",\"" key "\":[");                                                               \
-        for (size_t i = 0; i < p->nsites; i++) {                                                             \
-            if (i)                                                                                           \
-                rallo_buf_putc(out, ',');                                                                    \
-            const rallo_prof_site *s = &p->sites[i];                                                         \
-            (void)s;                                                                                         \
-            expr;                                                                                            \
-        }                                                                                                    \
-        rallo_buf_putc(out, ']');                                                                            \
-    } while (0)
+    PUT_ARRAY(",\"" key "\":", p->nsites, {                                                                  \
+        const rallo_prof_site *s = &p->sites[i];                                                             \
+        (void)s;                                                                                             \
+        expr;                                                                                                \
+    })
 
 static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32_t *site_node,
                      const uint32_t *site_frame, rallo_buf *out) {
