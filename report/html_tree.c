@@ -330,11 +330,20 @@ static void put_meta(const rallo_profile *p, rallo_buf *out) {
         }                                                                                                    \
         rallo_buf_putc(out, ']');                                                                            \
     } while (0)
-#define PUT_NODE_ARRAY(key, expr)                                                                            \
-    PUT_ARRAY("\"" key "\":", b->nnodes, {                                                                   \
-        const tree_node *n = &b->nodes[i];                                                                   \
-        put_id(out, (expr));                                                                                 \
-    })
+/* The tree's nodes, a JSON array a column (the page reads them so). */
+enum { NODE_COLUMNS = 6 };
+static const char *const node_column_keys[NODE_COLUMNS] = {"parent", "name",   "file",
+                                                           "line",   "module", "flags"};
+static uint32_t node_column(const tree_node *n, int column) {
+    switch (column) {
+    case 0: return n->parent;
+    case 1: return n->name;
+    case 2: return n->file;
+    case 3: return n->line;
+    case 4: return n->module;
+    default: return n->flags;
+    }
+}
 #define PUT_SITE_ARRAY(key, expr)                                                                            \
     PUT_ARRAY(",\"" key "\":", p->nsites, {                                                                  \
         const rallo_prof_site *s = &p->sites[i];                                                             \
@@ -353,17 +362,10 @@ static void put_tree(const rallo_profile *p, const tree_builder *b, const uint32
         rallo_buf_putc(out, '"');
     }
     rallo_buf_puts(out, "],\"nodes\":{");
-    PUT_NODE_ARRAY("parent", n->parent);
-    rallo_buf_putc(out, ',');
-    PUT_NODE_ARRAY("name", n->name);
-    rallo_buf_putc(out, ',');
-    PUT_NODE_ARRAY("file", n->file);
-    rallo_buf_putc(out, ',');
-    PUT_NODE_ARRAY("line", n->line);
-    rallo_buf_putc(out, ',');
-    PUT_NODE_ARRAY("module", n->module);
-    rallo_buf_putc(out, ',');
-    PUT_NODE_ARRAY("flags", n->flags);
+    for (int column = 0; column < NODE_COLUMNS; column++) {
+        rallo_buf_printf(out, "%s\"%s\":", column ? "," : "", node_column_keys[column]);
+        PUT_ARRAY("", b->nnodes, put_id(out, node_column(&b->nodes[i], column)));
+    }
     rallo_buf_puts(out, "},\"sites\":{\"node\":[");
     for (size_t i = 0; i < p->nsites; i++) {
         if (i)
