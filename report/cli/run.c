@@ -31,7 +31,8 @@
 
 static void run_usage(FILE *out) {
     fputs("usage: rallo run [-o DIR] [--sample BYTES] [--interval SECONDS] [--formats LIST]\n"
-          "                 [--depth N] [--unwind fp|dwarf|auto] [--no-follow] -- PROGRAM [ARGS]\n"
+          "                 [--depth N] [--unwind fp|dwarf|auto] [--free-sites] [--no-follow]\n"
+          "                 -- PROGRAM [ARGS]\n"
           "\n"
           "Runs PROGRAM with rallo preloaded and tracking every allocation from start-up,\n"
           "dumps at exit (and every --interval seconds) into DIR, then prints the total\n"
@@ -46,6 +47,8 @@ static void run_usage(FILE *out) {
           "  --depth N            most frames kept per stack (default 64)\n"
           "  --unwind MODE        fp: frame pointers; dwarf: call-frame info; auto (default):\n"
           "                       frame pointers where a module has them\n"
+          "  --free-sites         record who frees each site's blocks (RALLO_FREE_SITES=1);\n"
+          "                       shown by rallo_dump() reports made in the program\n"
           "  --no-follow          do not profile the programs PROGRAM starts\n"
           "\n"
           "Environment: RALLO_LIBRARY names librallo.so if it is not found beside rallo.\n",
@@ -240,18 +243,15 @@ static bool is_static_program(const char *path, int depth) {
 }
 
 int cli_run(int argc, char **argv) {
-    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
-                                            {"sample", required_argument, NULL, 's'},
-                                            {"interval", required_argument, NULL, 'i'},
-                                            {"formats", required_argument, NULL, 'f'},
-                                            {"depth", required_argument, NULL, 'd'},
-                                            {"unwind", required_argument, NULL, 'u'},
-                                            {"no-follow", no_argument, NULL, 'n'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},   {"sample", required_argument, NULL, 's'},
+        {"interval", required_argument, NULL, 'i'}, {"formats", required_argument, NULL, 'f'},
+        {"depth", required_argument, NULL, 'd'},    {"unwind", required_argument, NULL, 'u'},
+        {"free-sites", no_argument, NULL, 'F'},     {"no-follow", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     const char *dir = ".", *sample = NULL, *interval = NULL, *formats = "html,pprof", *depth = NULL;
     const char *unwind = "auto";
-    bool follow = true;
+    bool follow = true, free_sites = false;
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "+o:h", options, NULL)) != -1) {
@@ -263,6 +263,7 @@ int cli_run(int argc, char **argv) {
         case 'd': depth = optarg; break;
         case 'u': unwind = optarg; break;
         case 'n': follow = false; break;
+        case 'F': free_sites = true; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
@@ -319,7 +320,8 @@ int cli_run(int argc, char **argv) {
         set_env("RALLO_DUMP_FORMATS", all_formats) != 0 || set_env("RALLO_UNWIND", unwind) != 0 ||
         (sample && set_env("RALLO_SAMPLE", sample) != 0) ||
         (interval && set_env("RALLO_DUMP_INTERVAL", interval) != 0) ||
-        (depth && set_env("RALLO_DEPTH", depth) != 0) || (!follow && set_env("RALLO_FOLLOW", "0") != 0))
+        (depth && set_env("RALLO_DEPTH", depth) != 0) || (!follow && set_env("RALLO_FOLLOW", "0") != 0) ||
+        (free_sites && set_env("RALLO_FREE_SITES", "1") != 0))
         return 2;
 
     char resolved[PATH_MAX];

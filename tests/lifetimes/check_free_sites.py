@@ -36,7 +36,18 @@ def freers(site):
     return by_function
 
 
-def check_on(report, truth):
+def check_text(text, truth):
+    """The text report's who-frees section names the thread's freer with its figures."""
+    n, size = truth["by_thread"], truth["small_size"]
+    lines = text.splitlines()
+    if "who frees, for the top 2 sites by freed bytes:" not in lines:
+        sys.exit("FAIL: no who-frees section in the text report")
+    want = f"      freed {n} times ({n * size} B (4.7 KiB); {n} by another thread) at"
+    if want not in lines or not lines[lines.index(want) + 1].strip().startswith("thread_freer "):
+        sys.exit(f"FAIL: the text report lacks '{want}' followed by thread_freer")
+
+
+def check_on(report, truth, text):
     small = site_of(report, "small_alloc")
     size = truth["small_size"]
     expect("small_alloc free sites", freers(small), {
@@ -59,11 +70,14 @@ def check_on(report, truth):
     paired = sum(f["count"] for s in report["sites"] for f in s["free_sites"])
     expect("frees in pairs", paired + report["free_sites_other"]["count"], frees)
     expect("frees without room", report["free_sites_other"], {"count": 0, "bytes": 0})
+    check_text(text, truth)
 
 
-def check_off(report, truth):
+def check_off(report, truth, text):
     if "free_sites_other" in report or any("free_sites" in s for s in report["sites"]):
         sys.exit("FAIL: free sites in the report without RALLO_FREE_SITES")
+    if "who frees" in text:
+        sys.exit("FAIL: a who-frees section in the text report without RALLO_FREE_SITES")
     expect("small_alloc frees", site_of(report, "small_alloc")["free_count"],
            truth["by_first"] + truth["by_second"] + truth["by_thread"])
 
@@ -78,14 +92,16 @@ def main():
     if mode == "lifetimes":
         env["RALLO_LIFETIMES"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "report.json")
-        run = subprocess.run([target, out], env=env, capture_output=True, text=True, timeout=120)
+        out, out_text = os.path.join(tmp, "report.json"), os.path.join(tmp, "report.txt")
+        run = subprocess.run([target, out, out_text], env=env, capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             sys.exit(f"FAIL: target exited {run.returncode}: {run.stderr}")
         truth = json.loads(run.stdout)
         with open(out) as f:
             report = json.load(f)
-    (check_off if mode == "off" else check_on)(report, truth)
+        with open(out_text) as f:
+            text = f.read()
+    (check_off if mode == "off" else check_on)(report, truth, text)
     print(f"free sites {mode}: ok")
 
 

@@ -1,7 +1,7 @@
 /* free_sites_target.c - a program that knows who frees its blocks: run as
- * `free_sites_target OUT.json`, it allocates blocks at two sites and frees
+ * `free_sites_target OUT.json [OUT.txt]`, it allocates blocks at two sites and frees
  * them from three functions in known numbers (one of them on another thread),
- * dumps rallo's JSON report to OUT.json and prints the truth (JSON) on
+ * dumps rallo's JSON report to OUT.json (and text to OUT.txt) and prints the truth (JSON) on
  * stdout. check_free_sites.py compares the two. */
 #include <pthread.h>
 #include <stdio.h>
@@ -54,7 +54,7 @@ static void *freeing_thread(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 || rallo_enable() != 0)
+    if (argc < 2 || rallo_enable() != 0)
         return 1;
     for (int i = 0; i < SMALL_BLOCKS; i++)
         blocks[i] = small_alloc();
@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < LARGE_BY_FIRST; i++)
         first_freer(large_alloc());
     int dumped = rallo_dump(argv[1], "json");
+    if (argc > 2 && dumped == 0) /* the text report too */
+        dumped = rallo_dump(argv[2], "text");
     printf("{\"small_size\":%d,\"large_size\":%d,\"by_first\":%d,\"by_second\":%d,\"by_thread\":%d,"
            "\"large_by_first\":%d}\n",
            SMALL_SIZE, LARGE_SIZE, BY_FIRST, BY_SECOND, BY_THREAD, LARGE_BY_FIRST);
