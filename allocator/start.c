@@ -1,11 +1,12 @@
 /* start.c - tracking's start, once a process, on the first rallo_enable():
  * librallo's own code found (the unwinder skips it), the stack depot
- * reserved, then the tracked arena. The arena is reserved last because its
+ * reserved (and RALLO_FREE_SITES' tables), then the tracked arena. The arena is reserved last because its
  * size is what free() checks: once it is there, blocks may be tracked. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../tracking/free_sites.h"
 #include "../tracking/unwind/unwind.h"
 #include "alloc-internal.h"
 
@@ -24,6 +25,7 @@ static int start_locked(void) {
         depot_failure_told = true;
         return -1;
     }
+    _rallo_fs_reserve(); /* RALLO_FREE_SITES' tables; on failure it is turned off */
     if (_rallo_arena_reserve() != 0) {
         /* Give the depot's reservation back: under an address-space limit it
          * is the program's. */

@@ -20,11 +20,14 @@
  *             (counters.c:_rallo_count_alloc_slow for sampled blocks and first uses)
  * free: alloc.c:free -> fastpath.h:rallo_free (allocator/alloc-internal.h:rallo_in_arena)
  *   -> tracked.c:_rallo_tracked_free: the header read inline, counters.h:_rallo_count_free_own;
+ *   RALLO_LIFETIMES or RALLO_FREE_SITES: free_with_extras (tracking/lifetime.h,
+ *   the free stack captured as above and counted by tracking/free_sites.h);
  *   aligned, sampled or bad blocks: tracked_free_other -> header.c:_rallo_block_of
  *   -> counters.h:_rallo_count_free. */
 #include <errno.h>
 #include <string.h>
 
+#include "../tracking/free_sites.h"
 #include "../tracking/lifetime.h"
 #include "../tracking/unwind/unwind_fp.h"
 #include "fastpath.h"
@@ -108,17 +111,23 @@ static inline __attribute__((always_inline)) void *tracked_alloc_as(size_t size,
         return plain_alloc(size, alignment, zero);
     _rallo_guard_enter();
     rallo_site_ref site = _rallo_capture_site_here();
-    /* Two copies of block_alloc: without lifetimes, stamp and slot are the
-     * constant 0 and the header is written as cheaply as before them. */
-    bool lifetimes = _rallo_lt_on();
-    void *user =
-        rallo_unlikely(lifetimes)
-            ? block_alloc(heap, size, alignment, zero, site.site_id, epoch, _rallo_lt_now(), _rallo_lt_slot())
-            : block_alloc(heap, size, alignment, zero, site.site_id, epoch, 0, 0);
-    if (rallo_likely(user != NULL)) {
-        _rallo_count_alloc_captured(site, size, epoch);
-        if (rallo_unlikely(lifetimes))
-            _rallo_lt_alloc(user, site.site_id, size, epoch);
+    /* Two copies of block_alloc: without lifetimes or free sites, stamp and
+     * slot are the constant 0 and the header is written as cheaply as before
+     * them (free sites need the slot, to tell a free by another thread). */
+    uint8_t extras = _rallo_options.block_extras;
+    void *user;
+    if (rallo_likely(extras == 0)) {
+        user = block_alloc(heap, size, alignment, zero, site.site_id, epoch, 0, 0);
+        if (rallo_likely(user != NULL))
+            _rallo_count_alloc_captured(site, size, epoch);
+    } else {
+        user =
+            block_alloc(heap, size, alignment, zero, site.site_id, epoch, _rallo_lt_now(), _rallo_lt_slot());
+        if (rallo_likely(user != NULL)) {
+            _rallo_count_alloc_captured(site, size, epoch);
+            if (rallo_likely(_rallo_lt_on()))
+                _rallo_lt_alloc(user, site.site_id, size, epoch);
+        }
     }
     _rallo_guard_leave();
     if (rallo_unlikely(user == NULL)) {
@@ -149,6 +158,8 @@ static void block_release(const rallo_block *block, void *p) {
     _rallo_count_free(block->site_id, block->size, block->epoch);
     if (rallo_unlikely(_rallo_lt_on()))
         _rallo_lt_free(p, block->site_id, block->size, block->epoch, block->slot, block->stamp);
+    if (rallo_unlikely(_rallo_fs_on()))
+        _rallo_fs_count_here(block->site_id, block->size, block->epoch, block->slot);
     /* Clear the magic (and mark the header freed) before mimalloc reuses it. */
     rallo_header *header = block->start;
     header->info |= RALLO_INFO_FREED;
@@ -193,10 +204,27 @@ static rallo_noinline void tracked_free_other(void *p) {
     bad_header_free(p);
 }
 
-/* The end of _rallo_tracked_free with RALLO_LIFETIMES on, out of line (and
- * reached by a tail call) so that the common free keeps no more registers
- * than it did: the header, just marked freed, is read again. */
-static rallo_noinline void free_with_lifetime(void *p) {
+/* The end of _rallo_tracked_free with RALLO_LIFETIMES or RALLO_FREE_SITES
+ * on, out of line (and reached by a tail call) so that the common free keeps
+ * no more registers than it did: the header, just marked freed, is read
+ * again. */
+static rallo_noinline void free_with_free_site(void *p) {
+    const rallo_header *header = (const rallo_header *)p - 1;
+    uint32_t site_word = header->site_id;
+    uint64_t info = header->info;
+    uint32_t site_id = site_word & RALLO_SITE_ID_MASK;
+    if (_rallo_lt_on())
+        _rallo_lt_free(p, site_id, rallo_small_size(info), 0, rallo_small_slot(site_word),
+                       rallo_small_stamp(info));
+    _rallo_fs_count_here(site_id, rallo_small_size(info), 0, rallo_small_slot(site_word));
+    mi_free((rallo_header *)p - 1);
+}
+
+static rallo_noinline void free_with_extras(void *p) {
+    if (rallo_unlikely(_rallo_fs_on())) {
+        free_with_free_site(p);
+        return;
+    }
     const rallo_header *header = (const rallo_header *)p - 1;
     uint32_t site_word = header->site_id;
     uint64_t info = header->info;
@@ -229,8 +257,8 @@ void _rallo_tracked_free(void *p) {
     header->magic = 0;
     uint64_t size = rallo_small_size(info);
     _rallo_count_free_own(thread, counters, size);
-    if (rallo_unlikely(_rallo_lt_on())) {
-        free_with_lifetime(p);
+    if (rallo_unlikely(_rallo_options.block_extras)) {
+        free_with_extras(p);
         return;
     }
     mi_free(header);
@@ -302,9 +330,13 @@ void *_rallo_tracked_realloc(void *p, size_t size) {
                 bool lifetimes = _rallo_lt_on();
                 if (lifetimes)
                     _rallo_lt_free(p, old.site_id, old.size, old.epoch, old.slot, old.stamp);
+                /* realloc frees the old block where it allocates the new one. */
+                if (_rallo_fs_on())
+                    _rallo_fs_count(old.site_id, site.site_id, old.size, old.epoch, old.slot);
                 _rallo_count_alloc_captured(site, size, epoch);
-                uint64_t stamp = lifetimes ? _rallo_lt_now() : 0;
-                uint32_t slot = lifetimes ? _rallo_lt_slot() : 0;
+                bool extras = _rallo_options.block_extras;
+                uint64_t stamp = extras ? _rallo_lt_now() : 0;
+                uint32_t slot = extras ? _rallo_lt_slot() : 0;
                 block_headers_write(start, start + offset, !small, site.site_id, size, epoch, stamp, slot);
                 if (lifetimes)
                     _rallo_lt_alloc(start + offset, site.site_id, size, epoch);

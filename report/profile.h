@@ -60,6 +60,14 @@ typedef struct rallo_prof_lifetimes {
     rallo_prof_site_thread *threads;
 } rallo_prof_lifetimes;
 
+/* Who frees a site's blocks (RALLO_FREE_SITES): one stack that freed them,
+ * with what it freed and how much of it another thread had allocated. */
+typedef struct rallo_prof_free_site {
+    uint32_t nlocations;
+    uint32_t *locations; /* as a site's: leaf first */
+    uint64_t count, bytes, cross_thread;
+} rallo_prof_free_site;
+
 typedef struct rallo_prof_site {
     uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
     uint64_t live_count, live_bytes;
@@ -68,6 +76,8 @@ typedef struct rallo_prof_site {
     uint32_t *locations;      /* indices into rallo_profile.locations, leaf first */
     uint32_t site_id;         /* in-process snapshots: the tracking site id; else 0 */
     rallo_prof_lifetimes *lt; /* NULL when not known (profile.has_lifetimes false) */
+    uint32_t nfree_sites;     /* profile.has_free_sites: most bytes first */
+    rallo_prof_free_site *free_sites;
 } rallo_prof_site;
 
 typedef struct rallo_profile {
@@ -93,6 +103,9 @@ typedef struct rallo_profile {
     size_t nthreads;
     uint64_t temp_count, temp_bytes;
     uint64_t size_log2[RALLO_PROF_SIZE_BUCKETS];
+    /* Who frees, when recorded; frees whose pair found no room in its table. */
+    bool has_free_sites;
+    uint64_t free_sites_other_count, free_sites_other_bytes;
     struct rallo_prof_arena *arena; /* owns every string and array above */
 } rallo_profile;
 

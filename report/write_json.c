@@ -13,6 +13,9 @@
  * "temporary": {"count", "bytes"} and "threads": [{"tid", "name",
  * "alloc_count", "alloc_bytes", "live_count", "live_bytes"}]; at the top,
  * "threads" (each thread's totals, and "exited"), "temporary" and "size_log2".
+ * With who frees recorded (RALLO_FREE_SITES), per site "free_sites": [{"frames",
+ * "count", "bytes", "cross_thread"}] (most bytes first), and at the top
+ * "free_sites_other": {"count", "bytes"}, the frees whose pair found no room.
  * Frames are leaf first, an inlined call expanded into one frame per function
  * (innermost first, all with the same "addr"). "addr" is a hex string; a frame
  * with no symbol has "function": "module+0xOFFSET" and "file": null, "line": 0. */
@@ -32,11 +35,12 @@ static void json_unsymbolized_name(rallo_buf *out, const rallo_profile *profile,
     rallo_buf_printf(out, "0x%" PRIx64 "\"", offset);
 }
 
-static void json_frames(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
+static void json_frames(rallo_buf *out, const rallo_profile *profile, uint32_t nlocations,
+                        const uint32_t *locations) {
     rallo_buf_puts(out, "\"frames\":[");
     bool first = true;
-    for (uint32_t i = 0; i < site->nlocations; i++) {
-        const rallo_prof_location *location = &profile->locations[site->locations[i]];
+    for (uint32_t i = 0; i < nlocations; i++) {
+        const rallo_prof_location *location = &profile->locations[locations[i]];
         uint32_t nlines = location->nlines > 0 ? location->nlines : 1;
         for (uint32_t j = 0; j < nlines; j++) {
             rallo_buf_printf(out, "%s{\"addr\":\"0x%" PRIx64 "\",\"function\":", first ? "" : ",",
@@ -126,6 +130,19 @@ static void json_process_lifetimes(rallo_buf *out, const rallo_profile *profile)
     json_histogram(out, "size_log2", profile->size_log2, RALLO_PROF_SIZE_BUCKETS);
 }
 
+/* Who frees the site's blocks, most bytes first. */
+static void json_free_sites(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site) {
+    rallo_buf_puts(out, ",\"free_sites\":[");
+    for (uint32_t i = 0; i < site->nfree_sites; i++) {
+        const rallo_prof_free_site *f = &site->free_sites[i];
+        rallo_buf_puts(out, i ? ",{" : "{");
+        json_frames(out, profile, f->nlocations, f->locations);
+        rallo_buf_printf(out, ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"cross_thread\":%" PRIu64 "}",
+                         f->count, f->bytes, f->cross_thread);
+    }
+    rallo_buf_putc(out, ']');
+}
+
 static void json_mappings(rallo_buf *out, const rallo_profile *profile) {
     rallo_buf_puts(out, "\"mappings\":[");
     for (size_t i = 0; i < profile->nmappings; i++) {
@@ -163,6 +180,9 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
     rallo_json_untracked(out, &profile->untracked);
     if (profile->has_lifetimes)
         json_process_lifetimes(out, profile);
+    if (profile->has_free_sites)
+        rallo_buf_printf(out, ",\n\"free_sites_other\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                         profile->free_sites_other_count, profile->free_sites_other_bytes);
     rallo_buf_puts(out, ",\n\"sites\":[");
     for (size_t i = 0; i < profile->nsites; i++) {
         const rallo_prof_site *s = &profile->sites[i];
@@ -174,8 +194,10 @@ int rallo_write_json(const rallo_profile *profile, rallo_buf *out) {
                          s->live_count, s->live_bytes, s->peak_live_bytes);
         if (profile->has_lifetimes && s->lt != NULL)
             json_site_lifetimes(out, profile, s->lt);
+        if (profile->has_free_sites)
+            json_free_sites(out, profile, s);
         rallo_buf_putc(out, ',');
-        json_frames(out, profile, s);
+        json_frames(out, profile, s->nlocations, s->locations);
         rallo_buf_putc(out, '}');
     }
     rallo_buf_puts(out, "],\n");

@@ -5,7 +5,8 @@
  * allocated bytes and by live bytes, the most telling first (or the top N by
  * one metric: rallo_text_options), each with its 5 innermost frames (or N) as
  * "function (file:line)". Exact byte figures come first on each line, a
- * human-readable size after them. */
+ * human-readable size after them. With who frees recorded, the top sites by
+ * freed bytes, each with the stacks that freed its blocks. */
 #include <inttypes.h>
 #include <time.h>
 
@@ -45,15 +46,20 @@ static void text_location(rallo_buf *out, const rallo_profile *profile, const ra
     }
 }
 
-static void text_stack(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site,
-                       uint32_t depth) {
+static void text_frames(rallo_buf *out, const rallo_profile *profile, uint32_t nlocations,
+                        const uint32_t *locations, uint32_t depth) {
     uint32_t left = depth;
-    for (uint32_t i = 0; i < site->nlocations && left > 0; i++)
-        text_location(out, profile, &profile->locations[site->locations[i]], &left);
-    if (site->nlocations == 0)
+    for (uint32_t i = 0; i < nlocations && left > 0; i++)
+        text_location(out, profile, &profile->locations[locations[i]], &left);
+    if (nlocations == 0)
         rallo_buf_puts(out, "        [no stack]\n");
     else if (left == 0)
         rallo_buf_puts(out, "        ...\n");
+}
+
+static void text_stack(rallo_buf *out, const rallo_profile *profile, const rallo_prof_site *site,
+                       uint32_t depth) {
+    text_frames(out, profile, site->nlocations, site->locations, depth);
 }
 
 static double percent_of(uint64_t value, uint64_t whole) {
@@ -98,9 +104,12 @@ static void text_site(rallo_buf *out, const rallo_profile *profile, const rallo_
 
 /* A site's value for a ranking: a metric of writers.h, or RANK_TEMPORARY. */
 #define RANK_TEMPORARY (-2)
+#define RANK_FREED_BYTES (-3) /* sites whose free stacks are known */
 static uint64_t rank_value(const rallo_prof_site *site, int metric) {
     if (metric == RANK_TEMPORARY)
         return site->lt != NULL ? site->lt->temp_count : 0;
+    if (metric == RANK_FREED_BYTES)
+        return site->nfree_sites > 0 ? site->free_bytes : 0;
     return rallo_metric_value(site, metric);
 }
 
@@ -119,6 +128,35 @@ static void text_temporaries(rallo_buf *out, const rallo_profile *profile, size_
         rallo_buf_putc(out, '\n');
         text_stack(out, profile, site, depth);
     }
+}
+
+/* Who frees (RALLO_FREE_SITES): the sites that freed the most bytes, each
+ * with the stacks that freed them, most bytes first. */
+#define FREE_SITES_SHOWN 3
+static void text_free_sites(rallo_buf *out, const rallo_profile *profile, size_t *top, size_t want,
+                            uint32_t depth) {
+    size_t count = rallo_top_sites(profile, rank_value, RANK_FREED_BYTES, top, want);
+    rallo_buf_printf(out, "\nwho frees, for the top %zu sites by freed bytes:\n", count);
+    for (size_t i = 0; i < count; i++) {
+        const rallo_prof_site *site = &profile->sites[top[i]];
+        rallo_buf_printf(out, "  %2d. ", (int)i + 1);
+        text_size(out, site->free_bytes);
+        rallo_buf_printf(out, " freed in %" PRIu64 " frees, allocated at\n", site->free_count);
+        text_stack(out, profile, site, depth);
+        for (uint32_t j = 0; j < site->nfree_sites && j < FREE_SITES_SHOWN; j++) {
+            const rallo_prof_free_site *f = &site->free_sites[j];
+            rallo_buf_printf(out, "      freed %" PRIu64 " times (", f->count);
+            text_size(out, f->bytes);
+            rallo_buf_printf(out, "; %" PRIu64 " by another thread) at\n", f->cross_thread);
+            text_frames(out, profile, f->nlocations, f->locations, depth < 3 ? depth : 3);
+        }
+        if (site->nfree_sites > FREE_SITES_SHOWN)
+            rallo_buf_printf(out, "      and at %" PRIu32 " more stacks\n",
+                             site->nfree_sites - FREE_SITES_SHOWN);
+    }
+    if (profile->free_sites_other_count != 0)
+        rallo_buf_printf(out, "  %" PRIu64 " frees not attributed: their thread's table of pairs was full\n",
+                         profile->free_sites_other_count);
 }
 
 static void text_untracked(rallo_buf *out, const rallo_untracked *u) {
@@ -256,6 +294,8 @@ int rallo_write_text_options(const rallo_profile *profile, rallo_buf *out,
     }
     if (options->metric < 0 && profile->has_lifetimes && profile->temp_count > 0)
         text_temporaries(out, profile, top, want, depth);
+    if (options->metric < 0 && profile->has_free_sites)
+        text_free_sites(out, profile, top, want, depth);
     mi_free(top);
     return out->failed ? -1 : 0;
 }

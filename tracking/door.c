@@ -2,6 +2,7 @@
  * report libraries may do, filled at build time. */
 #include "door.h"
 #include "fork.h"
+#include "free_sites.h"
 #include "lifetime.h"
 #include "options.h"
 #include "thread.h"
@@ -23,6 +24,10 @@ static void door_guard_leave(void) {
 
 static bool door_lifetimes_on(void) {
     return _rallo_lt_on();
+}
+
+static bool door_free_sites_on(void) {
+    return _rallo_fs_on();
 }
 
 static const rallo_door door = {
@@ -51,6 +56,9 @@ static const rallo_door door = {
     .lt_ns_of_units = _rallo_lt_ns_of_units,
     .lt_thread_name = _rallo_lt_thread_name,
     .census_ages = _rallo_census_ages,
+    .free_sites_on = door_free_sites_on,
+    .fs_table_count = _rallo_fs_table_count,
+    .fs_table = _rallo_fs_table,
 };
 
 const rallo_door *_rallo_door_get(void) {

@@ -11,12 +11,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "depot.h"     /* site ids, RALLO_MAX_DEPTH */
-#include "lifetime.h"  /* rallo_lt_thread, rallo_lt_site */
-#include "read_side.h" /* rallo_site_sums, _rallo_site_figures */
+#include "depot.h"      /* site ids, RALLO_MAX_DEPTH */
+#include "free_sites.h" /* rallo_fs_table */
+#include "lifetime.h"   /* rallo_lt_thread, rallo_lt_site */
+#include "read_side.h"  /* rallo_site_sums, _rallo_site_figures */
 
 /* Raised whenever a field is added, removed or changes meaning. */
-#define RALLO_DOOR_VERSION 2u
+#define RALLO_DOOR_VERSION 3u
 
 typedef struct rallo_door {
     /* version and size come first in every version, so that any two
@@ -57,6 +58,11 @@ typedef struct rallo_door {
     uint64_t (*lt_ns_of_units)(uint64_t units);
     bool (*lt_thread_name)(const rallo_lt_thread *record, char *out, size_t room);
     int (*census_ages)(uint64_t *ages_weight, uint32_t nsites);
+    /* Who frees (free_sites.h), when RALLO_FREE_SITES is on: the pair tables
+     * (table(i) NULL for one not claimed). */
+    bool (*free_sites_on)(void);
+    uint32_t (*fs_table_count)(void);
+    const rallo_fs_table *(*fs_table)(uint32_t index);
 } rallo_door;
 
 /* ---- librallo's side (tracking/door.c) ---- */

@@ -159,6 +159,7 @@ typedef struct option_desc {
 static const option_desc option_table[] = {
     {"RALLO_ENABLE", OPTION_BOOL, &_rallo_options.enable_at_start, 0, 1, NULL},
     {"RALLO_LIFETIMES", OPTION_BOOL, &_rallo_options.lifetimes, 0, 1, NULL},
+    {"RALLO_FREE_SITES", OPTION_BOOL, &_rallo_options.free_sites, 0, 1, NULL},
     {"RALLO_SAMPLE", OPTION_SIZE, &_rallo_options.sample_bytes, 0, 1ull << 40, NULL},
     {"RALLO_DEPTH", OPTION_U32, &_rallo_options.depth, 1, RALLO_MAX_DEPTH, NULL},
     {"RALLO_ARENA_SIZE", OPTION_SIZE, &_rallo_options.arena_bytes, 64ull << 20, 1ull << 46,
@@ -208,4 +209,11 @@ void _rallo_options_load(void) {
         if (text != NULL)
             option_parse(&option_table[i], text);
     }
+    _rallo_options.block_extras = (uint8_t)((_rallo_options.lifetimes ? RALLO_EXTRA_LIFETIMES : 0) |
+                                            (_rallo_options.free_sites ? RALLO_EXTRA_FREE_SITES : 0));
+}
+
+void _rallo_options_free_sites_off(void) {
+    _rallo_options.free_sites = false;
+    _rallo_options.block_extras &= (uint8_t)~RALLO_EXTRA_FREE_SITES;
 }

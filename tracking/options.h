@@ -9,6 +9,8 @@
 
 #include "internal/compiler.h"
 
+#define RALLO_EXTRA_LIFETIMES 1u
+#define RALLO_EXTRA_FREE_SITES 2u
 typedef struct rallo_options {
     bool enable_at_start;  /* RALLO_ENABLE */
     uint64_t sample_bytes; /* RALLO_SAMPLE: 0 = every allocation */
@@ -18,6 +20,11 @@ typedef struct rallo_options {
     uint64_t depot_bytes;  /* RALLO_DEPOT_SIZE */
     uint32_t unwind;       /* RALLO_UNWIND: a rallo_unwind_mode */
     bool lifetimes;        /* RALLO_LIFETIMES: sizes, lifetimes, temporaries, threads */
+    bool free_sites;       /* RALLO_FREE_SITES: who frees (free_sites.h) */
+    /* What the tracked path does beyond counting, in one byte the free path
+     * tests once: RALLO_EXTRA_LIFETIMES | RALLO_EXTRA_FREE_SITES. With either,
+     * headers name the allocating thread and frees take the long way. */
+    uint8_t block_extras;
     /* Set in the environment: taken as given, not fitted to an address-space limit. */
     bool arena_bytes_given, depot_bytes_given, max_sites_given;
 } rallo_options;
@@ -28,6 +35,9 @@ typedef enum rallo_unwind_mode { RALLO_UNWIND_FP, RALLO_UNWIND_DWARF, RALLO_UNWI
 bool _rallo_unwind_mode_parse(const char *text, uint32_t *mode) rallo_internal;
 extern rallo_options _rallo_options rallo_internal;
 void _rallo_options_load(void) rallo_internal;
+/* Turns RALLO_FREE_SITES off (its tables could not be reserved), before any
+ * block is tracked. */
+void _rallo_options_free_sites_off(void) rallo_internal;
 /* Parses an unsigned size with an optional k/m/g/t suffix (powers of 1024).
  * Returns false, leaving *out alone, on anything else. */
 bool _rallo_parse_size(const char *text, uint64_t *out) rallo_internal;

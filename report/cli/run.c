@@ -31,7 +31,8 @@
 
 static void run_usage(FILE *out) {
     fputs("usage: rallo run [-o DIR] [--sample BYTES] [--interval SECONDS] [--formats LIST]\n"
-          "                 [--depth N] [--unwind fp|dwarf|auto] [--no-follow] [--lifetimes]\n"
+          "                 [--depth N] [--unwind fp|dwarf|auto] [--free-sites] [--no-follow]\n"
+          "                 [--lifetimes]\n"
           "                 -- PROGRAM [ARGS]\n"
           "\n"
           "Runs PROGRAM with rallo preloaded and tracking every allocation from start-up,\n"
@@ -47,6 +48,8 @@ static void run_usage(FILE *out) {
           "  --depth N            most frames kept per stack (default 64)\n"
           "  --unwind MODE        fp: frame pointers; dwarf: call-frame info; auto (default):\n"
           "                       frame pointers where a module has them\n"
+          "  --free-sites         record who frees each site's blocks (RALLO_FREE_SITES=1);\n"
+          "                       shown by rallo_dump() reports made in the program\n"
           "  --no-follow          do not profile the programs PROGRAM starts\n"
           "  --lifetimes          also record sizes, lifetimes, temporary allocations and\n"
           "                       threads per site (RALLO_LIFETIMES=1; costs more per allocation)\n"
@@ -253,12 +256,13 @@ int cli_run(int argc, char **argv) {
                                             {"unwind", required_argument, NULL, 'u'},
                                             {"no-follow", no_argument, NULL, 'n'},
                                             {"lifetimes", no_argument, NULL, 'l'},
+                                            {"free-sites", no_argument, NULL, 'F'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     // clang-format on
     const char *dir = ".", *sample = NULL, *interval = NULL, *formats = "html,pprof", *depth = NULL;
     const char *unwind = "auto";
-    bool follow = true, lifetimes = false;
+    bool follow = true, lifetimes = false, free_sites = false;
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "+o:h", options, NULL)) != -1) {
@@ -271,6 +275,7 @@ int cli_run(int argc, char **argv) {
         case 'u': unwind = optarg; break;
         case 'n': follow = false; break;
         case 'l': lifetimes = true; break;
+        case 'F': free_sites = true; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
@@ -328,7 +333,8 @@ int cli_run(int argc, char **argv) {
         (sample && set_env("RALLO_SAMPLE", sample) != 0) ||
         (interval && set_env("RALLO_DUMP_INTERVAL", interval) != 0) ||
         (depth && set_env("RALLO_DEPTH", depth) != 0) || (!follow && set_env("RALLO_FOLLOW", "0") != 0) ||
-        (lifetimes && set_env("RALLO_LIFETIMES", "1") != 0))
+        (lifetimes && set_env("RALLO_LIFETIMES", "1") != 0) ||
+        (free_sites && set_env("RALLO_FREE_SITES", "1") != 0))
         return 2;
 
     char resolved[PATH_MAX];

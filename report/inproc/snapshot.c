@@ -375,6 +375,8 @@ int _rallo_snapshot_copy_finish(rallo_profile *out, rallo_snapshot_copy *copy) {
     int result = sites_build(out, copy);
     if (result == 0)
         result = _rallo_snapshot_lifetimes(out);
+    if (result == 0)
+        result = _rallo_snapshot_free_sites(out);
     const rallo_untracked *u = &out->untracked;
     out->totals.untracked_count =
         u->arena_full + u->no_arena + u->alignment + u->too_large + u->thread_exiting;

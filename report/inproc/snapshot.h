@@ -33,6 +33,9 @@ void _rallo_snapshot_copy_drop(rallo_profile *out, rallo_snapshot_copy *copy) ra
 /* Adds sizes, lifetimes, temporaries and threads to a built snapshot
  * (snapshot-lifetimes.c); 0, or -1 when rallo's own memory ran out. */
 int _rallo_snapshot_lifetimes(rallo_profile *profile) rallo_internal;
+/* Adds who frees each site's blocks (snapshot-free-sites.c), when
+ * RALLO_FREE_SITES is on; 0, or -1 when rallo's own memory ran out. */
+int _rallo_snapshot_free_sites(rallo_profile *profile) rallo_internal;
 
 /* Names the frames of a snapshot of this process with libdw, keeping one
  * symbolizer (and its cache) until _rallo_symbolize_self_release. Only where memory has
