@@ -8,6 +8,7 @@
 
 #include <mimalloc.h>
 
+#include "../util/array.h"
 #include "../../tracking/door.h" /* and free_sites.h, its types */
 #include "snapshot.h"
 
@@ -136,14 +137,9 @@ static uint32_t frame_location(const rallo_profile *profile, frame_index *index,
             return index->indices[at];
         at = (at + 1) & index->mask;
     }
-    if (index->nadded == index->room) {
-        size_t room = index->room ? 2 * index->room : 256;
-        rallo_prof_location *grown = mi_realloc(index->added, room * sizeof *grown);
-        if (grown == NULL)
-            return UINT32_MAX;
-        index->added = grown;
-        index->room = room;
-    }
+    if (!rallo_array_reserve((void **)&index->added, &index->room, index->nadded + 1, sizeof *index->added,
+                             256))
+        return UINT32_MAX;
     uint32_t mapping = RALLO_NO_MAPPING;
     for (size_t m = 0; m < profile->nmappings && mapping == RALLO_NO_MAPPING; m++)
         if (address >= profile->mappings[m].start && address < profile->mappings[m].limit)

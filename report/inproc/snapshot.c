@@ -14,6 +14,7 @@
 
 #include <mimalloc.h>
 
+#include "../util/array.h"
 #include "../../tracking/door.h"
 #include "snapshot.h"
 
@@ -175,14 +176,9 @@ static uint32_t location_intern(const rallo_profile *profile, location_index *in
             return index->indices[slot];
         slot = (slot + 1) & index->mask;
     }
-    if (index->used == index->capacity) {
-        size_t capacity = index->capacity ? 2 * index->capacity : 256;
-        rallo_prof_location *grown = mi_realloc(index->locations, capacity * sizeof *grown);
-        if (grown == NULL)
-            return UINT32_MAX;
-        index->locations = grown;
-        index->capacity = capacity;
-    }
+    if (!rallo_array_reserve((void **)&index->locations, &index->capacity, index->used + 1,
+                             sizeof *index->locations, 256))
+        return UINT32_MAX;
     uint32_t location = (uint32_t)index->used++;
     index->locations[location] =
         (rallo_prof_location){.address = address, .mapping = mapping_of(profile, address)};
