@@ -111,7 +111,8 @@ static bool sample_extend(lt_writer *w, pb_sample *ps, const rallo_profile *prof
     pb_label **list = rallo_profile_alloc(w->arena, (ps->n_label + wanted) * sizeof *list);
     if (labels == NULL || list == NULL)
         return false;
-    memcpy(list, ps->label, ps->n_label * sizeof *list);
+    if (ps->n_label != 0) /* memcpy's source may not be NULL, even for 0 bytes */
+        memcpy(list, ps->label, ps->n_label * sizeof *list);
     size_t n = ps->n_label, used = 0;
     for (int h = 0; h < HIST_COUNT; h++)
         for (uint32_t k = 0; k < hist_buckets[h]; k++)
@@ -157,7 +158,8 @@ static bool add_comments(lt_writer *w, const rallo_profile *profile) {
         rallo_profile_alloc(w->arena, (pb->n_comment + 1 + profile->nthreads) * sizeof *comments);
     if (comments == NULL)
         return false;
-    memcpy(comments, pb->comment, pb->n_comment * sizeof *comments);
+    if (pb->n_comment != 0)
+        memcpy(comments, pb->comment, pb->n_comment * sizeof *comments);
     rallo_buf line;
     rallo_buf_init(&line);
     rallo_buf_printf(&line,

@@ -41,7 +41,8 @@ static void site_thread(rallo_profile *p, rallo_prof_site *s, uint32_t thread, u
                         uint64_t size) {
     rallo_prof_lifetimes *lt = s->lt;
     rallo_prof_site_thread *grown = rallo_profile_alloc(p, (lt->nthreads + 1) * sizeof *grown);
-    memcpy(grown, lt->threads, lt->nthreads * sizeof *grown);
+    if (lt->nthreads != 0)
+        memcpy(grown, lt->threads, lt->nthreads * sizeof *grown);
     grown[lt->nthreads++] = (rallo_prof_site_thread){thread, count, count * size, live, live * size};
     lt->threads = grown;
     rallo_prof_thread *t = &p->threads[thread];
